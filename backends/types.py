@@ -1,0 +1,258 @@
+"""The types that cross the bridge between the doors (CLI, Slack, scheduler) and the clusters.
+
+Everything a person's words become is a `JobRequest`; everything a cluster tells us comes back as
+`JobStatus`, `PendingReason` or `GpuPool`. Backends and the bot see only these, never a client
+library's objects, so a backend can be swapped or faked without touching the doors.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Target = Literal["slurm", "k8s"]
+Workload = Literal["batch", "service"]
+
+# A name, partition, account, qos or namespace: printable, one line, no shell or YAML specials
+# that could change meaning when a backend places it in a script header or a manifest.
+SafeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+GPU_TYPE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+MIG_PATTERN = re.compile(r"^\d+g\.\d+gb$")
+
+
+class IntentKind(StrEnum):
+    SUBMIT = "submit"
+    STATUS = "status"
+    QUEUE = "queue"
+    WHY_PENDING = "why_pending"
+    CAPACITY = "capacity"
+    CANCEL = "cancel"
+    DIGEST = "digest"
+    HELP = "help"
+    UNKNOWN = "unknown"
+
+
+class JobRequest(BaseModel):
+    """What a person asked for. Field meanings follow shared/contracts/parse.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: Target | None = None
+    workload: Workload | None = None
+    gpus: int | None = Field(default=None, ge=0, le=1024)
+    gpu_type: str | None = Field(default=None, pattern=GPU_TYPE_PATTERN.pattern)
+    gpu_memory_gb: int | None = Field(default=None, ge=1, le=4096)
+    mig_profile: str | None = Field(default=None, pattern=MIG_PATTERN.pattern)
+    shared: bool = False
+    nodes: int | None = Field(default=None, ge=1, le=10_000)
+    replicas: int | None = Field(default=None, ge=0, le=1_000)
+    time_limit_minutes: int | None = Field(default=None, ge=1, le=366 * 24 * 60)
+    cpus: int | None = Field(default=None, ge=1, le=100_000)
+    memory_gb: int | None = Field(default=None, ge=1, le=1_000_000)
+    partition: SafeName | None = None
+    account: SafeName | None = None
+    qos: SafeName | None = None
+    namespace: SafeName | None = None
+    name: SafeName | None = None
+    image: SafeName | None = None
+    model: SafeName | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    command: str | None = Field(default=None, min_length=1, max_length=100_000)
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs across all nodes or replicas (a MIG slice counts as one)."""
+        per_unit = self.gpus if self.gpus is not None else (1 if self.mig_profile else 0)
+        return per_unit * (self.nodes or 1) * (self.replicas or 1)
+
+    def gpu_hours(self, default_minutes: int) -> float:
+        minutes = self.time_limit_minutes or default_minutes
+        return self.total_gpus * minutes / 60
+
+
+class Intent(BaseModel):
+    """What the person wants done; `request` carries the details (also filters for queries)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: IntentKind
+    request: JobRequest = JobRequest()
+    job: str | None = None
+    message: str | None = None  # for `unknown`: what we could not understand and what to try
+
+    def to_contract(self) -> dict[str, Any]:
+        """The printed form fixed by shared/contracts/parse.md."""
+        printed: dict[str, Any] = {"intent": self.kind.value}
+        printed.update(self.request.model_dump(mode="json"))
+        printed["job"] = self.job
+        if self.message:
+            printed["message"] = self.message
+        return printed
+
+
+class Identity(BaseModel):
+    """Who asks, as the cluster knows them. Comes from a verified source, never from request text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requester: str  # the person's id at the door (Slack user id, or the Unix login at the CLI)
+    unix_user: str | None = None
+    k8s_user: str | None = None
+    k8s_groups: tuple[str, ...] = ()
+    default_namespace: str | None = None
+    is_admin: bool = False
+
+
+class Plan(BaseModel):
+    """What would run, shown to the person before anything is submitted. Built without side effects."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: Target
+    request_id: str
+    request: JobRequest
+    identity: Identity
+    sbatch_script: str | None = None
+    manifests: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_contract(self) -> dict[str, Any]:
+        if self.backend == "slurm":
+            return {"sbatch_script": self.sbatch_script}
+        return {"manifests": list(self.manifests)}
+
+
+class JobRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: Target
+    job_id: str
+    cluster: str | None = None
+
+    def __str__(self) -> str:
+        return self.job_id
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETING = "completing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    SUSPENDED = "suspended"
+    VANISHED = "vanished"  # the scheduler forgot the job before its end was observed
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset(
+    {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT, JobState.VANISHED}
+)
+
+
+class GpuAsk(BaseModel):
+    """GPUs a job holds or asks for, per node."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    count: int
+    gpu_type: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.gpu_type or 'gpu'}×{self.count}"
+
+
+class JobStatus(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ref: JobRef
+    name: str
+    user: str
+    state: JobState
+    raw_state: str
+    reason: str | None = None  # the scheduler's reason code, e.g. "Resources"
+    partition: str | None = None
+    gpus: tuple[GpuAsk, ...] = ()
+    nodes: int | None = None
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None
+    expected_start: datetime | None = None
+    elapsed_seconds: int | None = None
+    time_limit_minutes: int | None = None
+    comment: str | None = None
+    request_id: str | None = None  # ours, when the job carries our tag
+
+
+class PendingCode(StrEnum):
+    INSUFFICIENT_GPU = "insufficient_gpu"
+    PRIORITY = "priority"
+    DEPENDENCY = "dependency"
+    DEPENDENCY_NEVER = "dependency_never_satisfied"
+    BEGIN_TIME = "begin_time"
+    QOS_GPU_LIMIT = "qos_gpu_limit"
+    ACCOUNT_GPU_LIMIT = "account_gpu_limit"
+    NODES_UNAVAILABLE = "nodes_unavailable"
+    TIME_LIMIT = "time_limit"
+    NODE_LIMIT = "node_limit"
+    PARTITION_DOWN = "partition_down"
+    HELD = "held"
+    INVALID_QOS = "invalid_qos"
+    INVALID_ACCOUNT = "invalid_account"
+    RESERVATION = "reservation"
+    NOT_YET_CONSIDERED = "not_yet_considered"
+    UNTOLERATED_TAINT = "untolerated_taint"
+    NODE_AFFINITY = "node_affinity"
+    UNBOUND_VOLUME = "unbound_volume"
+    IMAGE_PULL = "image_pull"
+    CRASH_LOOP = "crash_loop"
+    NOT_PENDING = "not_pending"
+    OTHER = "other"
+
+
+class PendingReason(BaseModel):
+    """Why a job waits, in the scheduler's words and in plain words, with what would start sooner."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: PendingCode
+    raw: str
+    sentence: str
+    alternatives: tuple[str, ...] = ()
+    expected_start: datetime | None = None
+
+
+class GpuPool(BaseModel):
+    """GPUs of one type in one partition (Slurm) or node group (Kubernetes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: Target
+    pool: str  # partition or namespace/node pool
+    gpu_type: str | None
+    total: int
+    allocated: int
+    nodes: tuple[str, ...] = ()
+    unavailable_nodes: tuple[str, ...] = ()  # down, drained, cordoned: their GPUs are not counted
+    max_time_minutes: int | None = None
+    free_per_node: tuple[int, ...] = ()  # the largest single-node ask that fits now is max(free_per_node)
+
+    @property
+    def free(self) -> int:
+        return max(self.total - self.allocated, 0)
+
+
+class QueueFilter(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user: str | None = None  # None: everybody's jobs
+    job_ids: tuple[str, ...] = ()
+    states: tuple[JobState, ...] = ()

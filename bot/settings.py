@@ -1,0 +1,78 @@
+"""Typed settings, built once at start-up and passed in through constructors.
+
+Sources, strongest first: keyword arguments (tests), `CONCIERGE_*` environment variables
+(nested with `__`, e.g. `CONCIERGE_SLURM__DEFAULT_PARTITION`), then an optional YAML file named by
+`CONCIERGE_CONFIG`. Nothing else in the code reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from platformdirs import user_data_dir
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from backends.errors import ConfigurationError
+
+
+def default_database_url() -> str:
+    data_dir = Path(user_data_dir("gpu-concierge"))
+    return f"sqlite:///{data_dir / 'concierge.db'}"
+
+
+class SlurmSettings(BaseModel):
+    bin_dir: Path | None = None  # where sbatch/squeue live; None: found on PATH
+    command_timeout_s: float = 30.0
+    default_partition: str | None = None
+    output_pattern: str = "concierge-%x-%j.out"  # relative paths land in the submitter's working dir
+    workdir: str | None = None  # --chdir for jobs; None: the submitting user's home (as root) or cwd
+    submit_mode: Literal["auto", "uid", "self"] = "auto"  # auto: --uid when running as root
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONCIERGE_", env_nested_delimiter="__", extra="forbid")
+
+    database_url: str = Field(default_factory=default_database_url)
+    default_backend: Literal["slurm", "k8s"] = "slurm"
+    policy_file: Path | None = None  # the site's policy YAML, layered over the shipped default
+    admins: list[str] = []  # requester ids (or Unix users) allowed to act on anyone's job
+    tracker_interval_s: float = 15.0
+    slurm: SlurmSettings = SlurmSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the file named by CONCIERGE_CONFIG (the one sanctioned environment read besides the prefix)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("CONCIERGE_CONFIG")
+        if not path:
+            return {}
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as e:
+            raise ConfigurationError(f"cannot read the config file {path}: {e.strerror}") from e
+        except yaml.YAMLError as e:
+            raise ConfigurationError(f"the config file {path} is not valid YAML: {e}") from e
+        if loaded is None:
+            return {}
+        if not isinstance(loaded, dict):
+            raise ConfigurationError(f"the config file {path} must hold a mapping of settings")
+        return loaded

@@ -1,0 +1,366 @@
+"""The concierge's memory: who is who, every request and what became of it, job states, audit.
+
+A request is written the moment it arrives (`new_request`) and each later step updates it, so
+whatever fails afterwards, what the person asked is already kept with its error.
+
+Recording a job's state is a compare-and-set on the request's row: one UPDATE … WHERE the last
+(state, reason) differs and the observation is not older than the last one. Whoever's UPDATE
+matches also inserts the `job_states` row, in the same transaction. On PostgreSQL a second
+tracker's UPDATE waits for the first's row lock and re-checks its WHERE against the committed
+row, so it matches nothing; on SQLite writers are serialised by BEGIN IMMEDIATE. No SELECT …
+FOR UPDATE (which SQLite lacks) and no retry loop are needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from backends.errors import BackendUnavailable, JobNotFound
+from backends.types import Identity, Intent, JobRef, JobState, Plan
+from bot.store.database import create_store_engine, shown, supported_url, upgrade_to_head, writing
+from bot.store.records import AuditEvent, RequestRecord, StateChange
+from bot.store.tables import RECEIVED, SUBMITTED, UNKNOWN, AuditRow, IdentityRow, RequestRow, StateRow
+from policies.decision import Decision, Usage
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    def __init__(self, database_url: str) -> None:
+        self._url = supported_url(database_url)
+        self._engine = create_store_engine(self._url)
+        self._reads = sessionmaker(self._engine, expire_on_commit=False)
+        self._writes = sessionmaker(writing(self._engine), expire_on_commit=False)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def migrate(self) -> None:
+        """Bring the schema to the current revision; at head it only reads the version table."""
+        upgrade_to_head(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # --- identities ---------------------------------------------------------------------------
+
+    def map_identity(self, identity: Identity) -> None:
+        now = utc_now()
+        values = {
+            "unix_user": identity.unix_user,
+            "k8s_user": identity.k8s_user,
+            "k8s_groups": list(identity.k8s_groups),
+            "default_namespace": identity.default_namespace,
+            "is_admin": identity.is_admin,
+            "updated_at": now,
+        }
+        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(IdentityRow).values(requester=identity.requester, created_at=now, **values)
+        statement = statement.on_conflict_do_update(index_elements=[IdentityRow.requester], set_=values)
+        with self._writing() as session:
+            session.execute(statement)
+
+    def identity_for(self, requester: str) -> Identity | None:
+        with self._reading() as session:
+            row = session.get(IdentityRow, requester)
+            if row is None:
+                return None
+            return Identity(
+                requester=row.requester,
+                unix_user=row.unix_user,
+                k8s_user=row.k8s_user,
+                k8s_groups=tuple(row.k8s_groups),
+                default_namespace=row.default_namespace,
+                is_admin=row.is_admin,
+            )
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def new_request(self, requester: str, door: str, text: str, idempotency_key: str | None = None) -> str:
+        """Store what was asked at once; a repeated idempotency key returns the first request's id."""
+        if idempotency_key is not None and (existing := self._request_with_key(idempotency_key)):
+            return existing
+        request_id, now = str(uuid4()), utc_now()
+        row = RequestRow(
+            id=request_id,
+            requester=requester,
+            door=door,
+            text=text,
+            outcome=RECEIVED,
+            idempotency_key=idempotency_key,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with self._writing() as session:
+                session.add(row)
+        except IntegrityError:
+            # Another process stored the same key between our look-up and our insert.
+            existing = self._request_with_key(idempotency_key) if idempotency_key else None
+            if existing is None:
+                raise
+            return existing
+        return request_id
+
+    def record_intent(self, request_id: str, intent: Intent) -> None:
+        self._update(request_id, intent=intent.to_contract())
+
+    def record_decision(self, request_id: str, decision: Decision) -> None:
+        self._update(request_id, decision=decision.to_contract())
+
+    def record_plan(self, request_id: str, plan: Plan) -> None:
+        self._update(
+            request_id,
+            backend=plan.backend,
+            plan=plan.model_dump(mode="json"),
+            gpus=plan.request.total_gpus,
+        )
+
+    def record_submission(self, request_id: str, ref: JobRef) -> None:
+        """Mark the request submitted as `ref`; an older unfinished request with the same job id
+        (the scheduler was reset and reuses ids) is closed as `unknown`, or it would be tracked
+        and counted against its owner forever."""
+        now = utc_now()
+        with self._writing() as session:
+            connection = session.connection()
+            result = connection.execute(
+                update(RequestRow)
+                .where(RequestRow.id == request_id)
+                .values(
+                    backend=ref.backend,
+                    job_id=ref.job_id,
+                    cluster=ref.cluster,
+                    outcome=SUBMITTED,
+                    error=None,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount == 0:
+                raise _no_request(request_id)
+            connection.execute(
+                update(RequestRow)
+                .where(_is_job(ref), RequestRow.id != request_id, RequestRow.outcome == SUBMITTED)
+                .values(
+                    outcome=UNKNOWN,
+                    error=f"the scheduler gave job id {ref.job_id} to a later request ({request_id}); "
+                    "how this job ended was not observed",
+                    updated_at=now,
+                )
+            )
+
+    def record_outcome(self, request_id: str, outcome: str, error: str | None = None) -> None:
+        self._update(request_id, outcome=outcome, error=error)
+
+    def record_state(self, ref: JobRef, state: JobState, reason: str | None, observed_at: datetime) -> bool:
+        """Record a transition of the job's (state, reason); False when it is not one (or is stale)."""
+        if observed_at.tzinfo is None:
+            raise ValueError(f"observed_at must be timezone-aware, got {observed_at.isoformat()}")
+        with self._writing() as session:
+            request_id = session.scalar(
+                select(RequestRow.id)
+                .where(_is_job(ref))
+                .order_by(RequestRow.created_at.desc(), RequestRow.id.desc())
+                .limit(1)
+            )
+            if request_id is None:
+                raise JobNotFound(
+                    f"job {ref.job_id} ({ref.backend}) was not submitted through the concierge, "
+                    "so its states are not recorded"
+                )
+            changed = or_(
+                RequestRow.state.is_distinct_from(state.value),
+                RequestRow.state_reason.is_distinct_from(reason),
+            )
+            not_older = or_(
+                RequestRow.state_observed_at.is_(None), RequestRow.state_observed_at <= observed_at
+            )
+            claimed = session.connection().execute(
+                update(RequestRow)
+                .where(RequestRow.id == request_id, changed, not_older)
+                .values(
+                    state=state.value,
+                    state_reason=reason,
+                    state_observed_at=observed_at,
+                    # A requeued job comes back from a final state, so it is tracked again.
+                    outcome=state.value if state.is_final else SUBMITTED,
+                    updated_at=utc_now(),
+                )
+            )
+            if claimed.rowcount == 0:
+                return False
+            session.add(
+                StateRow(
+                    request_id=request_id,
+                    job_id=ref.job_id,
+                    backend=ref.backend,
+                    state=state.value,
+                    reason=reason,
+                    observed_at=observed_at,
+                )
+            )
+            return True
+
+    def request(self, request_id: str) -> RequestRecord:
+        with self._reading() as session:
+            row = session.scalar(
+                select(RequestRow).options(selectinload(RequestRow.states)).where(RequestRow.id == request_id)
+            )
+            if row is None:
+                raise _no_request(request_id)
+            return _record(row)
+
+    def request_for_job(self, ref: JobRef) -> RequestRecord | None:
+        """The newest request that became this job (job ids are reused when a scheduler is reset)."""
+        with self._reading() as session:
+            row = session.scalar(
+                select(RequestRow)
+                .options(selectinload(RequestRow.states))
+                .where(_is_job(ref))
+                .order_by(RequestRow.created_at.desc(), RequestRow.id.desc())
+                .limit(1)
+            )
+            return None if row is None else _record(row)
+
+    def history(self, requester: str | None, limit: int = 20) -> list[RequestRecord]:
+        """Newest first; `None` means everyone's (for admins)."""
+        statement = select(RequestRow).options(selectinload(RequestRow.states))
+        if requester is not None:
+            statement = statement.where(RequestRow.requester == requester)
+        statement = statement.order_by(RequestRow.created_at.desc(), RequestRow.id.desc()).limit(limit)
+        with self._reading() as session:
+            return [_record(row) for row in session.scalars(statement)]
+
+    def tracked_jobs(self) -> list[JobRef]:
+        """Jobs submitted and not seen to end: what a tracker polls."""
+        statement = (
+            select(RequestRow.backend, RequestRow.job_id, RequestRow.cluster)
+            .where(
+                RequestRow.outcome == SUBMITTED,
+                RequestRow.job_id.is_not(None),
+                RequestRow.backend.is_not(None),
+            )
+            .distinct()
+        )
+        with self._reading() as session:
+            rows = session.execute(statement).all()
+        refs = [JobRef.model_validate({"backend": b, "job_id": j, "cluster": c}) for b, j, c in rows]
+        return sorted(refs, key=lambda ref: (ref.backend, ref.cluster or "", _job_sort_key(ref.job_id)))
+
+    def active_gpu_usage(self, requester: str) -> Usage:
+        statement = select(func.count(RequestRow.id), func.coalesce(func.sum(RequestRow.gpus), 0)).where(
+            RequestRow.requester == requester, RequestRow.outcome == SUBMITTED
+        )
+        with self._reading() as session:
+            jobs, gpus = session.execute(statement).one()
+        return Usage(gpus_in_use=int(gpus or 0), jobs_active=int(jobs))
+
+    # --- audit --------------------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None) -> None:
+        with self._writing() as session:
+            session.add(AuditRow(at=utc_now(), actor=actor, action=action, subject=subject, detail=detail))
+
+    def audit_events(self, subject: str | None = None, limit: int = 50) -> list[AuditEvent]:
+        """Newest first; `subject` narrows to one job or request."""
+        statement = select(AuditRow)
+        if subject is not None:
+            statement = statement.where(AuditRow.subject == subject)
+        statement = statement.order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
+        with self._reading() as session:
+            return [
+                AuditEvent(
+                    at=row.at, actor=row.actor, action=row.action, subject=row.subject, detail=row.detail
+                )
+                for row in session.scalars(statement)
+            ]
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _update(self, request_id: str, **values: Any) -> None:
+        with self._writing() as session:
+            result = session.connection().execute(
+                update(RequestRow).where(RequestRow.id == request_id).values(updated_at=utc_now(), **values)
+            )
+            if result.rowcount == 0:
+                raise _no_request(request_id)
+
+    def _request_with_key(self, idempotency_key: str) -> str | None:
+        with self._reading() as session:
+            return session.scalar(select(RequestRow.id).where(RequestRow.idempotency_key == idempotency_key))
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        with self._unavailable_as_error(), self._reads() as session:
+            yield session
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        with self._unavailable_as_error(), self._writes.begin() as session:
+            yield session
+
+    @contextmanager
+    def _unavailable_as_error(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as e:
+            raise BackendUnavailable(
+                f"the concierge's database {shown(self._url)} cannot be used right now ({e.orig}); "
+                "try again in a moment, and tell an admin if it persists",
+                retry_after=5.0,
+            ) from e
+
+
+def _is_job(ref: JobRef) -> ColumnElement[bool]:
+    matches = and_(RequestRow.backend == ref.backend, RequestRow.job_id == ref.job_id)
+    if ref.cluster is None:
+        return matches
+    # A ref read back from a scheduler may name its cluster where the submission did not.
+    return and_(matches, or_(RequestRow.cluster.is_(None), RequestRow.cluster == ref.cluster))
+
+
+def _job_sort_key(job_id: str) -> tuple[int, str]:
+    return (int(job_id), "") if job_id.isdigit() else (0, job_id)
+
+
+def _no_request(request_id: str) -> JobNotFound:
+    return JobNotFound(
+        f"no request {request_id} is recorded; `concierge history` lists your requests and their ids"
+    )
+
+
+def _record(row: RequestRow) -> RequestRecord:
+    return RequestRecord.model_validate(
+        {
+            "id": row.id,
+            "requester": row.requester,
+            "door": row.door,
+            "text": row.text,
+            "intent": row.intent,
+            "decision": row.decision,
+            "backend": row.backend,
+            "plan": row.plan,
+            "gpus": row.gpus,
+            "job_id": row.job_id,
+            "cluster": row.cluster,
+            "outcome": row.outcome,
+            "error": row.error,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "states": [
+                StateChange(state=JobState(s.state), reason=s.reason, observed_at=s.observed_at)
+                for s in row.states
+            ],
+        }
+    )

@@ -1,0 +1,28 @@
+"""The site's rules as pure functions over a request and who asks (see DESIGN.md, "Policy")."""
+
+from policies.decision import Decision, Usage, Verdict
+from policies.judge import apply_defaults, judge
+from policies.rules import (
+    DEFAULT_POLICY_FILE,
+    LimitsOverride,
+    PolicyLimits,
+    PolicyOverrides,
+    PolicySettings,
+    RequiredFields,
+    load_policy,
+)
+
+__all__ = [
+    "DEFAULT_POLICY_FILE",
+    "Decision",
+    "LimitsOverride",
+    "PolicyLimits",
+    "PolicyOverrides",
+    "PolicySettings",
+    "RequiredFields",
+    "Usage",
+    "Verdict",
+    "apply_defaults",
+    "judge",
+    "load_policy",
+]

@@ -1,0 +1,40 @@
+"""What the policies answer, and the usage they answer against.
+
+A `Decision` is data, not an exception: the engine stores it with the request, shows it to the
+person, and only then acts on it. Its printed form is fixed by shared/contracts/parse.md
+(`{"verdict": …, "reasons": […]}`), so `to_contract` is the one place that shape lives.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Verdict(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    NEEDS_APPROVAL = "needs_approval"
+
+
+class Decision(BaseModel):
+    """The verdict and every reason for it, each a sentence a person can act on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verdict: Verdict
+    reasons: tuple[str, ...] = ()
+
+    def to_contract(self) -> dict[str, Any]:
+        return {"verdict": self.verdict.value, "reasons": list(self.reasons)}
+
+
+class Usage(BaseModel):
+    """What the person already holds: jobs submitted and not yet finished (running or pending)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gpus_in_use: int = Field(default=0, ge=0)
+    jobs_active: int = Field(default=0, ge=0)

@@ -1,0 +1,185 @@
+"""`judge`: a request, who asks and what they already hold → allow, deny or needs_approval.
+
+Pure functions: no cluster, no store, no clock, so the same inputs always give the same answer
+and a test can show every rule on its own.
+
+Which rules refuse and which ask for approval:
+- Refused outright (deny), for everyone, admins included: a partition or GPU type the site does
+  not offer to the concierge, a missing required field, a wall time over the maximum, and GPU
+  counts beyond twice a limit (per job or per person). These are either things the cluster cannot
+  or must not run, or a size so far beyond the limit that it is more likely a slip than a plan;
+  an admin who means it raises the limit in the site's policy file.
+- Needs an admin's approval: more GPUs than a limit but no more than twice it, and more GPU-hours
+  than the approval threshold. These are legitimate asks that only cost the site more.
+- Admins skip approval (they would be the approvers), and the reasons still say what was skipped,
+  so the record shows it.
+Every reason is collected, not just the first, so a person fixes everything in one go.
+"""
+
+from __future__ import annotations
+
+from backends.types import Identity, JobRequest
+from policies.decision import Decision, Usage, Verdict
+from policies.rules import PolicyLimits, PolicySettings
+
+APPROVAL_HEADROOM = 2  # up to this many times a GPU limit can be approved; beyond it is refused
+
+# What to tell a person who left out a required field, in their words rather than the field's.
+FIELD_HINTS = {
+    "command": "say what to run, e.g. 'to run python train.py'",
+    "image": "name the container image, e.g. 'image vllm/vllm-openai:latest'",
+    "time_limit_minutes": "say how long it needs, e.g. 'for 4 hours'",
+    "gpus": "say how many GPUs, e.g. '2 GPUs'",
+    "gpu_type": "name the GPU type, e.g. 'A100'",
+    "partition": "name the partition, e.g. 'on partition gpu'",
+    "account": "name the account to charge, e.g. 'account myproject'",
+    "namespace": "name the namespace, e.g. 'in namespace team-a'",
+    "name": "give the job a name, e.g. 'named my-run'",
+}
+
+
+def apply_defaults(
+    request: JobRequest, policy: PolicySettings, identity: Identity | None = None
+) -> JobRequest:
+    """The request with the policy's defaults filled in where the person stated nothing."""
+    if request.time_limit_minutes is not None:
+        return request
+    limits = policy.limits_for(identity)
+    return request.model_copy(update={"time_limit_minutes": limits.default_time_minutes})
+
+
+def judge(request: JobRequest, identity: Identity, usage: Usage, policy: PolicySettings) -> Decision:
+    limits = policy.limits_for(identity)
+    denials = [
+        *_placement_denials(request, limits),
+        *_missing_fields(request, limits),
+        *_time_denials(request, limits),
+    ]
+    approvals: list[str] = []
+    for verdict, reason in (*_gpu_count_rules(request, usage, limits), *_gpu_hour_rules(request, limits)):
+        (denials if verdict == Verdict.DENY else approvals).append(reason)
+    if denials:
+        return Decision(verdict=Verdict.DENY, reasons=(*denials, *approvals))
+    if approvals and identity.is_admin:
+        skipped = tuple(f"approval skipped, you are an admin: {reason}" for reason in approvals)
+        return Decision(verdict=Verdict.ALLOW, reasons=skipped)
+    if approvals:
+        return Decision(verdict=Verdict.NEEDS_APPROVAL, reasons=tuple(approvals))
+    return Decision(verdict=Verdict.ALLOW)
+
+
+def _placement_denials(request: JobRequest, limits: PolicyLimits) -> list[str]:
+    reasons = []
+    allowed = limits.allowed_partitions
+    if request.partition is not None and allowed is not None and request.partition not in allowed:
+        reasons.append(f"partition '{request.partition}' is not allowed here; allowed: {_listed(allowed)}")
+    gpu_type, allowed_types = request.gpu_type, limits.allowed_gpu_types
+    if gpu_type is not None and allowed_types is not None and gpu_type not in allowed_types:
+        reasons.append(f"GPU type '{gpu_type}' is not allowed here; allowed: {_listed(allowed_types)}")
+    return reasons
+
+
+def _missing_fields(request: JobRequest, limits: PolicyLimits) -> list[str]:
+    workload = request.workload or "batch"
+    reasons = []
+    for field in limits.required_fields.for_workload(request.workload):
+        if getattr(request, field) is None:
+            label = field.replace("_", " ")
+            hint = FIELD_HINTS.get(field, f"state its {label}")
+            reasons.append(f"a {workload} request here needs its {label}: {hint}")
+    return reasons
+
+
+def _time_denials(request: JobRequest, limits: PolicyLimits) -> list[str]:
+    asked = request.time_limit_minutes or limits.default_time_minutes
+    longest = limits.max_time_minutes
+    if longest is None or asked <= longest:
+        return []
+    return [
+        f"{duration(asked)} asked, the longest allowed is {duration(longest)}: "
+        f"ask for {duration(longest)} or less (checkpoint and resubmit to run longer)"
+    ]
+
+
+def _gpu_count_rules(request: JobRequest, usage: Usage, limits: PolicyLimits) -> list[tuple[Verdict, str]]:
+    rules: list[tuple[Verdict, str]] = []
+    asked = request.total_gpus
+    per_job = limits.max_gpus_per_job
+    if per_job is not None and asked > per_job:
+        if asked <= per_job * APPROVAL_HEADROOM:
+            rules.append(
+                (
+                    Verdict.NEEDS_APPROVAL,
+                    f"{_gpus(asked)} asked, your limit is {per_job} per job: "
+                    f"ask for {per_job} or request approval",
+                )
+            )
+        else:
+            rules.append(
+                (
+                    Verdict.DENY,
+                    f"{_gpus(asked)} asked, your limit is {per_job} per job and at most "
+                    f"{per_job * APPROVAL_HEADROOM} with an admin's approval: ask for {per_job} "
+                    "(or split the work into several jobs)",
+                )
+            )
+    per_user = limits.max_gpus_per_user
+    held = usage.gpus_in_use
+    if per_user is not None and asked > 0 and held + asked > per_user:
+        holding = f"you already use {held} of your {per_user} GPUs" + (
+            f" ({_jobs(usage.jobs_active)} running or pending)" if usage.jobs_active else ""
+        )
+        room = max(per_user - held, 0)
+        fewer = f"ask for {room}, " if 0 < room < asked else ""
+        if held + asked <= per_user * APPROVAL_HEADROOM:
+            rules.append(
+                (
+                    Verdict.NEEDS_APPROVAL,
+                    f"{holding}; this asks {asked} more: {fewer}wait for a job to end, or request approval",
+                )
+            )
+        else:
+            rules.append(
+                (
+                    Verdict.DENY,
+                    f"{holding}; this asks {asked} more, beyond the {per_user * APPROVAL_HEADROOM} "
+                    f"allowed even with approval: {fewer}wait for your jobs to end or cancel one",
+                )
+            )
+    return rules
+
+
+def _gpu_hour_rules(request: JobRequest, limits: PolicyLimits) -> list[tuple[Verdict, str]]:
+    threshold = limits.approval_gpu_hours
+    minutes = request.time_limit_minutes or limits.default_time_minutes
+    gpu_hours = request.gpu_hours(limits.default_time_minutes)
+    if threshold is None or gpu_hours <= threshold:
+        return []
+    return [
+        (
+            Verdict.NEEDS_APPROVAL,
+            f"this asks {gpu_hours:g} GPU-hours ({_gpus(request.total_gpus)} for {duration(minutes)}); "
+            f"above {threshold:g} GPU-hours an admin must approve: ask for fewer GPUs or less time "
+            "to run without approval",
+        )
+    ]
+
+
+def duration(minutes: int) -> str:
+    """`90` → `1 h 30 min`, `2880` → `48 h`: how people read wall times."""
+    hours, rest = divmod(minutes, 60)
+    if hours == 0:
+        return f"{rest} min"
+    return f"{hours} h" if rest == 0 else f"{hours} h {rest} min"
+
+
+def _gpus(count: int) -> str:
+    return f"{count} GPU" if count == 1 else f"{count} GPUs"
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return ", ".join(names) if names else "none"

@@ -33,8 +33,10 @@ def main() -> None:
         done += len(texts)
     elapsed = time.perf_counter() - started
     rate = done / elapsed
-    print(f"parser throughput: {rate:,.0f} requests/s over {done:,} parses of {len(texts)} texts ({args.file.name})")
-    print(f"per request: {1e6 / rate:.1f} µs; goal ≥ {GOAL_PER_SECOND:,}/s: ratio {rate / GOAL_PER_SECOND:.1f}× the goal")
+    print(f"parser throughput: {rate:,.0f} requests/s")
+    print(f"  {done:,} parses of the {len(texts)} texts in {args.file.name}")
+    print(f"  per request: {1e6 / rate:.1f} µs")
+    print(f"  goal ≥ {GOAL_PER_SECOND:,}/s: {rate / GOAL_PER_SECOND:.1f}× the goal")
 
 
 if __name__ == "__main__":

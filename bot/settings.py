@@ -31,6 +31,7 @@ class SlurmSettings(BaseModel):
     output_pattern: str = "concierge-%x-%j.out"  # relative paths land in the submitter's working dir
     workdir: str | None = None  # --chdir for jobs; None: the submitting user's home (as root) or cwd
     submit_mode: Literal["auto", "uid", "self"] = "auto"  # auto: --uid when running as root
+    slurm_conf: Path | None = None  # SLURM_CONF for the commands; None: the client's default
 
 
 class Settings(BaseSettings):

@@ -308,8 +308,10 @@ ensure_config() {
 ctld_up() { pid_alive "${DIR}/run/slurmctld.pid" slurmctld; }
 slurmd_up() { pid_alive "${DIR}/run/slurmd.pid" slurmd; }
 
-# node_state: the node's state as sinfo reports it (idle, mixed, down*, ...).
-node_state() { sinfo -h -N -n "${NODE}" -o '%T' 2>/dev/null | head -n1; }
+# node_state: the node's full state (idle, mixed, idle+drain, down*+not_responding, ...).
+# StateComplete, not %T: after a backfill plan on 22.05, %T kept saying "mixed" for minutes on an
+# empty, idle node, which stalled `reset`.
+node_state() { sinfo -h -N -n "${NODE}" -O StateComplete 2>/dev/null | head -n1 | tr -d '[:space:]'; }
 
 node_ready() {
     case "$(node_state)" in

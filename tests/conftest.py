@@ -20,6 +20,9 @@ from sqlalchemy.engine import URL, make_url
 
 from bot.store import Store
 
+# The real local Slurm (`slurm` fixture), for integration and end-to-end tests alike.
+pytest_plugins = ["tests.slurm_cluster"]
+
 POSTGRES_URL_VARIABLE = "CONCIERGE_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

@@ -1,0 +1,373 @@
+"""`concierge`: the CLI door. It only translates between the terminal and the engine.
+
+Expected failures (`ConciergeError`) print one specific line on stderr and exit with the error's
+code; anything else is a bug: it is logged with a traceback under an incident id, and the person
+sees only that id. No traceback reaches the terminal for an expected failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import uuid
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+from platformdirs import user_log_dir
+
+from backends.errors import ConciergeError, PermissionDenied
+from backends.types import Identity, IntentKind, Target
+from bot.cli import render
+from bot.engine import Concierge, Prepared
+from bot.settings import Settings
+from bot.store import Store
+
+log = logging.getLogger("concierge")
+BACKEND_CHOICE = click.Choice(["slurm", "k8s"])
+
+
+class App:
+    """What the commands share; built lazily so `parse` and `eval` need no database or cluster."""
+
+    def __init__(self, act_as: str | None) -> None:
+        self.act_as = act_as
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings()
+
+    @cached_property
+    def store(self) -> Store:
+        from bot.assembly import open_store
+
+        return open_store(self.settings)
+
+    @cached_property
+    def concierge(self) -> Concierge:
+        from bot.assembly import build_concierge
+
+        return build_concierge(self.settings, self.store)
+
+    @cached_property
+    def identity(self) -> Identity:
+        from bot.identity import cli_identity
+
+        return cli_identity(self.store, self.settings, self.act_as)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--as", "act_as", metavar="USER", help="Act for USER (root or admins only).")
+@click.pass_context
+def cli(ctx: click.Context, act_as: str | None) -> None:
+    """GPU Concierge: ask for GPUs in plain words; see why jobs wait."""
+    ctx.obj = App(act_as)
+
+
+# --- submit ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--yes", "-y", is_flag=True, help="Submit without asking.")
+@click.option("--dry-run", is_flag=True, help="Show the plan; submit nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (with --dry-run).")
+@click.option("--backend", type=BACKEND_CHOICE, help="Slurm or Kubernetes; default from the request or site.")
+@pass_app
+def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: Target | None) -> None:
+    """Ask in plain words, e.g. "2 A100s for 4 hours to run python train.py"."""
+    intent = app.concierge.understand(text)
+    if intent.kind not in (IntentKind.SUBMIT, IntentKind.UNKNOWN) and not dry_run:
+        _answer_question(app, intent.kind, intent.job, intent.request.gpu_type, text)
+        return
+    prepared = app.concierge.prepare(app.identity, text, "cli", backend=backend)
+    if as_json:
+        click.echo(json.dumps(_dry_run_contract(prepared), indent=2))
+    else:
+        click.echo(render.prepared(prepared))
+    if dry_run:
+        app.concierge.settle(prepared, "dry_run")
+        return
+    if prepared.allowed and not yes and not _confirmed():
+        app.concierge.settle(prepared, "declined")
+        click.echo("Not submitted.")
+        return
+    ref = app.concierge.submit(prepared)
+    click.echo(f"Submitted job {ref.job_id} (request {prepared.request_id[:8]}).")
+    click.echo(f"Follow it with: concierge status {ref.job_id}")
+
+
+def _confirmed() -> bool:
+    if not sys.stdin.isatty():
+        raise click.UsageError("no terminal to ask on: add --yes to submit, or --dry-run to only plan")
+    return click.confirm("Submit this job?", default=False)
+
+
+def _dry_run_contract(p: Prepared) -> dict[str, Any]:
+    return {
+        "request": p.intent.to_contract() | p.plan.request.model_dump(mode="json"),
+        "decision": p.decision.to_contract(),
+        "backend": p.plan.backend,
+        "plan": p.plan.to_contract(),
+        "warnings": list(p.warnings),
+    }
+
+
+def _answer_question(app: App, kind: IntentKind, job: str | None, gpu_type: str | None, text: str) -> None:
+    """`ask` also answers questions ("why is 12 pending?") by the same commands as the CLI verbs."""
+    ctx = click.get_current_context()
+    if kind in (IntentKind.STATUS, IntentKind.WHY_PENDING, IntentKind.CANCEL) and not job:
+        raise click.UsageError(f"which job? e.g. concierge {kind.value.replace('_pending', '')} 1234")
+    if kind == IntentKind.QUEUE:
+        ctx.invoke(queue_cmd, mine=False, show_all=False, as_json=False, backend=None)
+    elif kind == IntentKind.STATUS:
+        ctx.invoke(status, job=job, backend=None)
+    elif kind == IntentKind.WHY_PENDING:
+        ctx.invoke(why, job=job, backend=None)
+    elif kind == IntentKind.CAPACITY:
+        ctx.invoke(free, gpu_type=gpu_type, backend=None)
+    elif kind == IntentKind.CANCEL:
+        ctx.invoke(cancel, job=job, backend=None)
+    else:
+        click.echo(ctx.parent.get_help() if ctx.parent else "")
+
+
+# --- questions -----------------------------------------------------------------------------
+
+
+@cli.command("queue")
+@click.option("--mine", is_flag=True, help="Only your jobs.")
+@click.option("--all", "show_all", is_flag=True, help="Also jobs that have just ended.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--backend", type=BACKEND_CHOICE)
+@pass_app
+def queue_cmd(app: App, mine: bool, show_all: bool, as_json: bool, backend: Target | None) -> None:
+    """The queue: id, name, user, state, reason, GPUs, elapsed/limit, expected start."""
+    words = "queue" + (" --mine" if mine else "") + (" --all" if show_all else "")
+    with app.concierge.recorded(app.identity, "cli", words):
+        jobs = app.concierge.queue(app.identity, mine=mine, backend=backend)
+    if not show_all:
+        jobs = [j for j in jobs if not j.state.is_final]
+    if as_json:
+        click.echo(json.dumps([j.model_dump(mode="json") for j in jobs], indent=2))
+    else:
+        click.echo(render.queue(jobs))
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--backend", type=BACKEND_CHOICE)
+@pass_app
+def status(app: App, job: str, backend: Target | None) -> None:
+    """One job now, with its history as recorded in the store."""
+    with app.concierge.recorded(app.identity, "cli", f"status {job}"):
+        report = app.concierge.status(app.identity, job, backend=backend)
+    click.echo(render.job_report(report))
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--backend", type=BACKEND_CHOICE)
+@pass_app
+def why(app: App, job: str, backend: Target | None) -> None:
+    """Why a job waits, in plain words, and what would start sooner."""
+    with app.concierge.recorded(app.identity, "cli", f"why {job}"):
+        found = app.concierge.why(job, backend=backend)
+    click.echo(render.reasons(job, found))
+
+
+@cli.command()
+@click.option("--type", "gpu_type", help="Only this GPU type, e.g. a100.")
+@click.option("--backend", type=BACKEND_CHOICE)
+@pass_app
+def free(app: App, gpu_type: str | None, backend: Target | None) -> None:
+    """Free and total GPUs by partition and type, read from the cluster."""
+    with app.concierge.recorded(app.identity, "cli", "free" + (f" --type {gpu_type}" if gpu_type else "")):
+        found = app.concierge.capacity(gpu_type=gpu_type, backend=backend)
+    click.echo(render.pools(found))
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--backend", type=BACKEND_CHOICE)
+@pass_app
+def cancel(app: App, job: str, backend: Target | None) -> None:
+    """Cancel a job: only its owner or an admin may."""
+    with app.concierge.recorded(app.identity, "cli", f"cancel {job}"):
+        app.concierge.cancel(app.identity, job, backend=backend)
+    click.echo(f"Cancelled job {job}.")
+
+
+@cli.command()
+@click.option("--everyone", is_flag=True, help="Everybody's requests (admins).")
+@click.option("--limit", default=20, show_default=True)
+@pass_app
+def history(app: App, everyone: bool, limit: int) -> None:
+    """Your requests and their outcomes, from the store."""
+    if everyone and not app.identity.is_admin:
+        raise PermissionDenied("only admins may see everybody's requests; drop --everyone to see yours")
+    click.echo(render.history(app.concierge.history(app.identity, everyone=everyone, limit=limit)))
+
+
+# --- understanding -------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object for TEXT.")
+@click.option("--jsonl", is_flag=True, help="One JSON object per line of standard input.")
+def parse(text: str | None, as_json: bool, jsonl: bool) -> None:
+    """Print how a request is understood (shared/contracts/parse.md)."""
+    from bot.understanding.grammar import understand
+
+    if jsonl:
+        for line in sys.stdin:
+            click.echo(json.dumps(understand(line.rstrip("\n")).to_contract()))
+        return
+    if text is None:
+        raise click.UsageError("give TEXT, or --jsonl to read lines from standard input")
+    printed = understand(text).to_contract()
+    # --json is the contract's one-line form; without it the same object, indented for reading.
+    click.echo(json.dumps(printed) if as_json else json.dumps(printed, indent=2))
+
+
+@cli.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def eval_cmd(file: Path) -> None:
+    """Score the parser on a JSONL file of {"text", "expect"} cases."""
+    from bot.understanding.evaluation import evaluate, load_cases, render_report
+    from bot.understanding.grammar import understand
+
+    report = evaluate(load_cases(file), lambda t: understand(t).to_contract())
+    click.echo(render_report(report))
+
+
+# --- administration ------------------------------------------------------------------------
+
+
+@cli.group()
+def policy() -> None:
+    """Show the policy in force, or check a request against it."""
+
+
+@policy.command("show")
+@pass_app
+def policy_show(app: App) -> None:
+    import yaml
+
+    click.echo(yaml.safe_dump(app.concierge.policy.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+@policy.command("check")
+@click.argument("text")
+@pass_app
+def policy_check(app: App, text: str) -> None:
+    prepared = app.concierge.prepare(app.identity, text, "cli", check=False)
+    app.concierge.settle(prepared, "policy_check")
+    click.echo(f"{prepared.decision.verdict.value}")
+    for reason in prepared.decision.reasons:
+        click.echo(f"  - {reason}")
+
+
+@cli.group()
+def users() -> None:
+    """Map people to cluster identities (admins)."""
+
+
+@users.command("map")
+@click.argument("requester")
+@click.option("--unix", "unix_user", help="Unix user the person's Slurm jobs run as.")
+@click.option("--k8s", "k8s_user", help="Kubernetes user to impersonate.")
+@click.option("--group", "k8s_groups", multiple=True, help="Kubernetes group (repeatable).")
+@click.option("--namespace", help="Default Kubernetes namespace.")
+@click.option("--admin/--no-admin", default=False)
+@pass_app
+def users_map(
+    app: App,
+    requester: str,
+    unix_user: str | None,
+    k8s_user: str | None,
+    k8s_groups: tuple[str, ...],
+    namespace: str | None,
+    admin: bool,
+) -> None:
+    if not app.identity.is_admin:
+        raise PermissionDenied("only admins may map identities")
+    mapped = Identity(
+        requester=requester,
+        unix_user=unix_user,
+        k8s_user=k8s_user,
+        k8s_groups=k8s_groups,
+        default_namespace=namespace,
+        is_admin=admin,
+    )
+    app.store.map_identity(mapped)
+    app.store.audit(app.identity.requester, "map_identity", requester, mapped.model_dump(mode="json"))
+    click.echo(f"Mapped {requester} → unix={unix_user or '-'} k8s={k8s_user or '-'} admin={admin}.")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Poll once and exit.")
+@click.option("--interval", type=float, help="Seconds between polls (default from settings).")
+@pass_app
+def track(app: App, once: bool, interval: float | None) -> None:
+    """Follow submitted jobs and record each state change once."""
+    import time
+
+    from bot.assembly import build_backends
+    from bot.tracker import Tracker
+
+    tracker = Tracker(app.store, build_backends(app.settings))
+    pause = interval or app.settings.tracker_interval_s
+    while True:
+        result = tracker.poll_once()
+        for t in result.transitions:
+            click.echo(f"job {t.ref.job_id}: {t.state.value}" + (f" ({t.reason})" if t.reason else ""))
+        for name in result.unavailable:
+            click.echo(f"warning: {name} could not be asked; will retry", err=True)
+        if once:
+            return
+        time.sleep(pause)
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="concierge", standalone_mode=False)
+    except ConciergeError as e:
+        click.echo(f"error: {e.message}", err=True)
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 1
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except Exception:
+        return _report_incident()
+    return 0
+
+
+def _report_incident() -> Literal[70]:
+    incident = uuid.uuid4().hex[:12]
+    log_dir = Path(user_log_dir("gpu-concierge"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=log_dir / "incidents.log", level=logging.ERROR)
+    log.exception("incident %s", incident)
+    click.echo(
+        f"error: something unexpected went wrong (incident {incident}); "
+        f"details are in {log_dir / 'incidents.log'}. Please report the incident id.",
+        err=True,
+    )
+    return 70

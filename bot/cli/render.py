@@ -1,0 +1,175 @@
+"""Plain-text rendering for the terminal: tables, plans, explanations.
+
+Kept apart from the click commands so other text doors (a Slack fallback, logs) can reuse it, and so
+rendering a 10,000-row queue stays a tight loop over strings (bench/queue_render.py measures it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from backends.types import GpuPool, JobStatus, PendingReason
+from bot.engine import JobReport, Prepared
+from bot.store import RequestRecord
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+    last = len(headers) - 1
+
+    def line(cells: Sequence[str]) -> str:
+        # The last column is not padded, so lines carry no trailing blanks.
+        return "  ".join(c if i == last else c.ljust(widths[i]) for i, c in enumerate(cells))
+
+    return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+def duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}-{clock}" if days else clock
+
+
+def when(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return "-"
+    local = moment.astimezone()
+    today = (now or datetime.now(UTC)).astimezone().date()
+    return local.strftime("%H:%M") if local.date() == today else local.strftime("%Y-%m-%d %H:%M")
+
+
+def gpus(status: JobStatus) -> str:
+    return ",".join(str(g) for g in status.gpus) or "-"
+
+
+QUEUE_HEADERS = ("ID", "NAME", "USER", "STATE", "REASON", "GPUS", "ELAPSED/LIMIT", "EXPECTED START")
+
+
+def queue_rows(statuses: Sequence[JobStatus], now: datetime | None = None) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for s in statuses:
+        limit = duration(s.time_limit_minutes * 60) if s.time_limit_minutes is not None else "-"
+        rows.append(
+            (
+                s.ref.job_id,
+                s.name,
+                s.user,
+                s.state.value.upper(),
+                s.reason or "-",
+                gpus(s),
+                f"{duration(s.elapsed_seconds)}/{limit}",
+                when(s.expected_start, now) if s.state.value == "pending" else "-",
+            )
+        )
+    return rows
+
+
+def queue(statuses: Sequence[JobStatus], now: datetime | None = None) -> str:
+    if not statuses:
+        return "No jobs in the queue."
+    return table(QUEUE_HEADERS, queue_rows(statuses, now))
+
+
+def pools(found: Sequence[GpuPool]) -> str:
+    if not found:
+        return "No GPUs found."
+    rows = [
+        (
+            p.pool,
+            p.gpu_type or "gpu",
+            str(p.free),
+            str(p.total),
+            str(p.allocated),
+            ", ".join(p.unavailable_nodes) or "-",
+        )
+        for p in found
+    ]
+    return table(("PARTITION", "TYPE", "FREE", "TOTAL", "IN USE", "UNAVAILABLE NODES"), rows)
+
+
+def reasons(job_id: str, found: Sequence[PendingReason]) -> str:
+    if not found:
+        return f"Job {job_id}: the scheduler gave no reason."
+    parts = []
+    for r in found:
+        # Backends usually name the job in their sentence already.
+        text = r.sentence if job_id in r.sentence else f"Job {job_id}: {r.sentence}"
+        if r.raw and r.raw not in text:
+            text += f" (Slurm says: {r.raw})"
+        if r.expected_start:
+            text += f"\nExpected start: {when(r.expected_start)}"
+        if r.alternatives:
+            text += "\nWhat would start sooner:\n" + "\n".join(f"  - {a}" for a in r.alternatives)
+        parts.append(text)
+    return "\n\n".join(parts)
+
+
+def prepared(p: Prepared) -> str:
+    decision = p.decision
+    runs_as = p.plan.identity.unix_user or p.plan.identity.requester
+    lines = [f"Request {p.request_id[:8]} → {p.plan.backend}, as {runs_as}"]
+    lines.append(f"Policy: {decision.verdict.value}")
+    lines.extend(f"  - {r}" for r in decision.reasons)
+    lines.extend(f"Warning: {w}" for w in p.warnings)
+    if p.plan.sbatch_script is not None:
+        lines.append("--- sbatch script ---")
+        lines.append(p.plan.sbatch_script.rstrip("\n"))
+        lines.append("---------------------")
+    return "\n".join(lines)
+
+
+def job_report(report: JobReport) -> str:
+    lines = []
+    s = report.status
+    if s is not None:
+        lines.append(
+            f"Job {s.ref.job_id} ({s.name}) of {s.user}: {s.state.value.upper()}"
+            + (f", reason {s.reason}" if s.reason and s.reason != "None" else "")
+        )
+        lines.append(f"  GPUs: {gpus(s)}   partition: {s.partition or '-'}   nodes: {s.nodes or '-'}")
+        limit = duration(s.time_limit_minutes * 60) if s.time_limit_minutes is not None else "-"
+        lines.append(f"  elapsed/limit: {duration(s.elapsed_seconds)}/{limit}")
+        lines.append(f"  submitted: {when(s.submitted_at)}   started: {when(s.started_at)}")
+    else:
+        lines.append(f"Job {report.ref.job_id} is no longer in the scheduler's queue.")
+    r = report.record
+    if r is not None:
+        lines.append(f"Requested by {r.requester} via {r.door} at {when(r.created_at)}: {r.text!r}")
+        lines.append(f"  outcome: {r.outcome}")
+        for change in r.states:
+            reason = f" ({change.reason})" if change.reason else ""
+            lines.append(f"  {when(change.observed_at)}  {change.state}{reason}")
+    else:
+        lines.append("Not submitted through the concierge, so there is no recorded history.")
+    return "\n".join(lines)
+
+
+def history(records: Sequence[RequestRecord]) -> str:
+    if not records:
+        return "No requests recorded yet."
+    rows = [
+        (when(r.created_at), r.id[:8], r.requester, r.outcome, r.job_id or "-", _one_line(r.text, 60))
+        for r in records
+    ]
+    lines = table(("WHEN", "REQUEST", "WHO", "OUTCOME", "JOB", "TEXT"), rows).splitlines()
+    # The error, when there is one, goes under its request in full: it says what to do next.
+    out = [lines[0]]
+    for line, record in zip(lines[1:], records, strict=True):
+        out.append(line)
+        if record.error:
+            out.append(f"    ↳ {_one_line(record.error, 300)}")
+    return "\n".join(out)
+
+
+def _one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -1,0 +1,233 @@
+"""The engine: one flow for every door (understand → judge → plan → confirm → submit → store).
+
+The doors (CLI today, Slack and the scheduler later) only translate to and from these calls; the
+engine knows no Slack and no terminal. Every call that starts from a person's words is recorded in
+the store before anything can fail, and its outcome is written whatever happens, so nothing a person
+asked is ever lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from backends.errors import (
+    BackendUnavailable,
+    ConciergeError,
+    JobNotFound,
+    PermissionDenied,
+    PolicyDenied,
+    RequestInvalid,
+)
+from backends.protocol import Backend
+from backends.types import (
+    GpuPool,
+    Identity,
+    Intent,
+    IntentKind,
+    JobRef,
+    JobStatus,
+    PendingReason,
+    Plan,
+    QueueFilter,
+    Target,
+)
+from bot.store import RequestRecord, Store
+from policies import Decision, PolicySettings, Verdict, apply_defaults, judge
+
+Understand = Callable[[str], Intent]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A submit request that has been understood, judged and planned, but not yet submitted."""
+
+    request_id: str
+    intent: Intent
+    decision: Decision
+    plan: Plan
+    warnings: tuple[str, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision.verdict == Verdict.ALLOW
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """One job as the cluster sees it now, and as the store remembers it."""
+
+    ref: JobRef
+    status: JobStatus | None
+    record: RequestRecord | None
+
+
+class Concierge:
+    def __init__(
+        self,
+        store: Store,
+        backends: Mapping[Target, Backend],
+        understand: Understand,
+        policy: PolicySettings,
+        default_backend: Target = "slurm",
+    ) -> None:
+        self._store = store
+        self._backends = dict(backends)
+        self._understand = understand
+        self._policy = policy
+        self._default_backend = default_backend
+
+    @property
+    def policy(self) -> PolicySettings:
+        return self._policy
+
+    def understand(self, text: str) -> Intent:
+        return self._understand(text)
+
+    # --- submit path -------------------------------------------------------------------------
+
+    def prepare(
+        self, identity: Identity, text: str, door: str, *, backend: Target | None = None, check: bool = True
+    ) -> Prepared:
+        """Understand, judge and plan a submit request; `check` also asks the cluster (sbatch --test-only)."""
+        request_id = self._store.new_request(identity.requester, door, text)
+        try:
+            intent = self._understand(text)
+            self._store.record_intent(request_id, intent)
+            if intent.kind != IntentKind.SUBMIT:
+                raise RequestInvalid(self._not_a_submit_message(intent))
+            request = apply_defaults(intent.request, self._policy, identity)
+            usage = self._store.active_gpu_usage(identity.requester)
+            decision = judge(request, identity, usage, self._policy)
+            self._store.record_decision(request_id, decision)
+            chosen = self._backend(backend or request.target)
+            plan = chosen.plan(request, identity, request_id)
+            warnings = list(plan.warnings)
+            if check and decision.verdict != Verdict.DENY:
+                warnings.extend(self._cluster_check(chosen, plan))
+            self._store.record_plan(request_id, plan)
+        except ConciergeError as e:
+            self._store.record_outcome(request_id, _outcome_of(e), e.message)
+            raise
+        except Exception as e:
+            self._store.record_outcome(request_id, "failed", f"internal error: {type(e).__name__}")
+            raise
+        return Prepared(request_id, intent, decision, plan, tuple(warnings))
+
+    def submit(self, prepared: Prepared) -> JobRef:
+        if prepared.decision.verdict == Verdict.DENY:
+            self._store.record_outcome(prepared.request_id, "denied", "; ".join(prepared.decision.reasons))
+            raise PolicyDenied("not submitted: " + "; ".join(prepared.decision.reasons))
+        if prepared.decision.verdict == Verdict.NEEDS_APPROVAL:
+            self._store.record_outcome(
+                prepared.request_id, "needs_approval", "; ".join(prepared.decision.reasons)
+            )
+            raise PolicyDenied(
+                "not submitted, this request needs an approver: "
+                + "; ".join(prepared.decision.reasons)
+                + ". Ask an admin, or make the request smaller."
+            )
+        backend = self._backend(prepared.plan.backend)
+        try:
+            ref = backend.submit(prepared.plan)
+        except ConciergeError as e:
+            self._store.record_outcome(prepared.request_id, _outcome_of(e), e.message)
+            raise
+        except Exception as e:
+            self._store.record_outcome(prepared.request_id, "failed", f"internal error: {type(e).__name__}")
+            raise
+        self._store.record_submission(prepared.request_id, ref)
+        self._store.audit(
+            prepared.plan.identity.requester, "submit", ref.job_id, {"request_id": prepared.request_id}
+        )
+        return ref
+
+    def settle(self, prepared: Prepared, outcome: str) -> None:
+        """Record how a prepared request ended without a submission (dry run, declined at the prompt)."""
+        self._store.record_outcome(prepared.request_id, outcome)
+
+    # --- questions about jobs and the cluster ------------------------------------------------
+
+    def queue(self, identity: Identity, *, mine: bool, backend: Target | None = None) -> list[JobStatus]:
+        user = identity.unix_user if mine else None
+        return self._backend(backend).queue(QueueFilter(user=user))
+
+    def status(self, identity: Identity, job_id: str, *, backend: Target | None = None) -> JobReport:
+        ref = JobRef(backend=self._backend_name(backend), job_id=job_id)
+        found = self._backend(backend).statuses([ref])
+        record = self._store.request_for_job(ref)
+        if not found and record is None:
+            raise JobNotFound(f"job {job_id} is not in the queue and was not submitted through the concierge")
+        return JobReport(ref, found[0] if found else None, record)
+
+    def why(self, job_id: str, *, backend: Target | None = None) -> list[PendingReason]:
+        ref = JobRef(backend=self._backend_name(backend), job_id=job_id)
+        return self._backend(backend).explain(ref)
+
+    def capacity(self, *, gpu_type: str | None = None, backend: Target | None = None) -> list[GpuPool]:
+        pools = self._backend(backend).capacity()
+        if gpu_type:
+            pools = [p for p in pools if (p.gpu_type or "").lower() == gpu_type.lower()]
+        return pools
+
+    def cancel(self, identity: Identity, job_id: str, *, backend: Target | None = None) -> JobRef:
+        ref = JobRef(backend=self._backend_name(backend), job_id=job_id)
+        self._backend(backend).cancel(ref, identity)
+        self._store.audit(identity.requester, "cancel", job_id, None)
+        return ref
+
+    def history(self, identity: Identity, *, everyone: bool = False, limit: int = 20) -> list[RequestRecord]:
+        return self._store.history(None if everyone else identity.requester, limit)
+
+    @contextmanager
+    def recorded(self, identity: Identity, door: str, text: str) -> Iterator[str]:
+        """Record a question (queue, why, cancel…) and its outcome, so every request is in the store."""
+        request_id = self._store.new_request(identity.requester, door, text)
+        try:
+            yield request_id
+        except ConciergeError as e:
+            self._store.record_outcome(request_id, _outcome_of(e), e.message)
+            raise
+        except Exception as e:
+            self._store.record_outcome(request_id, "failed", f"internal error: {type(e).__name__}")
+            raise
+        self._store.record_outcome(request_id, "answered")
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _backend_name(self, backend: Target | None) -> Target:
+        return backend or self._default_backend
+
+    def _backend(self, backend: Target | None) -> Backend:
+        name = self._backend_name(backend)
+        try:
+            return self._backends[name]
+        except KeyError:
+            configured = ", ".join(sorted(self._backends)) or "none"
+            raise RequestInvalid(
+                f"the {name} backend is not configured here (configured: {configured})"
+            ) from None
+
+    @staticmethod
+    def _cluster_check(backend: Backend, plan: Plan) -> list[str]:
+        try:
+            return backend.validate(plan)
+        except BackendUnavailable as e:
+            return [
+                f"the cluster could not be asked, the plan was made from configuration alone ({e.message})"
+            ]
+
+    @staticmethod
+    def _not_a_submit_message(intent: Intent) -> str:
+        if intent.kind == IntentKind.UNKNOWN:
+            return intent.message or "I could not understand that as a GPU request"
+        return f"that reads as a '{intent.kind.value}' question, not a job to submit"
+
+
+def _outcome_of(error: ConciergeError) -> str:
+    if isinstance(error, PolicyDenied | PermissionDenied):
+        return "denied"
+    if isinstance(error, RequestInvalid):
+        return "invalid"
+    return "failed"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's first command: set everything up (scripts/bootstrap.sh), then walk one person's
+# GPU job through the product on the local Slurm with the default SQLite store: what is free,
+# a job submitted as alice, a second one that has to wait and why, the queue, the tracker
+# recording the states, cancelling, and the history the store kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+concierge=.venv/bin/concierge
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+submitted() { sed -n 's/^Submitted job \([0-9]*\).*/\1/p'; }
+
+step "$concierge" free
+first=$("$concierge" --as alice ask --yes "2 A100s for 30 minutes to run sleep 600" | tee /dev/stderr | submitted)
+second=$("$concierge" --as alice ask --yes "2 A100s for 30 minutes to run sleep 600" | tee /dev/stderr | submitted)
+sleep 2  # the scheduler settles a fresh submission within about a second
+step "$concierge" queue
+step "$concierge" track --once
+step "$concierge" why "$second"
+step "$concierge" --as bob cancel "$second" || echo "(refused, as it should be: the job is alice's)"
+step "$concierge" --as alice cancel "$second"
+step "$concierge" --as alice cancel "$first"
+step "$concierge" track --once
+step "$concierge" --as alice status "$first"
+step "$concierge" --as alice history

@@ -1,0 +1,181 @@
+"""`squeue --json` of 22.05 (captured) and 23.02/23.11/25.05 (constructed) read the same way."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from backends.errors import BackendUnavailable
+from backends.slurm.durations import parse_slurm_instant
+from backends.slurm.json_formats import (
+    SlurmJob,
+    data_parser_version,
+    map_job_state,
+    parse_squeue_json,
+    request_id_from_comment,
+)
+from backends.types import GpuAsk, JobState
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"
+VERSIONS = {
+    "squeue-22.05.json": "v0.0.38",
+    "squeue-23.02.json": "v0.0.39",
+    "squeue-23.11.json": "v0.0.40",
+    "squeue-25.05.json": "v0.0.43",
+}
+NOW = datetime(2026, 11, 23, 21, 31, 0, tzinfo=UTC)
+
+
+def load(name: str) -> dict[str, SlurmJob]:
+    return {job.job_id: job for job in parse_squeue_json((FIXTURES / name).read_text())}
+
+
+@pytest.fixture(params=sorted(VERSIONS))
+def fixture_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+def test_fixture_versions_are_what_they_claim(fixture_name: str) -> None:
+    assert data_parser_version((FIXTURES / fixture_name).read_text()) == VERSIONS[fixture_name]
+
+
+def test_every_version_reads_the_same_scenario(fixture_name: str) -> None:
+    jobs = load(fixture_name)
+    running = jobs["72"]
+    assert (running.state, running.user, running.partition) == (JobState.RUNNING, "alice", "gpu")
+    assert running.gpus == (GpuAsk(count=2, gpu_type="a100"),)
+    assert running.time_limit_minutes == 30
+    assert running.node_list == "vm"
+    assert running.start_time == datetime.fromtimestamp(1795469427, tz=UTC)
+    assert running.comment == "gpu-concierge:req-smoke-1"
+
+    resources, priority = jobs["73"], jobs["74"]
+    assert (resources.state, resources.reason) == (JobState.PENDING, "Resources")
+    assert resources.expected_start == datetime.fromtimestamp(1795471227, tz=UTC)
+    assert (priority.reason, priority.expected_start) == (
+        "Priority",
+        datetime.fromtimestamp(1795474800, tz=UTC),
+    )
+    assert resources.priority is not None and priority.priority is not None
+    assert resources.priority > priority.priority
+
+    too_long = jobs["75"]
+    assert (too_long.reason, too_long.partition, too_long.time_limit_minutes) == (
+        "PartitionTimeLimit",
+        "short",
+        120,
+    )
+    assert too_long.gpus == (GpuAsk(count=1, gpu_type="l40s"),)
+    assert too_long.expected_start is None
+
+    held = jobs["76"]
+    assert (held.reason, held.priority, held.expected_start) == ("JobHeldUser", 0, None)
+    dependent = jobs["77"]
+    assert dependent.reason == "Dependency"
+    assert dependent.dependency is not None and dependent.dependency.startswith("afterok:72")
+    assert dependent.gpus == (GpuAsk(count=1, gpu_type="a100"),)
+
+    bob = jobs["78"]
+    assert (bob.user, bob.state, bob.gpus) == ("bob", JobState.RUNNING, (GpuAsk(count=1, gpu_type="l40s"),))
+    assert jobs["68"].state is JobState.COMPLETED
+    assert jobs["52"].state is JobState.CANCELLED
+
+
+def test_list_valued_states_carry_flags() -> None:
+    # The constructed ≥23.11 documents give job 53 the COMPLETING flag; 22.05 printed CANCELLED.
+    assert load("squeue-22.05.json")["53"].state is JobState.CANCELLED
+    for name in ("squeue-23.11.json", "squeue-25.05.json"):
+        job = load(name)["53"]
+        assert job.state is JobState.COMPLETING
+        assert job.raw_state == "CANCELLED+COMPLETING"
+
+
+def test_statuses_carry_our_request_id_and_elapsed_time(fixture_name: str) -> None:
+    statuses = {job.job_id: job.to_status(NOW) for job in load(fixture_name).values()}
+    running = statuses["72"]
+    assert running.request_id == "req-smoke-1"
+    assert running.elapsed_seconds == int((NOW - datetime.fromtimestamp(1795469427, tz=UTC)).total_seconds())
+    assert running.started_at is not None and running.expected_start is None
+    pending = statuses["73"]
+    assert pending.started_at is None and pending.elapsed_seconds is None
+    assert pending.expected_start is not None
+    assert statuses["77"].request_id is None
+    assert all(s.submitted_at is None or s.submitted_at.tzinfo is UTC for s in statuses.values())
+
+
+def test_json_start_times_agree_with_squeue_start() -> None:
+    # Captured at the same moment: the JSON estimate is what `squeue --start` prints.
+    jobs = load("squeue-22.05.json")
+    lines = (FIXTURES / "squeue-start-22.05.txt").read_text().splitlines()
+    assert lines, "the capture lists the pending jobs"
+    for line in lines:
+        job_id, start, reason, _ = line.split("|")
+        assert jobs[job_id].reason == reason
+        assert jobs[job_id].expected_start == parse_slurm_instant(start)
+
+
+@pytest.mark.parametrize(
+    ("names", "state"),
+    [
+        (["PENDING"], JobState.PENDING),
+        (["RUNNING"], JobState.RUNNING),
+        (["RUNNING", "CONFIGURING"], JobState.RUNNING),
+        (["COMPLETING"], JobState.COMPLETING),
+        (["COMPLETED", "COMPLETING"], JobState.COMPLETING),
+        (["PENDING", "REQUEUED"], JobState.PENDING),
+        (["COMPLETED", "REQUEUE_HOLD"], JobState.PENDING),
+        (["TIMEOUT"], JobState.TIMEOUT),
+        (["DEADLINE"], JobState.TIMEOUT),
+        (["NODE_FAIL"], JobState.FAILED),
+        (["OUT_OF_MEMORY"], JobState.FAILED),
+        (["BOOT_FAIL"], JobState.FAILED),
+        (["PREEMPTED"], JobState.CANCELLED),
+        (["SUSPENDED"], JobState.SUSPENDED),
+        (["RUNNING", "STOPPED"], JobState.SUSPENDED),
+        (["SOMETHING_NEW"], JobState.UNKNOWN),
+        ([], JobState.UNKNOWN),
+    ],
+)
+def test_state_mapping(names: list[str], state: JobState) -> None:
+    assert map_job_state(names) is state
+
+
+def test_slurm_errors_in_the_document_are_reported() -> None:
+    document = {
+        "meta": {},
+        "errors": [{"error": "Unable to contact slurm controller", "error_number": 1}],
+        "jobs": [],
+    }
+    with pytest.raises(BackendUnavailable, match="Unable to contact slurm controller"):
+        parse_squeue_json(json.dumps(document))
+
+
+def test_text_that_is_not_json_is_reported() -> None:
+    with pytest.raises(BackendUnavailable, match="not JSON"):
+        parse_squeue_json("squeue: unrecognized option '--json'")
+
+
+def test_infinite_and_unset_numbers() -> None:
+    job = {
+        "job_id": 5,
+        "name": "x",
+        "user_name": "alice",
+        "job_state": ["PENDING"],
+        "time_limit": {"set": False, "infinite": True, "number": 0},
+        "start_time": {"set": False, "infinite": False, "number": 0},
+        "priority": None,
+    }
+    (parsed,) = parse_squeue_json(json.dumps({"jobs": [job], "errors": []}))
+    assert parsed.time_limit_minutes is None
+    assert parsed.start_time is None
+    assert parsed.priority is None
+
+
+def test_comment_tag() -> None:
+    assert request_id_from_comment("gpu-concierge:r-1") == "r-1"
+    assert request_id_from_comment("someone else's comment") is None
+    assert request_id_from_comment(None) is None

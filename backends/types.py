@@ -8,6 +8,7 @@ library's objects, so a backend can be swapped or faked without touching the doo
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -171,8 +172,13 @@ class GpuAsk(BaseModel):
         return f"{self.gpu_type or 'gpu'}×{self.count}"
 
 
-class JobStatus(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobStatus:
+    """One job as a backend reports it now.
+
+    A dataclass, not a pydantic model: backends build thousands of these per queue listing from
+    values they have already parsed and typed, and validating them again cost more than the whole
+    listing may take (bench/queue_render.py)."""
 
     ref: JobRef
     name: str
@@ -190,6 +196,21 @@ class JobStatus(BaseModel):
     time_limit_minutes: int | None = None
     comment: str | None = None
     request_id: str | None = None  # ours, when the job carries our tag
+
+    def to_json(self) -> dict[str, Any]:
+        printed: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, BaseModel):
+                value = value.model_dump(mode="json")
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = [v.model_dump(mode="json") for v in value]
+            elif isinstance(value, StrEnum):
+                value = value.value
+            printed[f.name] = value
+        return printed
 
 
 class PendingCode(StrEnum):

@@ -14,6 +14,7 @@ GRES are ignored here.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from backends.types import GpuAsk
 
@@ -71,8 +72,12 @@ def _parse_item(item: str) -> tuple[str, str | None, int] | None:
     return name, parts[1], int(count)
 
 
+@lru_cache(maxsize=4096)
 def parse_gpus(text: str | None) -> tuple[GpuAsk, ...]:
-    """GPUs named in a GRES/TRES string, in order. Counts of 0 are kept (a type with none used)."""
+    """GPUs named in a GRES/TRES string, in order. Counts of 0 are kept (a type with none used).
+
+    Cached: a queue of thousands of jobs repeats a handful of distinct strings, and the result
+    is an immutable tuple of frozen models."""
     if text is None or text.strip().lower() in _EMPTY:
         return ()
     asks: list[GpuAsk] = []

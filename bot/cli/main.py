@@ -154,7 +154,7 @@ def queue_cmd(app: App, mine: bool, show_all: bool, as_json: bool, backend: Targ
     if not show_all:
         jobs = [j for j in jobs if not j.state.is_final]
     if as_json:
-        click.echo(json.dumps([j.model_dump(mode="json") for j in jobs], indent=2))
+        click.echo(json.dumps([j.to_json() for j in jobs], indent=2))
     else:
         click.echo(render.queue(jobs))
 

@@ -17,11 +17,10 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from collections.abc import Sequence
 
 from backends.slurm.backend import SlurmBackend
 from backends.slurm.json_formats import parse_squeue_json

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from held_jobs import held_jobs
+
 from backends.slurm.backend import SlurmBackend
 from backends.slurm.json_formats import parse_squeue_json
 from backends.types import QueueFilter
@@ -88,33 +90,12 @@ def timed_ms(action: Any, repeat: int) -> list[float]:
 def real_squeue_ms(real_jobs: int, repeat: int) -> tuple[int, float] | None:
     if real_jobs <= 0 or shutil.which("squeue") is None:
         return None
-    ids = []
-    for _ in range(real_jobs):
-        out = subprocess.run(
-            [
-                "sbatch",
-                "--parsable",
-                "--hold",
-                "--uid=alice",
-                "--time=5",
-                "--chdir=/tmp",
-                "--output=/dev/null",
-                "--wrap=true",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        ids.append(out.strip().split(";")[0])
-    try:
+    with held_jobs(real_jobs):
         times = timed_ms(
             lambda: subprocess.run(["squeue", "--json"], capture_output=True, check=True), repeat
         )
-        listed = len(
-            json.loads(subprocess.run(["squeue", "--json"], capture_output=True, check=True).stdout)["jobs"]
-        )
-    finally:
-        subprocess.run(["scancel", *ids], check=False)
+        printed = subprocess.run(["squeue", "--json"], capture_output=True, check=True).stdout
+        listed = len(json.loads(printed)["jobs"])
     return listed, statistics.median(times)
 
 

@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from held_jobs import held_jobs
+
 from backends.slurm.backend import SlurmBackend
 from backends.types import JobRef
 from bot.settings import SlurmSettings
@@ -40,29 +42,6 @@ def controller_rpcs() -> dict[str, int]:
 def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     changed = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     return {k: v for k, v in changed.items() if v}
-
-
-def submit_held(count: int) -> list[str]:
-    ids = []
-    for _ in range(count):
-        out = subprocess.run(
-            [
-                "sbatch",
-                "--parsable",
-                "--hold",
-                "--uid=alice",
-                "--gres=gpu:a100:1",
-                "--time=5",
-                "--chdir=/tmp",
-                "--output=/dev/null",
-                "--wrap=true",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        ids.append(out.strip().split(";")[0])
-    return ids
 
 
 def measure(tracker: Tracker) -> tuple[int, dict[str, int]]:
@@ -90,9 +69,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     args = parser.parse_args()
     backend = SlurmBackend(SlurmSettings())
-    all_ids = submit_held(args.jobs)
-    try:
-        rows = []
+    rows = []
+    with held_jobs(args.jobs) as all_ids:
         for n in (1, args.jobs):
             with tempfile.TemporaryDirectory() as tmp:
                 store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}")
@@ -103,8 +81,6 @@ def main() -> None:
                 cost, by_type = measure(tracker)
                 rows.append((n, cost, by_type))
         baseline = naive(all_ids)
-    finally:
-        subprocess.run(["scancel", *all_ids], check=False)
     for n, cost, by_type in rows:
         print(f"tracker poll, {n:>4} tracked jobs: {cost} slurmctld RPCs  {by_type}")
     print(f"naive per-job squeue, {args.jobs} jobs: {baseline} slurmctld RPCs (baseline)")

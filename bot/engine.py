@@ -92,7 +92,7 @@ class Concierge:
     ) -> Prepared:
         """Understand, judge and plan a submit request; `check` also asks the cluster (sbatch --test-only)."""
         request_id = self._store.new_request(identity.requester, door, text)
-        try:
+        with self._failure_recorded(request_id):
             intent = self._understand(text)
             self._store.record_intent(request_id, intent)
             if intent.kind != IntentKind.SUBMIT:
@@ -107,12 +107,6 @@ class Concierge:
             if check and decision.verdict != Verdict.DENY:
                 warnings.extend(self._cluster_check(chosen, plan))
             self._store.record_plan(request_id, plan)
-        except ConciergeError as e:
-            self._store.record_outcome(request_id, _outcome_of(e), e.message)
-            raise
-        except Exception as e:
-            self._store.record_outcome(request_id, "failed", f"internal error: {type(e).__name__}")
-            raise
         return Prepared(request_id, intent, decision, plan, tuple(warnings))
 
     def submit(self, prepared: Prepared) -> JobRef:
@@ -129,14 +123,8 @@ class Concierge:
                 + ". Ask an admin, or make the request smaller."
             )
         backend = self._backend(prepared.plan.backend)
-        try:
+        with self._failure_recorded(prepared.request_id):
             ref = backend.submit(prepared.plan)
-        except ConciergeError as e:
-            self._store.record_outcome(prepared.request_id, _outcome_of(e), e.message)
-            raise
-        except Exception as e:
-            self._store.record_outcome(prepared.request_id, "failed", f"internal error: {type(e).__name__}")
-            raise
         self._store.record_submission(prepared.request_id, ref)
         self._store.audit(
             prepared.plan.identity.requester, "submit", ref.job_id, {"request_id": prepared.request_id}
@@ -184,15 +172,21 @@ class Concierge:
     def recorded(self, identity: Identity, door: str, text: str) -> Iterator[str]:
         """Record a question (queue, why, cancel…) and its outcome, so every request is in the store."""
         request_id = self._store.new_request(identity.requester, door, text)
-        try:
+        with self._failure_recorded(request_id):
             yield request_id
+        self._store.record_outcome(request_id, "answered")
+
+    @contextmanager
+    def _failure_recorded(self, request_id: str) -> Iterator[None]:
+        """Whatever fails inside is written to the request's outcome before it propagates."""
+        try:
+            yield
         except ConciergeError as e:
             self._store.record_outcome(request_id, _outcome_of(e), e.message)
             raise
         except Exception as e:
             self._store.record_outcome(request_id, "failed", f"internal error: {type(e).__name__}")
             raise
-        self._store.record_outcome(request_id, "answered")
 
     # --- helpers -----------------------------------------------------------------------------
 

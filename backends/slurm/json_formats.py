@@ -173,7 +173,8 @@ class SlurmJob:
             user=self.user,
             state=self.state,
             raw_state=self.raw_state,
-            reason=self.reason,
+            # Slurm keeps the code "None" on running and ended jobs; only a pending job has a reason.
+            reason=self.reason if self.state is JobState.PENDING or self.reason != "None" else None,
             partition=self.partition,
             gpus=self.gpus,
             nodes=self.node_count,

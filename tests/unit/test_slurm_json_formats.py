@@ -17,7 +17,7 @@ from backends.slurm.json_formats import (
     parse_squeue_json,
     request_id_from_comment,
 )
-from backends.types import GpuAsk, JobState
+from backends.types import GpuAsk, JobState, JobStatus
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"
 VERSIONS = {
@@ -179,3 +179,13 @@ def test_comment_tag() -> None:
     assert request_id_from_comment("gpu-concierge:r-1") == "r-1"
     assert request_id_from_comment("someone else's comment") is None
     assert request_id_from_comment(None) is None
+
+
+def test_reason_none_is_kept_only_while_pending() -> None:
+    def status_of(state: str) -> JobStatus:
+        job = {"job_id": 9, "name": "x", "user_name": "alice", "job_state": state, "state_reason": "None"}
+        (parsed,) = parse_squeue_json(json.dumps({"jobs": [job], "errors": []}))
+        return parsed.to_status(datetime.now(UTC))
+
+    assert status_of("RUNNING").reason is None
+    assert status_of("PENDING").reason == "None"  # "not yet considered by the scheduler"

@@ -27,6 +27,7 @@ from backends.types import (
     Intent,
     IntentKind,
     JobRef,
+    JobRequest,
     JobStatus,
     PendingReason,
     Plan,
@@ -93,14 +94,7 @@ class Concierge:
         """Understand, judge and plan a submit request; `check` also asks the cluster (sbatch --test-only)."""
         request_id = self._store.new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
-            intent = self._understand(text)
-            self._store.record_intent(request_id, intent)
-            if intent.kind != IntentKind.SUBMIT:
-                raise RequestInvalid(self._not_a_submit_message(intent))
-            request = apply_defaults(intent.request, self._policy, identity)
-            usage = self._store.active_gpu_usage(identity.requester)
-            decision = judge(request, identity, usage, self._policy)
-            self._store.record_decision(request_id, decision)
+            intent, request, decision = self._judged(request_id, identity, text)
             chosen = self._backend(backend or request.target)
             plan = chosen.plan(request, identity, request_id)
             warnings = list(plan.warnings)
@@ -108,6 +102,25 @@ class Concierge:
                 warnings.extend(self._cluster_check(chosen, plan))
             self._store.record_plan(request_id, plan)
         return Prepared(request_id, intent, decision, plan, tuple(warnings))
+
+    def check_policy(self, identity: Identity, text: str, door: str) -> Decision:
+        """The policy's verdict on a request, without planning or asking the cluster."""
+        request_id = self._store.new_request(identity.requester, door, text)
+        with self._failure_recorded(request_id):
+            _, _, decision = self._judged(request_id, identity, text)
+        self._store.record_outcome(request_id, "policy_check")
+        return decision
+
+    def _judged(self, request_id: str, identity: Identity, text: str) -> tuple[Intent, JobRequest, Decision]:
+        intent = self._understand(text)
+        self._store.record_intent(request_id, intent)
+        if intent.kind != IntentKind.SUBMIT:
+            raise RequestInvalid(self._not_a_submit_message(intent))
+        request = apply_defaults(intent.request, self._policy, identity)
+        usage = self._store.active_gpu_usage(identity.requester)
+        decision = judge(request, identity, usage, self._policy)
+        self._store.record_decision(request_id, decision)
+        return intent, request, decision
 
     def submit(self, prepared: Prepared) -> JobRef:
         if prepared.decision.verdict == Verdict.DENY:

@@ -267,10 +267,9 @@ def policy_show(app: App) -> None:
 @click.argument("text")
 @pass_app
 def policy_check(app: App, text: str) -> None:
-    prepared = app.concierge.prepare(app.identity, text, "cli", check=False)
-    app.concierge.settle(prepared, "policy_check")
-    click.echo(f"{prepared.decision.verdict.value}")
-    for reason in prepared.decision.reasons:
+    decision = app.concierge.check_policy(app.identity, text, "cli")
+    click.echo(decision.verdict.value)
+    for reason in decision.reasons:
         click.echo(f"  - {reason}")
 
 

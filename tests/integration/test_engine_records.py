@@ -1,0 +1,140 @@
+"""The engine writes every request and its outcome to the store, whatever happens (both databases).
+
+The backend here is a fake passed in through the constructor: it records what it was asked and
+fails on demand, so each way a request can end is provoked and its stored outcome checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from backends.errors import BackendRejected, PolicyDenied, RequestInvalid
+from backends.types import (
+    GpuPool,
+    Identity,
+    JobRef,
+    JobRequest,
+    JobStatus,
+    PendingReason,
+    Plan,
+    QueueFilter,
+    Target,
+)
+from bot.engine import Concierge
+from bot.store import Store
+from bot.understanding.grammar import understand
+from policies import load_policy
+
+ALICE = Identity(requester="U-alice", unix_user="alice")
+
+
+class FakeBackend:
+    name: Target = "slurm"
+
+    def __init__(self, submit_error: Exception | None = None) -> None:
+        self.submit_error = submit_error
+        self.submitted: list[Plan] = []
+
+    def plan(self, request: JobRequest, identity: Identity, request_id: str) -> Plan:
+        script = f"#!/bin/bash\n{request.command}\n"
+        return Plan(
+            backend="slurm", request_id=request_id, request=request, identity=identity, sbatch_script=script
+        )
+
+    def validate(self, plan: Plan) -> list[str]:
+        return []
+
+    def submit(self, plan: Plan) -> JobRef:
+        if self.submit_error is not None:
+            raise self.submit_error
+        self.submitted.append(plan)
+        return JobRef(backend="slurm", job_id=str(100 + len(self.submitted)))
+
+    def statuses(self, refs: Sequence[JobRef]) -> list[JobStatus]:
+        return []
+
+    def queue(self, filter: QueueFilter) -> list[JobStatus]:
+        return []
+
+    def explain(self, ref: JobRef) -> list[PendingReason]:
+        return []
+
+    def capacity(self) -> list[GpuPool]:
+        return []
+
+    def cancel(self, ref: JobRef, identity: Identity) -> None:
+        return None
+
+
+def engine(store: Store, backend: FakeBackend) -> Concierge:
+    return Concierge(store, {"slurm": backend}, understand, load_policy(None))
+
+
+def only_record(store: Store) -> tuple[str, str | None, str | None]:
+    (record,) = store.history("U-alice")
+    return record.outcome, record.error, record.job_id
+
+
+def test_a_submission_is_stored_with_its_job(store: Store) -> None:
+    backend = FakeBackend()
+    concierge = engine(store, backend)
+    prepared = concierge.prepare(ALICE, "1 a100 for 1 hour to run python train.py", "cli")
+    ref = concierge.submit(prepared)
+    assert only_record(store) == ("submitted", None, ref.job_id)
+    assert backend.submitted[0].request.time_limit_minutes == 60
+
+
+def test_text_that_is_not_a_request_is_stored_as_invalid(store: Store) -> None:
+    with pytest.raises(RequestInvalid):
+        engine(store, FakeBackend()).prepare(ALICE, "make me a sandwich", "cli")
+    outcome, error, _ = only_record(store)
+    assert outcome == "invalid" and error and "sandwich" in error
+
+
+def test_a_cluster_rejection_is_stored_with_its_message(store: Store) -> None:
+    backend = FakeBackend(BackendRejected("sbatch: error: invalid partition 'nope'"))
+    concierge = engine(store, backend)
+    prepared = concierge.prepare(ALICE, "1 a100 for 1 hour, partition nope, run true", "cli")
+    with pytest.raises(BackendRejected):
+        concierge.submit(prepared)
+    assert only_record(store) == ("failed", "sbatch: error: invalid partition 'nope'", None)
+
+
+def test_an_unexpected_failure_is_stored_without_internals(store: Store) -> None:
+    concierge = engine(store, FakeBackend(RuntimeError("secret detail")))
+    prepared = concierge.prepare(ALICE, "1 a100 for 1 hour to run true", "cli")
+    with pytest.raises(RuntimeError):
+        concierge.submit(prepared)
+    assert only_record(store) == ("failed", "internal error: RuntimeError", None)
+
+
+def test_a_denied_request_is_not_submitted_and_says_why(store: Store) -> None:
+    backend = FakeBackend()
+    concierge = engine(store, backend)
+    prepared = concierge.prepare(ALICE, "16 a100 for 100 hours to run python big.py", "cli")
+    with pytest.raises(PolicyDenied, match="16 GPUs asked"):
+        concierge.submit(prepared)
+    assert backend.submitted == []
+    outcome, error, _ = only_record(store)
+    assert outcome == "denied" and error and "48 h" in error
+
+
+def test_a_question_is_recorded_as_answered_or_failed(store: Store) -> None:
+    concierge = engine(store, FakeBackend())
+    with concierge.recorded(ALICE, "cli", "queue"):
+        concierge.queue(ALICE, mine=False)
+    with pytest.raises(RequestInvalid), concierge.recorded(ALICE, "cli", "queue --backend k8s"):
+        concierge.queue(ALICE, mine=False, backend="k8s")
+    outcomes = {r.text: (r.outcome, r.error) for r in store.history("U-alice")}
+    assert outcomes["queue"] == ("answered", None)
+    assert outcomes["queue --backend k8s"][0] == "invalid"
+    assert "k8s backend is not configured" in str(outcomes["queue --backend k8s"][1])
+
+
+def test_policy_check_judges_without_planning(store: Store) -> None:
+    backend = FakeBackend()
+    decision = engine(store, backend).check_policy(ALICE, "2 a100 for 2 hours: python x.py", "cli")
+    assert decision.verdict.value == "allow"
+    assert only_record(store)[0] == "policy_check"

@@ -19,8 +19,8 @@ from pathlib import Path
 from held_jobs import held_jobs
 
 from backends.slurm.backend import SlurmBackend
+from backends.slurm.settings import SlurmSettings
 from backends.types import JobRef
-from bot.settings import SlurmSettings
 from bot.store import Store
 from bot.tracker import Tracker
 

@@ -13,25 +13,16 @@ from typing import Any, Literal
 
 import yaml
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from backends.errors import ConfigurationError
+from backends.slurm.settings import SlurmSettings
 
 
 def default_database_url() -> str:
     data_dir = Path(user_data_dir("gpu-concierge"))
     return f"sqlite:///{data_dir / 'concierge.db'}"
-
-
-class SlurmSettings(BaseModel):
-    bin_dir: Path | None = None  # where sbatch/squeue live; None: found on PATH
-    command_timeout_s: float = 30.0
-    default_partition: str | None = None
-    output_pattern: str = "concierge-%x-%j.out"  # relative paths land in the submitter's working dir
-    workdir: str | None = None  # --chdir for jobs; None: the submitting user's home (as root) or cwd
-    submit_mode: Literal["auto", "uid", "self"] = "auto"  # auto: --uid when running as root
-    slurm_conf: Path | None = None  # SLURM_CONF for the commands; None: the client's default
 
 
 class Settings(BaseSettings):

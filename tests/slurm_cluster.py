@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import SlurmSettings
+from backends.slurm.settings import SlurmSettings
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_SLURM = REPO / "scripts" / "local-slurm.sh"

@@ -41,6 +41,7 @@ from backends.slurm.json_formats import SlurmJob, cycle_collector_paused, parse_
 from backends.slurm.limits import assoc_mgr_argv, read_gpu_limit
 from backends.slurm.runner import CommandRunner, SlurmCli
 from backends.slurm.script import render_sbatch_script, script_warnings
+from backends.slurm.settings import SlurmSettings
 from backends.types import (
     GpuPool,
     Identity,
@@ -53,7 +54,6 @@ from backends.types import (
     QueueFilter,
     Target,
 )
-from bot.settings import SlurmSettings
 
 SQUEUE_ARGV: tuple[str, ...] = ("squeue", "--json", "--states=all")
 _JOB_ID = re.compile(r"^(?P<id>\d+)(?:;(?P<cluster>[A-Za-z0-9_.-]+))?$")

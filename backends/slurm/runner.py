@@ -24,7 +24,7 @@ from typing import Protocol
 from backends.errors import BackendUnavailable, PermissionDenied
 from backends.slurm.accounts import PasswdAccounts, UnixAccounts
 from backends.slurm.cli_errors import RETRY_AFTER_S, translate_failure
-from bot.settings import SlurmSettings
+from backends.slurm.settings import SlurmSettings
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

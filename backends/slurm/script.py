@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from backends.errors import ConfigurationError, RequestInvalid
 from backends.slurm.durations import format_time_limit
 from backends.slurm.gres import gres_option
+from backends.slurm.settings import SlurmSettings
 from backends.types import Identity, JobRequest
-from bot.settings import SlurmSettings
 
 OUR_TAG = "gpu-concierge:"
 END_OF_OPTIONS = ": end of sbatch options"

@@ -21,6 +21,7 @@ from backends.slurm.backend import SlurmBackend
 from backends.slurm.durations import parse_slurm_instant
 from backends.slurm.runner import SlurmCli
 from backends.slurm.script import honoured_directives
+from backends.slurm.settings import SlurmSettings
 from backends.types import (
     Identity,
     JobRef,
@@ -31,7 +32,6 @@ from backends.types import (
     PendingReason,
     QueueFilter,
 )
-from bot.settings import SlurmSettings
 from tests.slurm_cluster import LocalSlurm
 
 pytestmark = pytest.mark.slurm

@@ -21,8 +21,8 @@ from backends.protocol import Backend
 from backends.slurm.accounts import UnixAccount
 from backends.slurm.backend import SlurmBackend
 from backends.slurm.cli_errors import translate_failure
+from backends.slurm.settings import SlurmSettings
 from backends.types import Identity, JobRef, JobRequest, JobState, PendingCode, QueueFilter
-from bot.settings import SlurmSettings
 
 X = "\N{MULTIPLICATION SIGN}"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"

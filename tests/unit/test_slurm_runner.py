@@ -14,7 +14,7 @@ import pytest
 from backends.errors import BackendRejected, BackendUnavailable, PermissionDenied
 from backends.slurm.accounts import UnixAccount
 from backends.slurm.runner import SlurmCli
-from bot.settings import SlurmSettings
+from backends.slurm.settings import SlurmSettings
 
 REPORT = """#!/usr/bin/env python3
 import json, os, sys

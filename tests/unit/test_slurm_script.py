@@ -18,8 +18,8 @@ from backends.slurm.script import (
     sbatch_options,
     script_warnings,
 )
+from backends.slurm.settings import SlurmSettings
 from backends.types import Identity, JobRequest
-from bot.settings import SlurmSettings
 
 ALICE = Identity(requester="U1", unix_user="alice")
 SETTINGS = SlurmSettings()

@@ -5,6 +5,8 @@
 # recording the states, cancelling, and the history the store kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Root is needed to install packages and run Slurm with test users; come back through sudo if need be.
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then exec sudo -E "$0" "$@"; fi
 
 scripts/bootstrap.sh
 concierge=.venv/bin/concierge

@@ -4,6 +4,8 @@
 # PostgreSQL (CONCIERGE_TEST_POSTGRES_URL, default 127.0.0.1:5432 with trust auth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Root is needed to install packages and run Slurm with test users; come back through sudo if need be.
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then exec sudo -E "$0" "$@"; fi
 
 scripts/bootstrap.sh
 

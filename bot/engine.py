@@ -95,7 +95,9 @@ class Concierge:
         request_id = self._store.new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
             intent, request, decision = self._judged(request_id, identity, text)
-            chosen = self._backend(backend or request.target)
+            chosen = self._backend(
+                backend or request.target or self._policy.routing.target_for(request.workload)
+            )
             plan = chosen.plan(request, identity, request_id)
             warnings = list(plan.warnings)
             if check and decision.verdict != Verdict.DENY:

@@ -9,6 +9,7 @@ from policies.rules import (
     PolicyOverrides,
     PolicySettings,
     RequiredFields,
+    Routing,
     load_policy,
 )
 
@@ -20,6 +21,7 @@ __all__ = [
     "PolicyOverrides",
     "PolicySettings",
     "RequiredFields",
+    "Routing",
     "Usage",
     "Verdict",
     "apply_defaults",

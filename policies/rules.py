@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from backends.errors import ConfigurationError
-from backends.types import Identity, JobRequest, Workload
+from backends.types import Identity, JobRequest, Target, Workload
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default.yaml")
 
@@ -102,10 +102,23 @@ class PolicyOverrides(BaseModel):
     groups: dict[str, LimitsOverride] = {}
 
 
+class Routing(BaseModel):
+    """Where a request that names no target goes, by workload (Slurm runs batch work only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch: Target
+    service: Target
+
+    def target_for(self, workload: Workload | None) -> Target:
+        return self.service if workload == "service" else self.batch
+
+
 class PolicySettings(PolicyLimits):
-    """The site's policy: its limits plus the exceptions for named people and groups."""
+    """The site's policy: its limits, the exceptions for named people and groups, and routing."""
 
     overrides: PolicyOverrides = PolicyOverrides()
+    routing: Routing
 
     @model_validator(mode="after")
     def _overrides_consistent(self) -> Self:
@@ -119,7 +132,7 @@ class PolicySettings(PolicyLimits):
         return self
 
     def site_limits(self) -> PolicyLimits:
-        return PolicyLimits.model_validate(self.model_dump(exclude={"overrides"}))
+        return PolicyLimits.model_validate(self.model_dump(exclude={"overrides", "routing"}))
 
     def limits_for(self, identity: Identity | None) -> PolicyLimits:
         limits = self.site_limits()

@@ -138,3 +138,11 @@ def test_policy_check_judges_without_planning(store: Store) -> None:
     decision = engine(store, backend).check_policy(ALICE, "2 a100 for 2 hours: python x.py", "cli")
     assert decision.verdict.value == "allow"
     assert only_record(store)[0] == "policy_check"
+
+
+def test_a_service_goes_where_the_site_routes_it(store: Store) -> None:
+    concierge = engine(store, FakeBackend())
+    with pytest.raises(RequestInvalid, match="k8s backend is not configured"):
+        concierge.prepare(ALICE, "serve mistralai/Mistral-7B-Instruct-v0.3 on one gpu", "cli")
+    prepared = concierge.prepare(ALICE, "1 gpu for 1 hour to run python x.py", "cli")
+    assert prepared.plan.backend == "slurm"

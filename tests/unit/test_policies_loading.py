@@ -144,3 +144,13 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValueError):
         loaded.max_gpus_per_job = 100
     assert isinstance(loaded, PolicySettings)
+
+
+def test_routing_sends_services_to_kubernetes_by_default_and_a_site_can_change_it(tmp_path: Path) -> None:
+    shipped = load_policy(None)
+    assert shipped.routing.target_for("service") == "k8s"
+    assert shipped.routing.target_for("batch") == shipped.routing.target_for(None) == "slurm"
+    site = tmp_path / "site.yaml"
+    site.write_text("routing:\n  batch: k8s\n")
+    assert load_policy(site).routing.target_for(None) == "k8s"
+    assert load_policy(site).routing.target_for("service") == "k8s"

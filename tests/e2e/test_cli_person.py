@@ -205,3 +205,40 @@ def test_unreachable_slurm_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
     result = cli("--as", "alice", "queue")
     assert result.code == 6, result.err
     assert "Traceback" not in result.err
+
+
+def run_in_terminal(cli: Cli, args: list[str], answer: str) -> str:
+    """Run the CLI on a pseudo-terminal, answer its prompt, and return everything it printed."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become the CLI, with the test's environment
+        os.execve(CONCIERGE, [CONCIERGE, *args], cli.env)
+    printed = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal: it has exited
+            break
+        if not chunk:
+            break
+        printed += chunk
+        if not answered and b"Submit this job?" in printed:
+            os.write(fd, answer.encode() + b"\n")
+            answered = True
+    os.waitpid(pid, 0)
+    return printed.decode(errors="replace")
+
+
+def test_the_prompt_asks_before_submitting(cli: Cli) -> None:
+    declined = run_in_terminal(cli, ["--as", "alice", "ask", "1 l40s for 10 minutes to run sleep 30"], "n")
+    assert "#SBATCH --gres=gpu:l40s:1" in declined and "Not submitted." in declined
+    assert squeue_field_all_users_count() == 0
+
+    accepted = run_in_terminal(cli, ["--as", "alice", "ask", "1 l40s for 10 minutes to run sleep 30"], "y")
+    assert re.search(r"Submitted job \d+", accepted), accepted
+
+    history = cli("--as", "alice", "history")
+    assert "declined" in history.out and "submitted" in history.out

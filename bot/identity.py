@@ -36,4 +36,5 @@ def cli_identity(store: Store, settings: Settings, act_as: str | None = None) ->
     if mapped is not None:
         return mapped
     is_admin = requester in settings.admins or (requester == login and os.geteuid() == 0)
-    return Identity(requester=requester, unix_user=requester, is_admin=is_admin)
+    # Unmapped at the CLI: the login the OS vouched for is the person's name on both clusters.
+    return Identity(requester=requester, unix_user=requester, k8s_user=requester, is_admin=is_admin)

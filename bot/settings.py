@@ -17,6 +17,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from backends.errors import ConfigurationError
+from backends.k8s.settings import K8sSettings
 from backends.slurm.settings import SlurmSettings
 
 
@@ -34,6 +35,8 @@ class Settings(BaseSettings):
     admins: list[str] = []  # requester ids (or Unix users) allowed to act on anyone's job
     tracker_interval_s: float = 15.0
     slurm: SlurmSettings = SlurmSettings()
+    # Kubernetes is configured when any CONCIERGE_K8S__… value (or a `k8s:` key) is given.
+    k8s: K8sSettings | None = None
 
     @classmethod
     def settings_customise_sources(

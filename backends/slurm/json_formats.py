@@ -15,6 +15,8 @@ Speed: a 22.05 job object is about 2.7 kB of JSON, so a 10,000-job queue is 27 M
 standard library's json.loads alone takes longer (about 200 ms here) than the whole `concierge
 queue` may (150 ms, bench/queue_render.py). msgspec decodes straight into `_SqueueJob`, reading
 only the ~20 keys we use and skipping the rest without building dicts for them (about 40 ms).
+`SlurmJob` then reads only what listings filter and sort on; everything else is read from the
+decoded object when asked for, and `to_status` builds a job's `JobStatus` straight from it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -104,124 +106,28 @@ def _number(value: Any) -> int | None:
     return None
 
 
-def _state_names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(str(v) for v in value)
-    return ()
+_NO_TEXT = frozenset({"", "(null)", "N/A"})
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:  # every version prints these keys as strings; the rest is a fallback
+        return None if value in _NO_TEXT else value
     if value is None:
         return None
     text = str(value)
-    return text if text and text not in ("(null)", "N/A") else None
+    return None if text in _NO_TEXT else text
+
+
+def _instant(value: Any) -> datetime | None:
+    if type(value) is int:  # 22.05 and 23.02 print plain epoch seconds; 0 means not set
+        return datetime.fromtimestamp(value, UTC) if value > 0 else None
+    return from_epoch(_number(value))
 
 
 def request_id_from_comment(comment: str | None) -> str | None:
     if comment and comment.startswith(OUR_TAG):
         return comment[len(OUR_TAG) :].strip() or None
     return None
-
-
-@dataclass(slots=True)  # not frozen: frozen doubles construction time, and a queue builds 10,000
-class SlurmJob:
-    """One job as squeue reported it, in our vocabulary but with what `explain` needs besides."""
-
-    job_id: str
-    name: str
-    user: str
-    state: JobState
-    raw_state: str
-    reason: str | None
-    reason_detail: str | None  # state_description, e.g. "ReqNodeNotAvail, UnavailableNodes:n1"
-    partition: str | None
-    gpus: tuple[GpuAsk, ...]
-    node_count: int | None
-    node_list: str | None
-    priority: int | None
-    submitted_at: datetime | None
-    start_time: datetime | None  # actual start, or the backfill estimate while pending
-    end_time: datetime | None  # actual end, or the time-limit end of a running job
-    time_limit_minutes: int | None
-    comment: str | None
-    dependency: str | None
-    account: str | None
-    qos: str | None
-
-    @property
-    def ref(self) -> JobRef:
-        return JobRef(backend="slurm", job_id=self.job_id)
-
-    @property
-    def expected_start(self) -> datetime | None:
-        if self.state is JobState.PENDING and start_estimate_is_meaningful(self.reason):
-            return self.start_time
-        return None
-
-    def elapsed_seconds(self, now: datetime) -> int | None:
-        if self.start_time is None or self.state is JobState.PENDING:
-            return None
-        until = now if self.state in (JobState.RUNNING, JobState.SUSPENDED) else self.end_time or now
-        return max(int((until - self.start_time).total_seconds()), 0)
-
-    def to_status(self, now: datetime) -> JobStatus:
-        return JobStatus(
-            ref=self.ref,
-            name=self.name,
-            user=self.user,
-            state=self.state,
-            raw_state=self.raw_state,
-            # Slurm keeps the code "None" on running and ended jobs; only a pending job has a reason.
-            reason=self.reason if self.state is JobState.PENDING or self.reason != "None" else None,
-            partition=self.partition,
-            gpus=self.gpus,
-            nodes=self.node_count,
-            submitted_at=self.submitted_at,
-            started_at=None if self.state is JobState.PENDING else self.start_time,
-            expected_start=self.expected_start,
-            elapsed_seconds=self.elapsed_seconds(now),
-            time_limit_minutes=self.time_limit_minutes,
-            comment=self.comment,
-            request_id=request_id_from_comment(self.comment),
-        )
-
-
-def _gpus_of(job: Mapping[str, Any]) -> tuple[GpuAsk, ...]:
-    # Per node first (--gres, --gpus-per-node); then per job (--gpus) and per task as asked.
-    for key in ("tres_per_node", "tres_per_job", "tres_per_task"):
-        asks = parse_gpus(_text(job.get(key)))
-        if asks:
-            return asks
-    return ()
-
-
-def job_from_json(job: Mapping[str, Any]) -> SlurmJob:
-    names = _state_names(job.get("job_state"))
-    reason = _text(job.get("state_reason"))
-    return SlurmJob(
-        job_id=str(_number(job.get("job_id"))),
-        name=str(job.get("name") or ""),
-        user=str(job.get("user_name") or job.get("user_id") or ""),
-        state=map_job_state(names),
-        raw_state="+".join(names) or "UNKNOWN",
-        reason=reason,
-        reason_detail=_text(job.get("state_description")),
-        partition=_text(job.get("partition")),
-        gpus=_gpus_of(job),
-        node_count=_number(job.get("node_count")),
-        node_list=_text(job.get("nodes")),
-        priority=_number(job.get("priority")),
-        submitted_at=from_epoch(_number(job.get("submit_time"))),
-        start_time=from_epoch(_number(job.get("start_time"))),
-        end_time=from_epoch(_number(job.get("end_time"))),
-        time_limit_minutes=_number(job.get("time_limit")),
-        comment=_text(job.get("comment")),
-        dependency=_text(job.get("dependency")),
-        account=_text(job.get("account")),
-        qos=_text(job.get("qos")),
-    )
 
 
 class _SqueueJob(msgspec.Struct):
@@ -249,6 +155,169 @@ class _SqueueJob(msgspec.Struct):
     dependency: Any = None
     account: Any = None
     qos: Any = None
+
+
+@dataclass(slots=True)  # not frozen: frozen doubles construction time, and a queue builds 10,000
+class SlurmJob:
+    """One job as squeue reported it, in our vocabulary but with what `explain` needs besides.
+
+    Only what listings filter and sort on is read up front; the rest is read from squeue's own
+    object (`printed`) when asked for. So `statuses` and `explain` on a 10,000-job queue build no
+    status they do not return, and `queue` builds each status once, straight from that object,
+    not through a second 20-field copy of the job (bench/queue_render.py)."""
+
+    job_id: str
+    user: str
+    state: JobState
+    raw_state: str
+    reason: str | None  # Slurm's code as printed, "None" included
+    priority: int | None
+    printed: _SqueueJob
+
+    @property
+    def ref(self) -> JobRef:
+        return JobRef(backend="slurm", job_id=self.job_id)
+
+    @property
+    def name(self) -> str:
+        return str(self.printed.name or "")
+
+    @property
+    def reason_detail(self) -> str | None:
+        """state_description, e.g. "ReqNodeNotAvail, UnavailableNodes:n1"."""
+        return _text(self.printed.state_description)
+
+    @property
+    def partition(self) -> str | None:
+        return _text(self.printed.partition)
+
+    @property
+    def gpus(self) -> tuple[GpuAsk, ...]:
+        # Per node first (--gres, --gpus-per-node); then per job (--gpus) and per task as asked.
+        printed = self.printed
+        for tres in (printed.tres_per_node, printed.tres_per_job, printed.tres_per_task):
+            asks = parse_gpus(_text(tres))
+            if asks:
+                return asks
+        return ()
+
+    @property
+    def node_count(self) -> int | None:
+        return _number(self.printed.node_count)
+
+    @property
+    def node_list(self) -> str | None:
+        return _text(self.printed.nodes)
+
+    @property
+    def submitted_at(self) -> datetime | None:
+        return _instant(self.printed.submit_time)
+
+    @property
+    def start_time(self) -> datetime | None:
+        """The actual start, or the backfill estimate while pending."""
+        return _instant(self.printed.start_time)
+
+    @property
+    def end_time(self) -> datetime | None:
+        """The actual end, or the time-limit end of a running job."""
+        return _instant(self.printed.end_time)
+
+    @property
+    def time_limit_minutes(self) -> int | None:
+        return _number(self.printed.time_limit)
+
+    @property
+    def comment(self) -> str | None:
+        return _text(self.printed.comment)
+
+    @property
+    def dependency(self) -> str | None:
+        return _text(self.printed.dependency)
+
+    @property
+    def account(self) -> str | None:
+        return _text(self.printed.account)
+
+    @property
+    def qos(self) -> str | None:
+        return _text(self.printed.qos)
+
+    @property
+    def expected_start(self) -> datetime | None:
+        if self.state is JobState.PENDING and start_estimate_is_meaningful(self.reason):
+            return self.start_time
+        return None
+
+    def elapsed_seconds(self, now: datetime) -> int | None:
+        return self._elapsed_seconds(self.start_time, now)
+
+    def _elapsed_seconds(self, start: datetime | None, now: datetime) -> int | None:
+        # The start is passed in because to_status has read it already; the end is read only for
+        # the few jobs that have ended.
+        if start is None or self.state is JobState.PENDING:
+            return None
+        until = now if self.state in (JobState.RUNNING, JobState.SUSPENDED) else self.end_time or now
+        return max(int((until - start).total_seconds()), 0)
+
+    def to_status(self, now: datetime) -> JobStatus:
+        # Reads `printed` directly rather than through the properties above: a queue calls this
+        # 10,000 times, and the property calls alone cost several ms of its budget.
+        printed = self.printed
+        pending = self.state is JobState.PENDING
+        start_time = _instant(printed.start_time)
+        comment = _text(printed.comment)
+        return JobStatus(
+            ref=JobRef(backend="slurm", job_id=self.job_id),
+            name=str(printed.name or ""),
+            user=self.user,
+            state=self.state,
+            raw_state=self.raw_state,
+            # Slurm keeps the code "None" on running and ended jobs; only a pending job has a reason.
+            reason=self.reason if pending or self.reason != "None" else None,
+            partition=_text(printed.partition),
+            gpus=self.gpus,
+            nodes=_number(printed.node_count),
+            submitted_at=_instant(printed.submit_time),
+            started_at=None if pending else start_time,
+            expected_start=start_time if pending and start_estimate_is_meaningful(self.reason) else None,
+            elapsed_seconds=self._elapsed_seconds(start_time, now),
+            time_limit_minutes=_number(printed.time_limit),
+            comment=comment,
+            request_id=request_id_from_comment(comment),
+        )
+
+
+def _state_of(value: Any) -> tuple[JobState, str]:
+    """(our state, Slurm's spelling) of a `job_state` value, a string or a list of names."""
+    return _state_and_spelling(value if type(value) is str else _state_names(value))
+
+
+@lru_cache(maxsize=256)  # a queue repeats a few state values thousands of times
+def _state_and_spelling(value: str | tuple[str, ...]) -> tuple[JobState, str]:
+    names = _state_names(value)
+    return _map_state_names(names), "+".join(names) or "UNKNOWN"
+
+
+def _state_names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    return ()
+
+
+def job_from_json(job: _SqueueJob) -> SlurmJob:
+    state, raw_state = _state_of(job.job_state)
+    return SlurmJob(
+        job_id=str(_number(job.job_id)),
+        user=str(job.user_name or job.user_id or ""),
+        state=state,
+        raw_state=raw_state,
+        reason=_text(job.state_reason),
+        priority=_number(job.priority),
+        printed=job,
+    )
 
 
 class _SqueueDocument(msgspec.Struct):
@@ -304,7 +373,7 @@ def parse_squeue_json(text: str | bytes) -> list[SlurmJob]:
             retry_after=30.0,
         )
     with cycle_collector_paused():
-        return [job_from_json(msgspec.structs.asdict(job)) for job in document.jobs or []]
+        return [job_from_json(job) for job in document.jobs or []]
 
 
 def data_parser_version(text: str) -> str | None:

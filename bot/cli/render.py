@@ -10,21 +10,18 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
-from backends.types import GpuPool, JobStatus, PendingReason
+from backends.types import GpuAsk, GpuPool, JobState, JobStatus, PendingReason
 from bot.engine import JobReport, Prepared
 from bot.store import RequestRecord
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            if len(cell) > widths[i]:
-                widths[i] = len(cell)
-    # One format string for all rows (a 10,000-row queue renders in one pass); the last column is
-    # not padded, so lines carry no trailing blanks.
-    line = "  ".join([*(f"{{:<{w}}}" for w in widths[:-1]), "{}"]).format
-    return "\n".join([line(*headers), *(line(*r) for r in rows)])
+    # A 10,000-row queue has 80,000 cells: widths come from zip and map(len), and every row goes
+    # through one %-format string, so the per-cell work stays in C. The last column is not
+    # padded, so lines carry no trailing blanks.
+    widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
+    line = "  ".join([*(f"%-{w}s" for w in widths[:-1]), "%s"])
+    return "\n".join([line % tuple(headers), *map(line.__mod__, map(tuple, rows))])
 
 
 def duration(seconds: int | None) -> str:
@@ -55,29 +52,40 @@ def _when(moment: datetime, today: date) -> str:
 
 
 def gpus(status: JobStatus) -> str:
-    return ",".join(str(g) for g in status.gpus) or "-"
+    return _gpus(status.gpus)
+
+
+@lru_cache(maxsize=1024)  # a queue asks for a handful of GPU shapes
+def _gpus(asks: tuple[GpuAsk, ...]) -> str:
+    return ",".join(str(g) for g in asks) or "-"
 
 
 QUEUE_HEADERS = ("ID", "NAME", "USER", "STATE", "REASON", "GPUS", "ELAPSED/LIMIT", "EXPECTED START")
 
 
 def queue_rows(statuses: Sequence[JobStatus], now: datetime | None = None) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    for s in statuses:
-        limit = duration(s.time_limit_minutes * 60) if s.time_limit_minutes is not None else "-"
-        rows.append(
-            (
-                s.ref.job_id,
-                s.name,
-                s.user,
-                s.state.value.upper(),
-                s.reason or "-",
-                gpus(s),
-                f"{duration(s.elapsed_seconds)}/{limit}",
-                when(s.expected_start, now) if s.state.value == "pending" else "-",
-            )
+    today = (now or datetime.now(UTC)).astimezone().date()
+    return [
+        (
+            s.ref.job_id,
+            s.name,
+            s.user,
+            s.state.upper(),  # a StrEnum: its value, upper-cased
+            s.reason or "-",
+            _gpus(s.gpus),
+            _elapsed_and_limit(s.elapsed_seconds, s.time_limit_minutes),
+            _when(s.expected_start, today)
+            if s.expected_start is not None and s.state is JobState.PENDING
+            else "-",
         )
-    return rows
+        for s in statuses
+    ]
+
+
+@lru_cache(maxsize=8192)  # every pending job of a queue shares one of a few time limits
+def _elapsed_and_limit(elapsed_seconds: int | None, limit_minutes: int | None) -> str:
+    limit = duration(limit_minutes * 60) if limit_minutes is not None else "-"
+    return f"{duration(elapsed_seconds)}/{limit}"
 
 
 def queue(statuses: Sequence[JobStatus], now: datetime | None = None) -> str:

@@ -189,3 +189,66 @@ def test_reason_none_is_kept_only_while_pending() -> None:
 
     assert status_of("RUNNING").reason is None
     assert status_of("PENDING").reason == "None"  # "not yet considered by the scheduler"
+
+
+def test_statuses_say_what_their_jobs_say(fixture_name: str) -> None:
+    # to_status reads squeue's object directly (for speed), the properties read it one by one:
+    # both must tell the same story.
+    for job in load(fixture_name).values():
+        status = job.to_status(NOW)
+        pending = job.state is JobState.PENDING
+        assert (status.ref, status.name, status.user, status.partition, status.gpus) == (
+            job.ref,
+            job.name,
+            job.user,
+            job.partition,
+            job.gpus,
+        )
+        assert (status.state, status.raw_state, status.nodes, status.time_limit_minutes) == (
+            job.state,
+            job.raw_state,
+            job.node_count,
+            job.time_limit_minutes,
+        )
+        assert (status.submitted_at, status.expected_start, status.comment) == (
+            job.submitted_at,
+            job.expected_start,
+            job.comment,
+        )
+        assert status.started_at == (None if pending else job.start_time)
+        assert status.elapsed_seconds == job.elapsed_seconds(NOW)
+        assert status.request_id == request_id_from_comment(job.comment)
+        assert status.reason == (job.reason if pending or job.reason != "None" else None)
+
+
+def test_ended_jobs_count_elapsed_time_to_their_end() -> None:
+    job = {
+        "job_id": 8,
+        "job_state": ["COMPLETED"],
+        "start_time": {"set": True, "infinite": False, "number": 1795469000},
+        "end_time": {"set": True, "infinite": False, "number": 1795469600},
+    }
+    (parsed,) = parse_squeue_json(json.dumps({"jobs": [job], "errors": []}))
+    assert parsed.end_time == datetime.fromtimestamp(1795469600, tz=UTC)
+    assert parsed.to_status(NOW).elapsed_seconds == 600 == parsed.elapsed_seconds(NOW)
+
+
+def test_values_of_unexpected_types_are_still_read() -> None:
+    # Every version so far prints these as strings and ints; a new one might not.
+    job = {
+        "job_id": "9",
+        "name": None,
+        "user_id": 1001,
+        "job_state": None,
+        "nodes": 5,
+        "partition": "N/A",
+        "start_time": "1795469427",
+        "submit_time": 1795469000.0,
+        "end_time": True,
+    }
+    (parsed,) = parse_squeue_json(json.dumps({"jobs": [job], "errors": []}))
+    assert (parsed.job_id, parsed.name, parsed.user) == ("9", "", "1001")
+    assert (parsed.state, parsed.raw_state) == (JobState.UNKNOWN, "UNKNOWN")
+    assert (parsed.node_list, parsed.partition, parsed.end_time) == ("5", None, None)
+    assert parsed.start_time == datetime.fromtimestamp(1795469427, tz=UTC)
+    assert parsed.to_status(NOW).submitted_at == datetime.fromtimestamp(1795469000, tz=UTC)

@@ -1,1 +1,16 @@
-"""Kubernetes backend (GPU Deployments and Jobs). Arrives with the Kubernetes issue; nothing here yet."""
+"""The Kubernetes backend: GPU requests as Deployments and Jobs, made as the person who asked.
+
+Modules, each small: `settings`; `naming` (DNS-1123 names from any text); `objects` (the API's
+JSON, decoded by msgspec); `products` (GPU product names); `capacity` (free GPUs per node and
+pool) and `facts` (what the nodes offer); `placement` (which GPU resource and node affinity);
+`templates` (vLLM / TGI) and `manifests` (the Deployment, Service or Job); `pending` (the
+scheduler's and kubelet's words, parsed), `asks`, `alternatives` and `explanations` (why it waits,
+what would start sooner); `workloads` (our workloads and their states); `api_errors`,
+`connection` (clients per person, impersonation) and `cluster` (the wire); `backend` on top.
+Only `api_errors`, `connection` and `cluster` import the `kubernetes` client.
+"""
+
+from backends.k8s.backend import KubernetesBackend
+from backends.k8s.settings import K8sSettings
+
+__all__ = ["K8sSettings", "KubernetesBackend"]

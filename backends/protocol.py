@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from backends.types import (
     GpuPool,
@@ -46,3 +46,10 @@ class Backend(Protocol):
     def cancel(self, ref: JobRef, identity: Identity) -> None:
         """Cancel as the person; raises PermissionDenied when it is not theirs (and not an admin)."""
         ...
+
+
+@runtime_checkable
+class Scalable(Protocol):
+    """A backend whose workloads can change size while running (Kubernetes services)."""
+
+    def scale(self, ref: JobRef, replicas: int, identity: Identity) -> None: ...

@@ -6,6 +6,7 @@ their own `Concierge` with fakes instead of going through this module.
 
 from __future__ import annotations
 
+from backends.k8s import KubernetesBackend
 from backends.protocol import Backend
 from backends.slurm.backend import SlurmBackend
 from backends.types import Target
@@ -23,7 +24,10 @@ def open_store(settings: Settings) -> Store:
 
 
 def build_backends(settings: Settings) -> dict[Target, Backend]:
-    return {"slurm": SlurmBackend(settings.slurm)}
+    backends: dict[Target, Backend] = {"slurm": SlurmBackend(settings.slurm)}
+    if settings.k8s is not None:  # configured by any CONCIERGE_K8S__… setting
+        backends["k8s"] = KubernetesBackend(settings.k8s)
+    return backends
 
 
 def build_concierge(settings: Settings, store: Store) -> Concierge:

@@ -8,6 +8,7 @@ asked is ever lost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from backends.errors import (
     PolicyDenied,
     RequestInvalid,
 )
-from backends.protocol import Backend
+from backends.protocol import Backend, Scalable
 from backends.types import (
     GpuPool,
     Identity,
@@ -38,6 +39,7 @@ from bot.store import RequestRecord, Store
 from policies import Decision, PolicySettings, Verdict, apply_defaults, judge
 
 Understand = Callable[[str], Intent]
+_SLURM_JOB_ID = re.compile(r"^\d+(_\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -153,10 +155,12 @@ class Concierge:
     # --- questions about jobs and the cluster ------------------------------------------------
 
     def queue(self, identity: Identity, *, mine: bool, backend: Target | None = None) -> list[JobStatus]:
-        user = identity.unix_user if mine else None
-        return self._backend(backend).queue(QueueFilter(user=user))
+        chosen = self._backend(backend)
+        cluster_user = identity.k8s_user if chosen.name == "k8s" else identity.unix_user
+        return chosen.queue(QueueFilter(user=cluster_user if mine else None))
 
     def status(self, identity: Identity, job_id: str, *, backend: Target | None = None) -> JobReport:
+        backend = self._backend_for_job(job_id, backend)
         ref = JobRef(backend=self._backend_name(backend), job_id=job_id)
         found = self._backend(backend).statuses([ref])
         record = self._store.request_for_job(ref)
@@ -165,6 +169,7 @@ class Concierge:
         return JobReport(ref, found[0] if found else None, record)
 
     def why(self, job_id: str, *, backend: Target | None = None) -> list[PendingReason]:
+        backend = self._backend_for_job(job_id, backend)
         ref = JobRef(backend=self._backend_name(backend), job_id=job_id)
         return self._backend(backend).explain(ref)
 
@@ -175,9 +180,21 @@ class Concierge:
         return pools
 
     def cancel(self, identity: Identity, job_id: str, *, backend: Target | None = None) -> JobRef:
+        backend = self._backend_for_job(job_id, backend)
         ref = JobRef(backend=self._backend_name(backend), job_id=job_id)
         self._backend(backend).cancel(ref, identity)
         self._store.audit(identity.requester, "cancel", job_id, None)
+        return ref
+
+    def scale(
+        self, identity: Identity, job_id: str, replicas: int, *, backend: Target | None = None
+    ) -> JobRef:
+        chosen = self._backend(backend or "k8s")
+        if not isinstance(chosen, Scalable):
+            raise RequestInvalid(f"{chosen.name} jobs cannot be scaled; only Kubernetes services can")
+        ref = JobRef(backend=chosen.name, job_id=job_id)
+        chosen.scale(ref, replicas, identity)
+        self._store.audit(identity.requester, "scale", job_id, {"replicas": replicas})
         return ref
 
     def history(self, identity: Identity, *, everyone: bool = False, limit: int = 20) -> list[RequestRecord]:
@@ -204,6 +221,13 @@ class Concierge:
             raise
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _backend_for_job(self, job_id: str, backend: Target | None) -> Target | None:
+        """Slurm job ids are numbers (`123`, `123_4`); a name (`vllm-mistral`, `ns/name`) is a
+        Kubernetes workload, so "why isn't my deployment X running?" needs no --backend."""
+        if backend is None and "k8s" in self._backends and not _SLURM_JOB_ID.match(job_id):
+            return "k8s"
+        return backend
 
     def _backend_name(self, backend: Target | None) -> Target:
         return backend or self._default_backend

@@ -42,7 +42,8 @@ def apply_defaults(
     request: JobRequest, policy: PolicySettings, identity: Identity | None = None
 ) -> JobRequest:
     """The request with the policy's defaults filled in where the person stated nothing."""
-    if request.time_limit_minutes is not None:
+    # A service runs until it is cancelled: a default wall time would only mislead.
+    if request.time_limit_minutes is not None or request.workload == "service":
         return request
     limits = policy.limits_for(identity)
     return request.model_copy(update={"time_limit_minutes": limits.default_time_minutes})

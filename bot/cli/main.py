@@ -204,6 +204,18 @@ def cancel(app: App, job: str, backend: Target | None) -> None:
 
 
 @cli.command()
+@click.argument("job")
+@click.argument("replicas", type=click.IntRange(min=0))
+@click.option("--backend", type=BACKEND_CHOICE, help="Default: k8s (only services scale).")
+@pass_app
+def scale(app: App, job: str, replicas: int, backend: Target | None) -> None:
+    """Change how many replicas a service runs (Kubernetes)."""
+    with app.concierge.recorded(app.identity, "cli", f"scale {job} {replicas}"):
+        app.concierge.scale(app.identity, job, replicas, backend=backend)
+    click.echo(f"Scaled {job} to {replicas} replica{'s' if replicas != 1 else ''}.")
+
+
+@cli.command()
 @click.option("--everyone", is_flag=True, help="Everybody's requests (admins).")
 @click.option("--limit", default=20, show_default=True)
 @pass_app

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from backends.bulk import collector_paused
 from backends.errors import (
     BackendRejected,
     BackendUnavailable,
@@ -54,7 +55,6 @@ from backends.k8s.objects import (
     Pod,
     PodSpec,
     Service,
-    collector_paused,
     decode_object,
 )
 from backends.k8s.settings import K8sSettings

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from backends.bulk import collector_paused
 from backends.errors import (
     BackendRejected,
     BackendUnavailable,
@@ -37,7 +38,7 @@ from backends.slurm.accounts import PasswdAccounts, UnixAccount, UnixAccounts
 from backends.slurm.capacity import SINFO_ARGV, ClusterCapacity, capacity_from_sinfo, pools_sorted
 from backends.slurm.durations import describe_instant, parse_slurm_instant
 from backends.slurm.explanations import NEEDS_CAPACITY, NEEDS_LIMITS, LimitReading, explain_job
-from backends.slurm.json_formats import SlurmJob, cycle_collector_paused, parse_squeue_json
+from backends.slurm.json_formats import SlurmJob, parse_squeue_json
 from backends.slurm.limits import assoc_mgr_argv, read_gpu_limit
 from backends.slurm.runner import CommandRunner, SlurmCli
 from backends.slurm.script import render_sbatch_script, script_warnings
@@ -214,7 +215,7 @@ class SlurmBackend:
                 int(job.job_id) if job.job_id.isdigit() else 0,
             )
         )
-        with cycle_collector_paused():
+        with collector_paused():
             return [job.to_status(now) for job in selected]
 
     def _capacity_snapshot(self) -> ClusterCapacity:

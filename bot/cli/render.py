@@ -119,7 +119,7 @@ def reasons(job_id: str, found: Sequence[PendingReason]) -> str:
         # Backends usually name the job in their sentence already.
         text = r.sentence if job_id in r.sentence else f"Job {job_id}: {r.sentence}"
         if r.raw and r.raw not in text:
-            text += f" (Slurm says: {r.raw})"
+            text += f" (the scheduler says: {r.raw})"
         if r.expected_start:
             text += f"\nExpected start: {when(r.expected_start)}"
         if r.alternatives:

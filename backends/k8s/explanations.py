@@ -390,6 +390,10 @@ def explain_workload(
             reasons += [_problem_reason(workload, subject, p, events) for p in item.problems]
         elif item.failure is not None:
             verdicts = sorted(item.failure.verdicts, key=lambda v: _SCHEDULER_ORDER.get(v.code, 9))
+            # Nodes outside the pod's affinity are the other GPU kinds it did not ask for: worth a
+            # sentence only when nothing else holds the pod back.
+            if len(verdicts) > 1:
+                verdicts = [v for v in verdicts if v.code is not PendingCode.NODE_AFFINITY] or verdicts
             reasons += [
                 _scheduler_reason(workload, subject, v, verdicts, item.failure, item.pod, capacity)
                 for v in verdicts

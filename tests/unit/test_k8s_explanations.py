@@ -71,11 +71,8 @@ def codes(reasons: Sequence[PendingReason]) -> list[PendingCode]:
 
 def test_too_few_free_gpus_explained_with_alternatives_from_capacity() -> None:
     reasons = explain_workload(waiting_job(unschedulable(GPU_MESSAGE)), [], BUSY_CLUSTER)
-    assert codes(reasons) == [
-        PendingCode.INSUFFICIENT_GPU,
-        PendingCode.NODE_AFFINITY,
-        PendingCode.NODES_UNAVAILABLE,
-    ]
+    # Nodes of other GPU kinds (affinity) are not a reason of their own beside the real ones.
+    assert codes(reasons) == [PendingCode.INSUFFICIENT_GPU, PendingCode.NODES_UNAVAILABLE]
     gpu = reasons[0]
     assert gpu.raw == GPU_MESSAGE
     assert gpu.sentence.startswith(
@@ -350,3 +347,13 @@ def test_a_memory_floor_is_told_in_the_gigabytes_asked() -> None:
     waiting_pod["spec"]["affinity"] = affinity
     (gpu,) = explain_workload(only(jobs=[job("train", gpus=2)], pods=[waiting_pod]), [], None)
     assert f"no node has 2 {X} GPU with at least 80 GB each (nvidia.com/gpu) free" in gpu.sentence
+
+
+def test_node_affinity_alone_is_still_explained() -> None:
+    message = (
+        "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. preemption: "
+        "0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    )
+    reasons = explain_workload(waiting_job(unschedulable(message)), [], BUSY_CLUSTER)
+    assert codes(reasons)[0] is PendingCode.NODE_AFFINITY
+    assert "not the kind of node it asks for" in reasons[0].sentence

@@ -1,0 +1,80 @@
+"""Builds the Bolt app: the Slack door's one entry point, which only translates to the engine.
+
+Every command and click is acknowledged at once (an `ack` listener that does nothing else), and
+the work runs afterwards as a Bolt lazy listener on a thread pool, so Slack's 3-second limit
+never depends on the cluster or a language model. `process_before_response=False` lets the HTTP
+response (or the Socket Mode envelope) go back as soon as `ack()` is called.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from backends.types import Identity
+from bot.engine import Concierge
+from bot.slack import blocks
+from bot.slack.actions import PreviewButtons
+from bot.slack.commands import GpuCommand
+from bot.slack.identity import slack_identity
+from bot.slack.incidents import replying
+from bot.slack.settings import SlackSettings
+from bot.store import Store
+
+log = logging.getLogger("concierge.slack")
+SLASH_COMMAND = "/gpu"
+
+
+def web_client(settings: SlackSettings) -> WebClient:
+    return WebClient(token=settings.bot_token.get_secret_value(), base_url=settings.api_url)
+
+
+def build_app(
+    concierge: Concierge, store: Store, settings: SlackSettings, *, client: WebClient | None = None
+) -> App:
+    client = client or web_client(settings)
+    if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
+        # slack_sdk retries only connection errors by default; this one honours 429 Retry-After.
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
+    app = App(
+        client=client,
+        signing_secret=secret,
+        process_before_response=False,
+        # Socket Mode envelopes are not signed; Bolt checks signatures on HTTP requests only.
+        request_verification_enabled=settings.mode == "http",
+        listener_executor=ThreadPoolExecutor(settings.workers, thread_name_prefix="slack-work"),
+    )
+
+    def resolve_identity(user_id: str) -> Identity:
+        return slack_identity(store, client, user_id, settings.identity_rule)
+
+    command = GpuCommand(concierge, resolve_identity)
+    buttons = PreviewButtons(concierge, store, resolve_identity)
+
+    def acknowledge(ack: Ack) -> None:
+        ack()
+
+    def answer_gpu_command(body: dict[str, Any], respond: Respond) -> None:
+        def reply(text: str) -> object:
+            return respond(text=text, response_type="ephemeral")
+
+        with replying(reply):
+            answer = command.answer(str(body["user_id"]), str(body.get("text") or ""))
+            respond(text=answer.text, blocks=blocks.as_dicts(answer.blocks), response_type="ephemeral")
+
+    app.command(SLASH_COMMAND)(ack=acknowledge, lazy=[answer_gpu_command])
+    app.action(blocks.SUBMIT_ACTION)(ack=acknowledge, lazy=[buttons.submit])
+    app.action(blocks.CANCEL_ACTION)(ack=acknowledge, lazy=[buttons.cancel])
+    app.error(_log_unhandled)
+    return app
+
+
+def _log_unhandled(error: Exception) -> None:
+    # Only Bolt's own failures land here: our listeners answer every error inside `replying`.
+    log.error("unhandled error in the Slack app", exc_info=error)

@@ -1,0 +1,145 @@
+"""Block Kit messages built with `slack_sdk.models.blocks`, whose `to_dict()` checks Slack's limits.
+
+Everything we put in a block is cut to fit first (section text 3,000 characters, header 150, 50
+blocks), so a long sbatch script or queue is shown truncated instead of Slack refusing the whole
+message. Text the person or the cluster wrote is escaped (`&`, `<`, `>`), so it cannot form links
+or mentions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from backends.types import JobRequest, Plan
+from bot.engine import Prepared
+from policies import Verdict
+
+SUBMIT_ACTION = "gpu_submit"
+CANCEL_ACTION = "gpu_cancel"
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+MESSAGE_BLOCK_LIMIT = 50
+_CODE_FENCE = "```"
+_VERDICT_WORDS = {
+    Verdict.ALLOW: ":white_check_mark: allowed",
+    Verdict.DENY: ":no_entry: denied",
+    Verdict.NEEDS_APPROVAL: ":raised_hand: needs an approver",
+}
+
+
+def escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fitted(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def section(markdown: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=fitted(markdown, SECTION_LIMIT)))
+
+
+def code(text: str, title: str | None = None) -> SectionBlock:
+    """Preformatted text; a long one keeps its head and says how much was left out."""
+    head = f"*{escaped(title)}*\n" if title else ""
+    room = SECTION_LIMIT - len(head) - 2 * len(_CODE_FENCE) - 40
+    body = escaped(text.rstrip("\n")) or " "
+    if len(body) > room:
+        cut = body[:room]
+        body = f"{cut}\n… ({len(body) - len(cut)} more characters)"
+    return section(f"{head}{_CODE_FENCE}{body}{_CODE_FENCE}")
+
+
+def as_dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
+    """Validate every block against Slack's limits (slack_sdk raises on a breach) and serialise."""
+    return [block.to_dict() for block in blocks[:MESSAGE_BLOCK_LIMIT]]
+
+
+def preview(prepared: Prepared) -> list[Block]:
+    plan, decision = prepared.plan, prepared.decision
+    runs_as = plan.identity.unix_user or plan.identity.k8s_user or plan.identity.requester
+    blocks: list[Block] = [
+        HeaderBlock(text=fitted("GPU request: preview", HEADER_LIMIT)),
+        section(
+            f"*What:* {escaped(describe(plan.request))}\n"
+            f"*Where:* {escaped(where(plan))}\n"
+            f"*As:* `{escaped(runs_as)}`\n"
+            f"*Policy:* {_VERDICT_WORDS[decision.verdict]}"
+            + "".join(f"\n• {escaped(r)}" for r in decision.reasons)
+        ),
+    ]
+    if prepared.warnings:
+        blocks.append(section("\n".join(f":warning: {escaped(w)}" for w in prepared.warnings)))
+    blocks.append(_plan_text(plan))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"request `{prepared.request_id[:8]}`")]))
+    buttons = [ButtonElement(text="Cancel", action_id=CANCEL_ACTION, value=prepared.request_id)]
+    if prepared.allowed:
+        buttons.insert(
+            0,
+            ButtonElement(text="Submit", action_id=SUBMIT_ACTION, value=prepared.request_id, style="primary"),
+        )
+    blocks.append(ActionsBlock(block_id="gpu_preview_actions", elements=buttons))
+    return blocks
+
+
+def submitted(plan: Plan, job_id: str) -> list[Block]:
+    runs_as = plan.identity.unix_user or plan.identity.k8s_user or plan.identity.requester
+    return [
+        section(
+            f":rocket: Submitted job *{escaped(job_id)}* on {plan.backend} as `{escaped(runs_as)}`: "
+            f"{escaped(describe(plan.request))}"
+        ),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"request `{plan.request_id[:8]}` · follow it with `/gpu status {escaped(job_id)}`"
+                )
+            ]
+        ),
+    ]
+
+
+def notice(markdown: str) -> list[Block]:
+    return [section(markdown)]
+
+
+def describe(request: JobRequest) -> str:
+    parts = []
+    if request.total_gpus:
+        parts.append(f"{request.total_gpus} × {request.gpu_type or request.mig_profile or 'GPU'}")
+    if request.time_limit_minutes:
+        hours, minutes = divmod(request.time_limit_minutes, 60)
+        parts.append(f"for {hours} h {minutes:02d} min" if minutes else f"for {hours} h")
+    if request.model:
+        parts.append(f"serving {request.model}")
+    if request.command:
+        parts.append(f"running `{fitted(' '.join(request.command.split()), 200)}`")
+    elif request.image:
+        parts.append(f"image {request.image}")
+    return ", ".join(parts) or "a job with the site's defaults"
+
+
+def where(plan: Plan) -> str:
+    request = plan.request
+    if plan.backend == "slurm":
+        return f"Slurm, partition {request.partition or 'default'}"
+    return f"Kubernetes, namespace {request.namespace or plan.identity.default_namespace or 'default'}"
+
+
+def _plan_text(plan: Plan) -> SectionBlock:
+    if plan.sbatch_script is not None:
+        return code(plan.sbatch_script, "sbatch script")
+    shown = yaml.safe_dump_all(list(plan.manifests), sort_keys=False)
+    return code(shown, "manifests")

@@ -1,0 +1,60 @@
+"""Runs the Slack door: Socket Mode (dials out, works behind a firewall) or HTTP mode.
+
+HTTP mode serves Bolt's WSGI adapter from a threading WSGI server: Bolt's own development server
+handles one request at a time, which would queue acks behind each other under load. `http_server`
+returns the bound server so tests (and the benchmark) can run it on a free port and stop it.
+"""
+
+from __future__ import annotations
+
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.settings import Settings
+from bot.slack.app import build_app
+from bot.slack.settings import SlackSettings
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """One line per Slack request on stderr is noise; Bolt logs what matters."""
+
+
+def http_server(app: App, host: str, port: int, path: str = "/slack/events") -> WSGIServer:
+    return make_server(
+        host,
+        port,
+        SlackRequestHandler(app, path=path),
+        server_class=ThreadingWSGIServer,
+        handler_class=_QuietHandler,
+    )
+
+
+def socket_mode_handler(app: App, slack: SlackSettings) -> SocketModeHandler:
+    if slack.app_token is None:  # SlackSettings' validator already refuses this in socket mode
+        raise ValueError("Socket Mode needs an app token")
+    return SocketModeHandler(app, app_token=slack.app_token.get_secret_value())
+
+
+def serve(settings: Settings, slack: SlackSettings) -> None:
+    """Blocks, answering Slack until interrupted."""
+    from bot.assembly import build_concierge, open_store
+
+    store = open_store(settings)
+    app = build_app(build_concierge(settings, store), store, slack)
+    if slack.mode == "http":
+        server = http_server(app, slack.host, slack.port, slack.path)
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+    else:
+        socket_mode_handler(app, slack).start()  # type: ignore[no-untyped-call]

@@ -1,0 +1,49 @@
+"""The Slack door's typed settings; nested under the main settings as `slack`.
+
+Socket Mode is the default because it needs no inbound port (a bot behind a cluster firewall
+dials out to Slack); HTTP mode needs the signing secret, which Bolt checks on every request.
+Tokens are `SecretStr` so they never appear in a repr, a log line or a settings dump.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+
+from backends.errors import ConfigurationError
+
+SLACK_API_URL = "https://slack.com/api/"
+
+
+class SlackSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bot_token: SecretStr  # xoxb-…
+    signing_secret: SecretStr | None = None  # needed in HTTP mode
+    app_token: SecretStr | None = None  # xapp-…, needed in Socket Mode (scope connections:write)
+    mode: Literal["socket", "http"] = "socket"
+    host: str = "0.0.0.0"  # noqa: S104 - HTTP mode listens for Slack's requests
+    port: int = 3000
+    path: str = "/slack/events"
+    approvers_channel: str | None = None  # channel id where approval requests go
+    # How a person's Slack profile becomes their cluster user on first contact.
+    identity_rule: Literal["email_local_part", "none"] = "none"
+    api_url: str = SLACK_API_URL  # the Web API; tests point it at a local fake
+    workers: int = 8  # threads that do the slow work after each ack
+
+    @model_validator(mode="after")
+    def _mode_has_its_secret(self) -> SlackSettings:
+        if self.mode == "http" and self.signing_secret is None:
+            raise ConfigurationError(
+                "Slack HTTP mode needs the app's signing secret: set CONCIERGE_SLACK__SIGNING_SECRET "
+                "(Slack app settings → Basic Information → Signing Secret)"
+            )
+        if self.mode == "socket" and (
+            self.app_token is None or not self.app_token.get_secret_value().startswith("xapp-")
+        ):
+            raise ConfigurationError(
+                "Slack Socket Mode needs an app-level token starting with xapp- "
+                "(scope connections:write): set CONCIERGE_SLACK__APP_TOKEN, or use mode http"
+            )
+        return self

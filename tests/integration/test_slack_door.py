@@ -1,0 +1,358 @@
+"""The Slack door end to end, with everything real except Slack's servers and the cluster.
+
+The Bolt app is built by `build_app` with a real `WebClient` pointed at the fake Slack Web API;
+signed requests go through `app.dispatch` (bolt-python's own test style) and, once, through a real
+HTTP server in HTTP mode. The engine is the real `Concierge` over a real store (SQLite and
+PostgreSQL); only the cluster is a fake backend, which can hold a call at a gate so a test can
+prove the ack came before the slow work.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk import WebClient
+
+from backends.errors import PermissionDenied
+from backends.types import (
+    GpuPool,
+    Identity,
+    JobRef,
+    JobRequest,
+    JobStatus,
+    PendingReason,
+    Plan,
+    QueueFilter,
+    Target,
+)
+from bot.engine import Concierge
+from bot.slack.app import build_app
+from bot.slack.blocks import CANCEL_ACTION, SUBMIT_ACTION
+from bot.slack.serve import http_server
+from bot.slack.settings import SlackSettings
+from bot.store import Store
+from bot.understanding.grammar import understand
+from policies import load_policy
+from tests.slack_fake import FakeSlack, block_action_body, signed_request, slash_command_body
+
+SECRET = "test-signing-secret"
+ALICE = Identity(requester="U0ALICE", unix_user="alice", k8s_user="alice")
+BOB = Identity(requester="U0BOB", unix_user="bob", k8s_user="bob")
+REQUEST_TEXT = "1 a100 for 2 hours to run python train.py"
+WAIT_S = 10.0
+
+
+class FakeBackend:
+    """The cluster: records submissions; `gate` (when set) holds plan and submit until opened."""
+
+    name: Target = "slurm"
+
+    def __init__(self) -> None:
+        self.gate: threading.Event | None = None
+        self.submitted: list[Plan] = []
+        self.owners: dict[str, str] = {}
+        self.cancelled: list[str] = []
+        self.queue_error: Exception | None = None
+        self._lock = threading.Lock()
+
+    def _wait_at_gate(self) -> None:
+        if self.gate is not None and not self.gate.wait(WAIT_S):
+            raise TimeoutError("the test never opened the backend's gate")
+
+    def plan(self, request: JobRequest, identity: Identity, request_id: str) -> Plan:
+        self._wait_at_gate()
+        script = f"#!/bin/bash\n#SBATCH --gres=gpu:{request.gpus}\n{request.command}\n"
+        return Plan(
+            backend="slurm", request_id=request_id, request=request, identity=identity, sbatch_script=script
+        )
+
+    def validate(self, plan: Plan) -> list[str]:
+        return []
+
+    def submit(self, plan: Plan) -> JobRef:
+        self._wait_at_gate()
+        with self._lock:
+            self.submitted.append(plan)
+            job_id = str(500 + len(self.submitted))
+            self.owners[job_id] = plan.identity.unix_user or ""
+        return JobRef(backend="slurm", job_id=job_id)
+
+    def statuses(self, refs: Sequence[JobRef]) -> list[JobStatus]:
+        return []
+
+    def queue(self, filter: QueueFilter) -> list[JobStatus]:
+        if self.queue_error is not None:
+            raise self.queue_error
+        return []
+
+    def explain(self, ref: JobRef) -> list[PendingReason]:
+        return []
+
+    def capacity(self) -> list[GpuPool]:
+        return [GpuPool(backend="slurm", pool="gpu", gpu_type="a100", total=8, allocated=3)]
+
+    def cancel(self, ref: JobRef, identity: Identity) -> None:
+        owner = self.owners.get(ref.job_id)
+        if owner != identity.unix_user:
+            raise PermissionDenied(
+                f"job {ref.job_id} belongs to {owner}; only its owner or an admin may cancel it"
+            )
+        self.cancelled.append(ref.job_id)
+
+
+@dataclass
+class Door:
+    """The app under test and what it talks to."""
+
+    app: App
+    fake: FakeSlack
+    backend: FakeBackend
+    store: Store
+    _tokens: list[str] = field(default_factory=list)
+
+    def response_url(self) -> str:
+        return self.fake.response_url(uuid4().hex)
+
+    def dispatch(self, body: str, *, secret: str = SECRET, timestamp: int | None = None) -> BoltResponse:
+        headers: dict[str, str | Sequence[str]] = dict(signed_request(secret, body, timestamp))
+        return self.app.dispatch(BoltRequest(body=body, headers=headers))
+
+    def command(self, text: str, user: Identity = ALICE) -> tuple[BoltResponse, str]:
+        url = self.response_url()
+        return self.dispatch(slash_command_body(text, user_id=user.requester, response_url=url)), url
+
+    def click(self, action: str, request_id: str, user: Identity = ALICE, *, ephemeral: bool = True) -> str:
+        url = self.response_url()
+        body = block_action_body(action, request_id, user.requester, response_url=url, is_ephemeral=ephemeral)
+        assert self.dispatch(body).status == 200
+        return url
+
+    def answers_to(self, url: str, count: int = 1) -> list[dict[str, Any]]:
+        token = url.rsplit("/", 1)[1]
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            found = [post.body for post in self.fake.responses if post.token == token]
+            if len(found) >= count:
+                return found
+            time.sleep(0.01)
+        raise AssertionError(f"expected {count} answer(s) on {url}, got {self.fake.responses}")
+
+    def preview_request_id(self, text: str = REQUEST_TEXT) -> str:
+        response, url = self.command(text)
+        assert response.status == 200
+        (preview,) = self.answers_to(url)
+        (submit,) = buttons(preview, SUBMIT_ACTION)
+        return str(submit["value"])
+
+
+def buttons(message: dict[str, Any], action_id: str) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in message.get("blocks", [])
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element.get("action_id") == action_id
+    ]
+
+
+def shown_text(message: dict[str, Any]) -> str:
+    """Everything a person would read in a message: its text and its blocks' text."""
+    return str(message.get("text", "")) + json.dumps(message.get("blocks", []))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as running:
+        yield running
+
+
+def make_door(store: Store, fake: FakeSlack, identity_rule: str = "email_local_part") -> Door:
+    backend = FakeBackend()
+    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
+    settings = SlackSettings.model_validate(
+        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http", "identity_rule": identity_rule}
+    )
+    client = WebClient(token="xoxb-test", base_url=fake.api_url)
+    return Door(build_app(concierge, store, settings, client=client), fake, backend, store)
+
+
+@pytest.fixture
+def door(store: Store, fake: FakeSlack) -> Door:
+    store.map_identity(ALICE)
+    store.map_identity(BOB)
+    return make_door(store, fake)
+
+
+def test_help_is_answered_privately(door: Door) -> None:
+    response, url = door.command("help")
+    assert response.status == 200
+    (answer,) = door.answers_to(url)
+    assert answer["response_type"] == "ephemeral"
+    assert "/gpu why 1234" in shown_text(answer)
+
+
+def test_free_text_is_acked_before_the_work_and_previewed_with_a_submit_button(door: Door) -> None:
+    door.backend.gate = threading.Event()  # planning hangs until the test opens the gate
+    started = time.monotonic()
+    response, url = door.command(REQUEST_TEXT)
+    acked_in = time.monotonic() - started
+    assert response.status == 200 and acked_in < 1.0
+    assert door.fake.responses == []  # the ack came back while the cluster was still being asked
+    door.backend.gate.set()
+    (preview,) = door.answers_to(url)
+    assert preview["response_type"] == "ephemeral"
+    (request,) = door.store.history(ALICE.requester)
+    (submit,) = buttons(preview, SUBMIT_ACTION)
+    (cancel,) = buttons(preview, CANCEL_ACTION)
+    assert submit["value"] == cancel["value"] == request.id
+    assert "#SBATCH --gres=gpu:1" in shown_text(preview) and "`alice`" in shown_text(preview)
+    assert door.backend.submitted == []
+
+
+@pytest.mark.parametrize("ephemeral", [True, False], ids=["ephemeral", "shared"])
+def test_submit_makes_one_job_and_replaces_the_preview_with_its_id(door: Door, ephemeral: bool) -> None:
+    request_id = door.preview_request_id()
+    url = door.click(SUBMIT_ACTION, request_id, ephemeral=ephemeral)
+    if ephemeral:
+        (answer,) = door.answers_to(url)
+        assert answer["replace_original"] is True
+        shown = shown_text(answer)
+    else:
+        (update,) = door.fake.wait_for("chat.update")
+        assert update["ts"] == "1700000000.000100" and update["channel"] == "C0000CHAN"
+        shown = update["text"] + json.dumps(update["blocks"])
+    (job,) = door.backend.submitted
+    job_id = door.store.request(request_id).job_id
+    assert job_id is not None and job.request_id == request_id
+    assert f"Submitted job {job_id}" in shown
+
+
+def test_the_same_click_delivered_twice_makes_one_job(door: Door) -> None:
+    request_id = door.preview_request_id()
+    door.backend.gate = threading.Event()  # the first click's submission hangs at the cluster
+    first = door.click(SUBMIT_ACTION, request_id)
+    second = door.click(SUBMIT_ACTION, request_id)
+    (busy,) = door.answers_to(second)
+    assert "being submitted already" in shown_text(busy)
+    door.backend.gate.set()
+    (done,) = door.answers_to(first)
+    job_id = door.store.request(request_id).job_id
+    assert job_id and f"Submitted job {job_id}" in shown_text(done)
+    # A retry after the job exists shows the same job again, and submits nothing.
+    (again,) = door.answers_to(door.click(SUBMIT_ACTION, request_id))
+    assert f"Submitted job {job_id}" in shown_text(again)
+    assert len(door.backend.submitted) == 1
+
+
+def test_cancel_button_declines_and_submit_afterwards_is_refused(door: Door) -> None:
+    request_id = door.preview_request_id()
+    (declined,) = door.answers_to(door.click(CANCEL_ACTION, request_id))
+    assert declined["replace_original"] is True and "not submitted" in shown_text(declined)
+    assert door.store.request(request_id).outcome == "declined"
+    (refused,) = door.answers_to(door.click(SUBMIT_ACTION, request_id))
+    assert "declined" in shown_text(refused)
+    assert door.backend.submitted == []
+
+
+def test_only_the_requester_can_click_submit(door: Door) -> None:
+    request_id = door.preview_request_id()
+    (refused,) = door.answers_to(door.click(SUBMIT_ACTION, request_id, user=BOB))
+    assert "only the person who asked" in shown_text(refused)
+    assert door.backend.submitted == []
+
+
+@pytest.mark.parametrize(("secret", "age_s"), [("forged-secret", 0), (SECRET, 600)], ids=["forged", "stale"])
+def test_a_forged_or_stale_signature_is_refused_with_401(door: Door, secret: str, age_s: int) -> None:
+    body = slash_command_body(REQUEST_TEXT, user_id=ALICE.requester, response_url=door.response_url())
+    response = door.dispatch(body, secret=secret, timestamp=int(time.time()) - age_s)
+    assert response.status == 401
+    time.sleep(0.2)  # nothing may follow in the background either
+    assert door.fake.responses == [] and door.store.history(ALICE.requester) == []
+
+
+def test_cancelling_someone_elses_job_is_refused(door: Door) -> None:
+    request_id = door.preview_request_id()
+    door.answers_to(door.click(SUBMIT_ACTION, request_id))
+    job_id = door.store.request(request_id).job_id
+    _, url = door.command(f"cancel {job_id}", user=BOB)
+    (refused,) = door.answers_to(url)
+    assert f"job {job_id} belongs to alice" in shown_text(refused)
+    assert door.backend.cancelled == []
+    _, url = door.command(f"cancel {job_id}", user=ALICE)
+    (done,) = door.answers_to(url)
+    assert f"Cancelled job *{job_id}*" in shown_text(done) and door.backend.cancelled == [job_id]
+
+
+def test_first_contact_maps_the_email_local_part(door: Door) -> None:
+    door.fake.add_user("U0CAROL", "carol", "carol@example.org")
+    carol = Identity(requester="U0CAROL")
+    _, url = door.command(REQUEST_TEXT, user=carol)
+    (preview,) = door.answers_to(url)
+    assert "`carol`" in shown_text(preview)
+    mapped = door.store.identity_for("U0CAROL")
+    assert mapped is not None and mapped.unix_user == "carol"
+    assert door.fake.calls_to("users.info") == [{"user": "U0CAROL"}]
+
+
+def test_without_a_rule_an_unmapped_person_is_told_to_ask_an_admin(store: Store, fake: FakeSlack) -> None:
+    door = make_door(store, fake, identity_rule="none")
+    fake.add_user("U0DAVE", "dave", "dave@example.org")
+    _, url = door.command(REQUEST_TEXT, user=Identity(requester="U0DAVE"))
+    (refused,) = door.answers_to(url)
+    assert "concierge users map U0DAVE --unix" in shown_text(refused)
+    assert store.identity_for("U0DAVE") is None and door.backend.submitted == []
+
+
+def test_an_unexpected_error_gets_an_incident_id_and_the_app_keeps_answering(door: Door) -> None:
+    door.backend.queue_error = RuntimeError("kaboom inside")
+    _, url = door.command("queue")
+    (failed,) = door.answers_to(url)
+    assert "incident `" in shown_text(failed) and "kaboom" not in shown_text(failed)
+    door.backend.queue_error = None
+    _, url = door.command("free a100")
+    (answer,) = door.answers_to(url)
+    assert "a100" in shown_text(answer)
+
+
+def test_a_question_in_free_text_is_answered_not_previewed(door: Door) -> None:
+    _, url = door.command("how many gpus are free")
+    (answer,) = door.answers_to(url)
+    assert buttons(answer, SUBMIT_ACTION) == [] and "Free GPUs" in shown_text(answer)
+
+
+def test_http_mode_acks_a_signed_command_and_refuses_a_forged_one(door: Door) -> None:
+    server = http_server(door.app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_port}/slack/events"
+        url = door.response_url()
+        body = slash_command_body("help", user_id=ALICE.requester, response_url=url)
+
+        def post(secret: str) -> int:
+            request = urllib.request.Request(
+                endpoint, data=body.encode(), headers=signed_request(secret, body), method="POST"
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as reply:
+                    return int(reply.status)
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        assert post("forged-secret") == 401
+        assert post(SECRET) == 200
+        (answer,) = door.answers_to(url)
+        assert "/gpu queue" in shown_text(answer)
+    finally:
+        server.shutdown()
+        server.server_close()

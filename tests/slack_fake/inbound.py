@@ -1,0 +1,201 @@
+"""What Slack sends *to* the bot: signed HTTP requests and the bodies of commands and clicks.
+
+Built by hand (not through Bolt) so that a test exercises the bot's own parsing and signature
+checking exactly as Slack's servers would: slash commands are form fields, interactive payloads
+are one form field `payload=` holding JSON, and every request is signed over the raw body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+DEFAULT_TEAM_ID = "T0000FAKE"
+DEFAULT_USER_ID = "U0000USER"
+DEFAULT_CHANNEL_ID = "C0000CHAN"
+DEFAULT_BOT_USER_ID = "U0000BOT"
+DEFAULT_BOT_ID = "B0000BOT"
+DEFAULT_APP_ID = "A0000FAKE"
+# Slack always sends a response_url; this one cannot resolve, so a forgotten override fails loudly.
+UNSET_RESPONSE_URL = "https://hooks.slack.invalid/commands/unset"
+
+
+def signed_request(signing_secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    """Headers Slack puts on a request: v0 HMAC-SHA256 of `v0:{ts}:{body}`, plus its content type."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(signing_secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    content_type = (
+        "application/json" if body.lstrip().startswith("{") else "application/x-www-form-urlencoded"
+    )
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+def _trigger_id() -> str:
+    return f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:32]}"
+
+
+def slash_command_fields(
+    text: str,
+    *,
+    user_id: str = DEFAULT_USER_ID,
+    command: str = "/gpu",
+    response_url: str = UNSET_RESPONSE_URL,
+    trigger_id: str | None = None,
+    channel_id: str = DEFAULT_CHANNEL_ID,
+    team_id: str = DEFAULT_TEAM_ID,
+    user_name: str = "someone",
+) -> dict[str, str]:
+    """The fields of a slash command (HTTP: form-encoded; Socket Mode: the envelope's payload)."""
+    return {
+        "token": "verification-token-unused",
+        "team_id": team_id,
+        "team_domain": "fake",
+        "channel_id": channel_id,
+        "channel_name": "gpu",
+        "user_id": user_id,
+        "user_name": user_name,
+        "command": command,
+        "text": text,
+        "api_app_id": DEFAULT_APP_ID,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id or _trigger_id(),
+    }
+
+
+def slash_command_body(
+    text: str,
+    *,
+    user_id: str = DEFAULT_USER_ID,
+    command: str = "/gpu",
+    response_url: str = UNSET_RESPONSE_URL,
+    trigger_id: str | None = None,
+    channel_id: str = DEFAULT_CHANNEL_ID,
+    team_id: str = DEFAULT_TEAM_ID,
+    user_name: str = "someone",
+) -> str:
+    """A slash command's HTTP body, form-encoded as Slack posts it."""
+    return urlencode(
+        slash_command_fields(
+            text,
+            user_id=user_id,
+            command=command,
+            response_url=response_url,
+            trigger_id=trigger_id,
+            channel_id=channel_id,
+            team_id=team_id,
+            user_name=user_name,
+        )
+    )
+
+
+def block_action_payload(
+    action_id: str,
+    value: str,
+    user_id: str = DEFAULT_USER_ID,
+    *,
+    message_ts: str = "1700000000.000100",
+    channel: str = DEFAULT_CHANNEL_ID,
+    block_id: str = "actions",
+    response_url: str = UNSET_RESPONSE_URL,
+    trigger_id: str | None = None,
+    team_id: str = DEFAULT_TEAM_ID,
+    message_blocks: list[dict[str, Any]] | None = None,
+    is_ephemeral: bool = False,
+) -> dict[str, Any]:
+    """A button click's `block_actions` payload (a dict; Socket Mode sends it as is).
+
+    A click on an ephemeral message carries no `message` and cannot be chat.update'd: Slack only
+    lets the app replace it through `response_url`. `is_ephemeral=True` reproduces that.
+    """
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": "someone", "name": "someone", "team_id": team_id},
+        "api_app_id": DEFAULT_APP_ID,
+        "token": "verification-token-unused",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": is_ephemeral,
+        },
+        "trigger_id": trigger_id or _trigger_id(),
+        "team": {"id": team_id, "domain": "fake"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": "gpu"},
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": block_id,
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    if not is_ephemeral:
+        payload["message"] = {
+            "type": "message",
+            "user": DEFAULT_BOT_USER_ID,
+            "bot_id": DEFAULT_BOT_ID,
+            "ts": message_ts,
+            "text": "",
+            "blocks": message_blocks or [],
+        }
+    return payload
+
+
+def block_action_body(
+    action_id: str,
+    value: str,
+    user_id: str = DEFAULT_USER_ID,
+    *,
+    message_ts: str = "1700000000.000100",
+    channel: str = DEFAULT_CHANNEL_ID,
+    block_id: str = "actions",
+    response_url: str = UNSET_RESPONSE_URL,
+    trigger_id: str | None = None,
+    team_id: str = DEFAULT_TEAM_ID,
+    message_blocks: list[dict[str, Any]] | None = None,
+    is_ephemeral: bool = False,
+) -> str:
+    """A button click's HTTP body: `payload=<JSON>`, form-encoded."""
+    payload = block_action_payload(
+        action_id,
+        value,
+        user_id,
+        message_ts=message_ts,
+        channel=channel,
+        block_id=block_id,
+        response_url=response_url,
+        trigger_id=trigger_id,
+        team_id=team_id,
+        message_blocks=message_blocks,
+        is_ephemeral=is_ephemeral,
+    )
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def socket_mode_envelope(kind: str, payload: dict[str, Any], retry_attempt: int = 0) -> dict[str, Any]:
+    """A Socket Mode envelope: kind is "slash_commands", "interactive" or "events_api"."""
+    return {
+        "envelope_id": str(uuid.uuid4()),
+        "type": kind,
+        "payload": payload,
+        "accepts_response_payload": kind != "events_api",
+        "retry_attempt": retry_attempt,
+        "retry_reason": "timeout" if retry_attempt else "",
+    }

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from backends.errors import ConfigurationError
 from backends.k8s.settings import K8sSettings
 from backends.slurm.settings import SlurmSettings
+from bot.slack.settings import SlackSettings
 
 
 def default_database_url() -> str:
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     slurm: SlurmSettings = SlurmSettings()
     # Kubernetes is configured when any CONCIERGE_K8S__… value (or a `k8s:` key) is given.
     k8s: K8sSettings | None = None
+    # The Slack door (`concierge serve`), configured by CONCIERGE_SLACK__BOT_TOKEN and friends.
+    slack: SlackSettings | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import click
 from platformdirs import user_log_dir
 
-from backends.errors import ConciergeError, PermissionDenied
+from backends.errors import ConciergeError, ConfigurationError, PermissionDenied
 from backends.types import Identity, IntentKind, Target
 from bot.cli import render
 from bot.engine import Concierge, Prepared
@@ -320,6 +320,20 @@ def users_map(
     app.store.map_identity(mapped)
     app.store.audit(app.identity.requester, "map_identity", requester, mapped.model_dump(mode="json"))
     click.echo(f"Mapped {requester} → unix={unix_user or '-'} k8s={k8s_user or '-'} admin={admin}.")
+
+
+@cli.command()
+@pass_app
+def serve(app: App) -> None:
+    """Run the Slack bot (Socket Mode, or HTTP with signature checks)."""
+    from bot.slack.serve import serve as serve_slack
+
+    if app.settings.slack is None:
+        raise ConfigurationError(
+            "Slack is not configured: set CONCIERGE_SLACK__BOT_TOKEN and CONCIERGE_SLACK__APP_TOKEN "
+            "(Socket Mode) or CONCIERGE_SLACK__MODE=http with CONCIERGE_SLACK__SIGNING_SECRET"
+        )
+    serve_slack(app.settings, app.settings.slack)
 
 
 @cli.command()

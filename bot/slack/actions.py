@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import Block
 from bot.engine import Concierge
 from bot.slack import blocks
 from bot.slack.commands import ResolveIdentity
-from bot.slack.incidents import replying
+from bot.slack.incidents import Reply, replying
 from bot.slack.submission import decline, submit_once
 from bot.store import Store
 
@@ -64,7 +64,7 @@ def _replace_preview(
         client.chat_update(channel=channel, ts=ts, text=text, blocks=shown)
 
 
-def _ephemeral(respond: Respond) -> Any:
+def _ephemeral(respond: Respond) -> Reply:
     def reply(text: str) -> object:
         return respond(text=text, response_type="ephemeral", replace_original=False)
 

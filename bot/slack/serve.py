@@ -7,6 +7,7 @@ returns the bound server so tests (and the benchmark) can run it on a free port 
 
 from __future__ import annotations
 
+import threading
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -57,4 +58,10 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
         finally:
             server.server_close()
     else:
-        socket_mode_handler(app, slack).start()  # type: ignore[no-untyped-call]
+        handler = socket_mode_handler(app, slack)
+        # What SocketModeHandler.start() does, through the typed client (start() is untyped).
+        handler.client.connect()
+        try:
+            threading.Event().wait()
+        finally:
+            handler.client.close()

@@ -43,7 +43,7 @@ from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.understanding.grammar import understand
 from policies import load_policy
-from tests.slack_fake import FakeSlack, block_action_body, signed_request, slash_command_body
+from tests.slack_fake import FakeSlack, ResponseUrlPost, block_action_body, signed_request, slash_command_body
 
 SECRET = "test-signing-secret"
 ALICE = Identity(requester="U0ALICE", unix_user="alice", k8s_user="alice")
@@ -147,6 +147,16 @@ class Door:
             time.sleep(0.01)
         raise AssertionError(f"expected {count} answer(s) on {url}, got {self.fake.responses}")
 
+    def first_answer(self, urls: Sequence[str]) -> ResponseUrlPost:
+        tokens = {url.rsplit("/", 1)[1] for url in urls}
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            for post in self.fake.responses:
+                if post.token in tokens:
+                    return post
+            time.sleep(0.01)
+        raise AssertionError(f"no answer on any of {urls}: {self.fake.responses}")
+
     def preview_request_id(self, text: str = REQUEST_TEXT) -> str:
         response, url = self.command(text)
         assert response.status == 200
@@ -239,13 +249,13 @@ def test_submit_makes_one_job_and_replaces_the_preview_with_its_id(door: Door, e
 
 def test_the_same_click_delivered_twice_makes_one_job(door: Door) -> None:
     request_id = door.preview_request_id()
-    door.backend.gate = threading.Event()  # the first click's submission hangs at the cluster
-    first = door.click(SUBMIT_ACTION, request_id)
-    second = door.click(SUBMIT_ACTION, request_id)
-    (busy,) = door.answers_to(second)
-    assert "being submitted already" in shown_text(busy)
+    door.backend.gate = threading.Event()  # whichever click submits hangs at the cluster
+    clicks = [door.click(SUBMIT_ACTION, request_id), door.click(SUBMIT_ACTION, request_id)]
+    busy = door.first_answer(clicks)  # the workers may take the two clicks in either order
+    assert "being submitted already" in shown_text(busy.body)
     door.backend.gate.set()
-    (done,) = door.answers_to(first)
+    (submitter,) = [url for url in clicks if not url.endswith(busy.token)]
+    (done,) = door.answers_to(submitter)
     job_id = door.store.request(request_id).job_id
     assert job_id and f"Submitted job {job_id}" in shown_text(done)
     # A retry after the job exists shows the same job again, and submits nothing.
@@ -356,3 +366,22 @@ def test_http_mode_acks_a_signed_command_and_refuses_a_forged_one(door: Door) ->
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_rate_limited_update_is_retried_after_its_retry_after(door: Door) -> None:
+    request_id = door.preview_request_id()
+    door.fake.rate_limit("chat.update", times=1, retry_after=1)
+    door.click(SUBMIT_ACTION, request_id, ephemeral=False)
+    (update,) = door.fake.wait_for("chat.update")
+    assert [c.status for c in door.fake.calls if c.method == "chat.update"] == [429, 200]
+    assert "Submitted job" in update["text"] and len(door.backend.submitted) == 1
+
+
+def test_a_long_script_is_cut_to_fit_block_kit(door: Door) -> None:
+    long_command = "python train.py " + " ".join(f"--option-{i}=value" for i in range(800))
+    response, url = door.command(f"1 a100 for 1 hour to run {long_command}")
+    assert response.status == 200
+    (preview,) = door.answers_to(url)
+    texts = [b["text"]["text"] for b in preview["blocks"] if b["type"] == "section"]
+    assert max(map(len, texts)) <= 3000 and len(long_command) > 3000
+    assert "more characters" in shown_text(preview) and buttons(preview, SUBMIT_ACTION)

@@ -139,6 +139,23 @@ class Concierge:
                 + "; ".join(prepared.decision.reasons)
                 + ". Ask an admin, or make the request smaller."
             )
+        return self._submit_planned(prepared)
+
+    def submit_approved(self, prepared: Prepared, approver: Identity) -> JobRef:
+        """Submit a request that needed an approver, as its requester (the plan's identity); the
+        approval is audited first. A denied request stays denied: no approval lifts a hard rule."""
+        if prepared.decision.verdict == Verdict.DENY:
+            self._store.record_outcome(prepared.request_id, "denied", "; ".join(prepared.decision.reasons))
+            raise PolicyDenied("not submitted, approval cannot lift: " + "; ".join(prepared.decision.reasons))
+        self._store.audit(
+            approver.requester,
+            "approve",
+            prepared.request_id,
+            {"requester": prepared.plan.identity.requester, "reasons": list(prepared.decision.reasons)},
+        )
+        return self._submit_planned(prepared)
+
+    def _submit_planned(self, prepared: Prepared) -> JobRef:
         backend = self._backend(prepared.plan.backend)
         with self._failure_recorded(prepared.request_id):
             ref = backend.submit(prepared.plan)

@@ -12,7 +12,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
@@ -20,9 +20,13 @@ from backends.types import Identity
 from bot.engine import Concierge
 from bot.slack import blocks
 from bot.slack.actions import PreviewButtons
+from bot.slack.approvals import register_approvals
 from bot.slack.commands import GpuCommand
+from bot.slack.events import register_events
 from bot.slack.identity import slack_identity
 from bot.slack.incidents import replying
+from bot.slack.job_updates import remember_submit_threads
+from bot.slack.listeners import Background
 from bot.slack.settings import SlackSettings
 from bot.store import Store
 
@@ -48,7 +52,8 @@ def build_app(
         process_before_response=False,
         # Socket Mode envelopes are not signed; Bolt checks signatures on HTTP requests only.
         request_verification_enabled=settings.mode == "http",
-        listener_executor=ThreadPoolExecutor(settings.workers, thread_name_prefix="slack-work"),
+        # Bolt's own pool only runs acks and hand-offs; the work has its own (bot/slack/listeners.py).
+        listener_executor=ThreadPoolExecutor(8, thread_name_prefix="slack-ack"),
     )
 
     def resolve_identity(user_id: str) -> Identity:
@@ -57,8 +62,7 @@ def build_app(
     command = GpuCommand(concierge, resolve_identity)
     buttons = PreviewButtons(concierge, store, resolve_identity)
 
-    def acknowledge(ack: Ack) -> None:
-        ack()
+    background = Background(settings.workers)
 
     def answer_gpu_command(body: dict[str, Any], respond: Respond) -> None:
         def reply(text: str) -> object:
@@ -68,9 +72,12 @@ def build_app(
             answer = command.answer(str(body["user_id"]), str(body.get("text") or ""))
             respond(text=answer.text, blocks=blocks.as_dicts(answer.blocks), response_type="ephemeral")
 
-    app.command(SLASH_COMMAND)(ack=acknowledge, lazy=[answer_gpu_command])
-    app.action(blocks.SUBMIT_ACTION)(ack=acknowledge, lazy=[buttons.submit])
-    app.action(blocks.CANCEL_ACTION)(ack=acknowledge, lazy=[buttons.cancel])
+    background.register(app.command(SLASH_COMMAND), answer_gpu_command)
+    background.register(app.action(blocks.SUBMIT_ACTION), buttons.submit)
+    background.register(app.action(blocks.CANCEL_ACTION), buttons.cancel)
+    register_events(app, concierge, store, command, resolve_identity, background)
+    register_approvals(app, concierge, store, settings, resolve_identity, background)
+    remember_submit_threads(app, store)
     app.error(_log_unhandled)
     return app
 

@@ -28,6 +28,7 @@ from policies import Verdict
 
 SUBMIT_ACTION = "gpu_submit"
 CANCEL_ACTION = "gpu_cancel"
+REQUEST_APPROVAL_ACTION = "gpu_request_approval"  # answered in bot.slack.approvals
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
 MESSAGE_BLOCK_LIMIT = 50
@@ -89,6 +90,13 @@ def preview(prepared: Prepared) -> list[Block]:
         buttons.insert(
             0,
             ButtonElement(text="Submit", action_id=SUBMIT_ACTION, value=prepared.request_id, style="primary"),
+        )
+    elif decision.verdict == Verdict.NEEDS_APPROVAL:
+        buttons.insert(
+            0,
+            ButtonElement(
+                text="Request approval", action_id=REQUEST_APPROVAL_ACTION, value=prepared.request_id
+            ),
         )
     blocks.append(ActionsBlock(block_id="gpu_preview_actions", elements=buttons))
     return blocks

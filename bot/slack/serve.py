@@ -17,11 +17,16 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.settings import Settings
 from bot.slack.app import build_app
+from bot.slack.job_updates import JobUpdates, follow_jobs
 from bot.slack.settings import SlackSettings
+from bot.tracker import Tracker
 
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    # wsgiref's default backlog of 5 reset connections when a channel's worth of people typed
+    # /gpu at once (bench/slack_ack.py with 100 concurrent requests).
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -47,10 +52,14 @@ def socket_mode_handler(app: App, slack: SlackSettings) -> SocketModeHandler:
 
 def serve(settings: Settings, slack: SlackSettings) -> None:
     """Blocks, answering Slack until interrupted."""
-    from bot.assembly import build_concierge, open_store
+    from bot.assembly import build_backends, build_concierge, open_store
 
     store = open_store(settings)
     app = build_app(build_concierge(settings, store), store, slack)
+    # The tracker posts each job's state changes in its Slack thread (bot.slack.job_updates).
+    tracker = Tracker(store, build_backends(settings))
+    loop_args = (tracker, JobUpdates(store, app.client), settings.tracker_interval_s, threading.Event())
+    threading.Thread(target=follow_jobs, args=loop_args, name="tracker", daemon=True).start()
     if slack.mode == "http":
         server = http_server(app, slack.host, slack.port, slack.path)
         try:

@@ -27,6 +27,8 @@ class SlackSettings(BaseModel):
     port: int = 3000
     path: str = "/slack/events"
     approvers_channel: str | None = None  # channel id where approval requests go
+    # Slack user ids who may approve, besides the store's admins (`concierge users map … --admin`).
+    approvers: tuple[str, ...] = ()
     # How a person's Slack profile becomes their cluster user on first contact.
     identity_rule: Literal["email_local_part", "none"] = "none"
     api_url: str = SLACK_API_URL  # the Web API; tests point it at a local fake

@@ -28,7 +28,16 @@ from backends.errors import BackendUnavailable, JobNotFound
 from backends.types import Identity, Intent, JobRef, JobState, Plan
 from bot.store.database import create_store_engine, shown, supported_url, upgrade_to_head, writing
 from bot.store.records import AuditEvent, RequestRecord, StateChange
-from bot.store.tables import RECEIVED, SUBMITTED, UNKNOWN, AuditRow, IdentityRow, RequestRow, StateRow
+from bot.store.tables import (
+    RECEIVED,
+    SUBMITTED,
+    UNKNOWN,
+    AuditRow,
+    IdentityRow,
+    RequestRow,
+    SlackThreadRow,
+    StateRow,
+)
 from policies.decision import Decision, Usage
 
 
@@ -285,6 +294,44 @@ class Store:
                 )
                 for row in session.scalars(statement)
             ]
+
+    # --- Slack threads ------------------------------------------------------------------------
+
+    def remember_thread(self, request_id: str, channel: str, ts: str | None) -> bool:
+        """Where the request's job updates go; the first caller wins, and an empty `ts` may be
+        filled once later (in the same channel). True when what this call says is now stored."""
+        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        statement = (
+            insert(SlackThreadRow)
+            .values(request_id=request_id, channel=channel, thread_ts=ts, created_at=utc_now())
+            .on_conflict_do_nothing(index_elements=[SlackThreadRow.request_id])
+            .returning(SlackThreadRow.request_id)
+        )
+        try:
+            with self._writing() as session:
+                connection = session.connection()
+                if connection.execute(statement).scalar() is not None:
+                    return True
+                if ts is None:
+                    return False
+                filled = connection.execute(
+                    update(SlackThreadRow)
+                    .where(
+                        SlackThreadRow.request_id == request_id,
+                        SlackThreadRow.channel == channel,
+                        SlackThreadRow.thread_ts.is_(None),
+                    )
+                    .values(thread_ts=ts)
+                )
+                return filled.rowcount == 1
+        except IntegrityError as e:  # the request does not exist (foreign key)
+            raise _no_request(request_id) from e
+
+    def thread_for(self, request_id: str) -> tuple[str, str | None] | None:
+        """(channel, thread ts or None while nothing anchors it), or None when not from Slack."""
+        with self._reading() as session:
+            row = session.get(SlackThreadRow, request_id)
+            return None if row is None else (row.channel, row.thread_ts)
 
     # --- plumbing -----------------------------------------------------------------------------
 

@@ -138,3 +138,14 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(255))
     detail: Mapped[dict[str, Any] | None]
+
+
+class SlackThreadRow(Base):
+    """Where a request's job updates are posted in Slack; `thread_ts` is None until anchored."""
+
+    __tablename__ = "slack_threads"
+
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]

@@ -199,3 +199,70 @@ def socket_mode_envelope(kind: str, payload: dict[str, Any], retry_attempt: int 
         "retry_attempt": retry_attempt,
         "retry_reason": "timeout" if retry_attempt else "",
     }
+
+
+def message_event(
+    text: str,
+    *,
+    user_id: str = DEFAULT_USER_ID,
+    channel: str = "D0000DM",
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    channel_type: str = "im",
+    kind: str = "message",
+    bot_id: str | None = None,
+    subtype: str | None = None,
+) -> dict[str, Any]:
+    """A `message` (DM: channel_type "im") or, with kind="app_mention", a mention event."""
+    event: dict[str, Any] = {
+        "type": kind,
+        "user": user_id,
+        "text": text,
+        "ts": ts or f"{time.time():.6f}",
+        "channel": channel,
+        "event_ts": ts or f"{time.time():.6f}",
+    }
+    if kind == "message":
+        event["channel_type"] = channel_type
+    if thread_ts is not None:
+        event["thread_ts"] = thread_ts
+    if bot_id is not None:
+        event["bot_id"] = bot_id
+    if subtype is not None:
+        event["subtype"] = subtype
+    return event
+
+
+def app_home_opened_event(user_id: str = DEFAULT_USER_ID, tab: str = "home") -> dict[str, Any]:
+    return {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": "D0000DM",
+        "tab": tab,
+        "event_ts": f"{time.time():.6f}",
+    }
+
+
+def event_callback_body(
+    event: dict[str, Any], *, event_id: str | None = None, team_id: str = DEFAULT_TEAM_ID
+) -> str:
+    """An Events API delivery's HTTP body (JSON), as Slack posts it; the same event_id on a retry."""
+    return json.dumps(
+        {
+            "token": "verification-token-unused",
+            "team_id": team_id,
+            "api_app_id": DEFAULT_APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "team_id": team_id,
+                    "user_id": DEFAULT_BOT_USER_ID,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+        }
+    )

@@ -1,0 +1,243 @@
+"""Approvals: a request above the approval threshold goes to the approvers' channel, not the cluster.
+
+The requester's preview shows **Request approval** instead of Submit; the click posts the request's
+summary to `SlackSettings.approvers_channel` with **Approve** / **Deny**, whose value is only the
+request id (the plan is read back from the store, as for Submit, so any replica can answer).
+
+Who may decide is checked on every click, from the signed payload's user id: admins in the store
+and the Slack ids in `SlackSettings.approvers`. Each decision is claimed once with an idempotency
+key (`slack-approval-decision:<request id>`), so a double click, a Slack retry or two replicas
+make one job, and an Approve racing a Deny yields exactly one of them. Approve submits as the
+requester (the stored plan's identity) through `Concierge.submit_approved`, which audits the
+approver and still refuses what the policy denies. The requester hears the outcome in a DM.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import uuid4
+
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject
+
+from backends.errors import PermissionDenied, RequestInvalid
+from backends.types import Identity
+from bot.engine import Concierge, Prepared
+from bot.slack import blocks
+from bot.slack.commands import ResolveIdentity
+from bot.slack.incidents import Reply, replying
+from bot.slack.job_updates import remember_clicked_message
+from bot.slack.listeners import Background
+from bot.slack.settings import SlackSettings
+from bot.slack.submission import DOOR, prepared_from
+from bot.store import RequestRecord, Store
+from policies import Verdict
+
+APPROVE_ACTION = "gpu_approve"
+DENY_ACTION = "gpu_deny"
+AWAITING_APPROVAL = "awaiting_approval"
+DENIED_BY_APPROVER = "denied_by_approver"
+DENY_REASON = "an approver declined it"  # until Deny asks for a reason in a modal
+log = logging.getLogger("concierge.slack.approvals")
+
+
+class Approvals:
+    def __init__(
+        self,
+        concierge: Concierge,
+        store: Store,
+        settings: SlackSettings,
+        resolve_identity: ResolveIdentity,
+    ) -> None:
+        self._concierge = concierge
+        self._store = store
+        self._settings = settings
+        self._resolve_identity = resolve_identity
+
+    def is_approver(self, user_id: str) -> bool:
+        if user_id in self._settings.approvers:
+            return True
+        identity = self._store.identity_for(user_id)
+        return identity is not None and identity.is_admin
+
+    # --- the requester's click -----------------------------------------------------------------
+
+    def ask(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        with replying(_ephemeral(respond)):
+            user_id, request_id = _clicked(body)
+            identity = self._resolve_identity(user_id)
+            record = self._store.request(request_id)
+            if record.requester != identity.requester:
+                raise PermissionDenied("only the person who asked can request approval for this request")
+            channel = self._settings.approvers_channel
+            if channel is None:
+                raise RequestInvalid(
+                    "no approvers' channel is configured, so this request cannot be approved here; ask an "
+                    "admin to set CONCIERGE_SLACK__APPROVERS_CHANNEL, or make the request smaller"
+                )
+            prepared = prepared_from(record)
+            if prepared.decision.verdict != Verdict.NEEDS_APPROVAL or record.job_id is not None:
+                raise RequestInvalid(f"request {request_id[:8]} does not wait for an approval")
+            if not self._claim(f"slack-approval-ask:{request_id}", identity.requester, request_id):
+                _ephemeral(respond)(f":hourglass: Request {request_id[:8]} is with the approvers already.")
+                return
+            self._store.record_outcome(request_id, AWAITING_APPROVAL)
+            remember_clicked_message(self._store, body, request_id)
+            client.chat_postMessage(
+                channel=channel,
+                text=f"<@{user_id}> asks for approval of request {request_id[:8]}",
+                blocks=blocks.as_dicts(approval_request(prepared)),
+            )
+            text = f"Request {request_id[:8]} was sent to the approvers; you will hear back in a DM."
+            respond(
+                text=text,
+                blocks=blocks.as_dicts(blocks.notice(f":raised_hand: {text}")),
+                replace_original=True,
+            )
+
+    # --- the approvers' clicks -----------------------------------------------------------------
+
+    def approve(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        with replying(_ephemeral(respond)):
+            decided = self._decide(body, respond)
+            if decided is None:
+                return
+            approver, record = decided
+            try:
+                ref = self._concierge.submit_approved(prepared_from(record), approver)
+            except Exception as e:
+                failed = f"Request {record.id[:8]} was approved but could not be submitted: "
+                _tell_requester(client, record.requester, failed + _said(e))
+                _update_approvers_message(body, client, f":warning: {failed}{_said(e)}")
+                raise
+            runs = f"job *{blocks.escaped(ref.job_id)}*"
+            _update_approvers_message(
+                body, client, f":white_check_mark: Approved by <@{approver.requester}>: {runs} submitted."
+            )
+            _tell_requester(
+                client,
+                record.requester,
+                f":white_check_mark: <@{approver.requester}> approved request {record.id[:8]}: "
+                f"submitted as {runs}. Updates follow in its thread.",
+            )
+
+    def deny(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        with replying(_ephemeral(respond)):
+            decided = self._decide(body, respond)
+            if decided is None:
+                return
+            approver, record = decided
+            self._store.record_outcome(record.id, DENIED_BY_APPROVER, DENY_REASON)
+            self._store.audit(approver.requester, "deny", record.id, {"requester": record.requester})
+            _update_approvers_message(
+                body, client, f":no_entry: Denied by <@{approver.requester}>: not submitted."
+            )
+            _tell_requester(
+                client,
+                record.requester,
+                f":no_entry: <@{approver.requester}> denied request {record.id[:8]} ({DENY_REASON}); "
+                "it was not submitted. Ask for fewer GPUs or less time to run without approval.",
+            )
+
+    def _decide(self, body: dict[str, Any], respond: Respond) -> tuple[Identity, RequestRecord] | None:
+        """The approver and the request, when this click is the one that decides; else None."""
+        user_id, request_id = _clicked(body)
+        if not self.is_approver(user_id):
+            raise PermissionDenied("only approvers can approve or deny requests; this one waits for them")
+        record = self._store.request(request_id)
+        approver = self._store.identity_for(user_id) or Identity(requester=user_id)
+        if record.outcome != AWAITING_APPROVAL or not self._claim(
+            f"slack-approval-decision:{request_id}", user_id, request_id
+        ):
+            current = self._store.request(request_id)
+            done = f"job {current.job_id}" if current.job_id else current.outcome.replace("_", " ")
+            _ephemeral(respond)(f"Request {request_id[:8]} was decided already ({done}).")
+            return None
+        return approver, record
+
+    def _claim(self, key: str, actor: str, request_id: str) -> bool:
+        """One row per key in the store: True only for the caller whose row it is."""
+        token = uuid4().hex
+        claim = self._store.new_request(actor, DOOR, f"{key} (click {token})", idempotency_key=key)
+        mine = self._store.request(claim).text.endswith(f"(click {token})")
+        if mine:
+            self._store.record_outcome(claim, "answered")
+        return mine
+
+
+def register_approvals(
+    app: App,
+    concierge: Concierge,
+    store: Store,
+    settings: SlackSettings,
+    resolve_identity: ResolveIdentity,
+    background: Background,
+) -> Approvals:
+    """Request approval / Approve / Deny, acknowledged at once and answered in the background."""
+    approvals = Approvals(concierge, store, settings, resolve_identity)
+    background.register(app.action(blocks.REQUEST_APPROVAL_ACTION), approvals.ask)
+    background.register(app.action(APPROVE_ACTION), approvals.approve)
+    background.register(app.action(DENY_ACTION), approvals.deny)
+    return approvals
+
+
+def approval_request(prepared: Prepared) -> list[Block]:
+    """What approvers see: who asks for what, where, as whom, why it needs them; Approve / Deny."""
+    plan = prepared.plan
+    runs_as = plan.identity.unix_user or plan.identity.k8s_user or plan.identity.requester
+    reasons = "".join(f"\n• {blocks.escaped(r)}" for r in prepared.decision.reasons)
+    return [
+        blocks.section(
+            f":raised_hand: <@{plan.identity.requester}> asks for approval\n"
+            f"*What:* {blocks.escaped(blocks.describe(plan.request))}\n"
+            f"*Where:* {blocks.escaped(blocks.where(plan))}\n"
+            f"*As:* `{blocks.escaped(runs_as)}`\n"
+            f"*Why it needs an approver:*{reasons}"
+        ),
+        ContextBlock(elements=[MarkdownTextObject(text=f"request `{prepared.request_id[:8]}`")]),
+        ActionsBlock(
+            block_id="gpu_approval_actions",
+            elements=[
+                ButtonElement(
+                    text="Approve", action_id=APPROVE_ACTION, value=prepared.request_id, style="primary"
+                ),
+                ButtonElement(text="Deny", action_id=DENY_ACTION, value=prepared.request_id, style="danger"),
+            ],
+        ),
+    ]
+
+
+def _update_approvers_message(body: dict[str, Any], client: WebClient, markdown: str) -> None:
+    """Replace the buttons with the decision, so nobody clicks a decided request again."""
+    container = body.get("container") or {}
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    if not channel or not ts:
+        return
+    message = (body.get("message") or {}).get("blocks") or []
+    kept = [b for b in message if b.get("type") != "actions"]
+    shown = kept + blocks.as_dicts(blocks.notice(markdown))
+    client.chat_update(channel=channel, ts=ts, text=markdown, blocks=shown)
+
+
+def _tell_requester(client: WebClient, requester: str, text: str) -> None:
+    dm = client.conversations_open(users=requester)
+    client.chat_postMessage(channel=str(dm["channel"]["id"]), text=text)
+
+
+def _said(error: Exception) -> str:
+    message = getattr(error, "message", None)
+    return blocks.escaped(message) if isinstance(message, str) else "an unexpected error (it is logged)"
+
+
+def _clicked(body: dict[str, Any]) -> tuple[str, str]:
+    """The verified user who clicked, and the request id the button carries."""
+    return str(body["user"]["id"]), str(body["actions"][0]["value"])
+
+
+def _ephemeral(respond: Respond) -> Reply:
+    def reply(text: str) -> object:
+        return respond(text=text, response_type="ephemeral", replace_original=False)
+
+    return reply

@@ -1,0 +1,221 @@
+"""DMs, @mentions and the App Home tab, through signed Events API deliveries to `app.dispatch`.
+
+The same stack as test_slack_door.py: the real Bolt app and `WebClient` against the fake Slack, the
+real `Concierge` and store (SQLite and PostgreSQL); only the cluster is a fake backend.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk import WebClient
+
+from backends.errors import BackendUnavailable
+from backends.types import GpuAsk, GpuPool, JobRef, JobState, JobStatus, QueueFilter
+from bot.engine import Concierge
+from bot.slack.app import build_app
+from bot.slack.blocks import SUBMIT_ACTION
+from bot.slack.settings import SlackSettings
+from bot.store import Store
+from bot.understanding.grammar import understand
+from policies import load_policy
+from tests.integration.test_slack_door import ALICE, BOB, SECRET, FakeBackend, buttons, shown_text
+from tests.slack_fake import FakeSlack, signed_request
+from tests.slack_fake.inbound import app_home_opened_event, event_callback_body, message_event
+
+SETTLE_S = 0.3  # how long nothing more may arrive after the expected answers
+
+
+class ClusterBackend(FakeBackend):
+    """The fake cluster, with jobs in its queue and a switch that makes it unreachable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[JobStatus] = []
+        self.down = False
+
+    def queue(self, filter: QueueFilter) -> list[JobStatus]:
+        if self.down:
+            raise BackendUnavailable("slurmctld did not answer within 10 s; try again in a minute")
+        return [j for j in self.jobs if filter.user in (None, j.user)]
+
+    def capacity(self) -> list[GpuPool]:
+        if self.down:
+            raise BackendUnavailable("slurmctld did not answer within 10 s; try again in a minute")
+        return [
+            GpuPool(backend="slurm", pool="gpu", gpu_type="a100", total=8, allocated=3),
+            GpuPool(backend="slurm", pool="big", gpu_type="a100", total=4, allocated=4),
+            GpuPool(backend="slurm", pool="big", gpu_type="h100", total=8, allocated=1),
+        ]
+
+
+class Events:
+    def __init__(self, app: App, fake: FakeSlack, backend: ClusterBackend, store: Store) -> None:
+        self.app, self.fake, self.backend, self.store = app, fake, backend, store
+
+    def deliver(self, event: dict[str, Any], *, event_id: str | None = None, retry: int = 0) -> BoltResponse:
+        body = event_callback_body(event, event_id=event_id)
+        headers: dict[str, str | Sequence[str]] = dict(signed_request(SECRET, body))
+        if retry:
+            headers["X-Slack-Retry-Num"] = str(retry)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        response = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        assert response.status == 200
+        return response
+
+    def say(self, text: str, *, thread_ts: str | None = None, **event: Any) -> str:
+        """A DM from Alice; returns its ts."""
+        message = message_event(text, user_id=ALICE.requester, thread_ts=thread_ts, **event)
+        self.deliver(message)
+        return str(message["ts"])
+
+    def posts(self, count: int) -> list[dict[str, Any]]:
+        found = self.fake.wait_for("chat.postMessage", count)
+        time.sleep(SETTLE_S)
+        found = self.fake.calls_to("chat.postMessage")
+        assert len(found) == count, found
+        return found
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as running:
+        yield running
+
+
+@pytest.fixture
+def events(store: Store, fake: FakeSlack) -> Events:
+    store.map_identity(ALICE)
+    store.map_identity(BOB)
+    backend = ClusterBackend()
+    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
+    settings = SlackSettings.model_validate(
+        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
+    )
+    client = WebClient(token="xoxb-test", base_url=fake.api_url)
+    return Events(build_app(concierge, store, settings, client=client), fake, backend, store)
+
+
+def submit_value(post: dict[str, Any]) -> str:
+    (submit,) = buttons(post, SUBMIT_ACTION)
+    return str(submit["value"])
+
+
+def test_a_dm_is_previewed_in_its_thread_and_a_follow_up_changes_the_gpus(events: Events) -> None:
+    ts = events.say("2 a100 for 1 hour to run python x.py")
+    (preview,) = events.posts(1)
+    assert preview["channel"] == "D0000DM" and preview["thread_ts"] == ts
+    assert "#SBATCH --gres=gpu:2" in shown_text(preview) and "python x.py" in shown_text(preview)
+    first_id = submit_value(preview)
+
+    events.say("make it 1 GPU", thread_ts=ts)
+    _, changed = events.posts(2)
+    assert changed["thread_ts"] == ts
+    assert "#SBATCH --gres=gpu:1" in shown_text(changed) and "1 \\u00d7 a100" in shown_text(changed)
+    second_id = submit_value(changed)
+    revised = events.store.request(second_id)
+    assert revised.intent is not None and revised.intent["gpus"] == 1
+    assert revised.intent["time_limit_minutes"] == 60 and revised.intent["command"] == "python x.py"
+    # The first preview cannot be submitted any more, and nothing was submitted.
+    assert events.store.request(first_id).outcome == "superseded"
+    assert events.backend.submitted == []
+
+
+def test_follow_ups_change_type_and_time_and_submit_it_shows_the_button_again(events: Events) -> None:
+    ts = events.say("2 a100 for 1 hour to run python x.py")
+    events.posts(1)
+    events.say("use H100 instead", thread_ts=ts)
+    events.posts(2)  # one after the other, as a person types them
+    events.say("for 3 hours", thread_ts=ts)
+    *_, longer = events.posts(3)
+    request = events.store.request(submit_value(longer))
+    assert request.intent is not None
+    assert (request.intent["gpu_type"], request.intent["gpus"], request.intent["time_limit_minutes"]) == (
+        "h100",
+        2,
+        180,
+    )
+    events.say("submit it", thread_ts=ts)
+    *_, again = events.posts(4)
+    assert submit_value(again) == request.id and "press *Submit*" in shown_text(again)
+    assert events.backend.submitted == []  # "submit it" never submits without the button
+
+
+def test_a_retried_delivery_is_answered_once(events: Events) -> None:
+    message = message_event("2 a100 for 1 hour to run python x.py", user_id=ALICE.requester)
+    events.deliver(message, event_id="Ev0RETRIED")
+    events.deliver(message, event_id="Ev0RETRIED", retry=1)
+    events.deliver(message, event_id="Ev0RETRIED", retry=2)
+    events.posts(1)
+    previews = [r for r in events.store.history(ALICE.requester) if r.intent is not None]
+    assert len(previews) == 1
+
+
+def test_the_bots_own_messages_and_edits_are_ignored(events: Events) -> None:
+    events.say("2 a100 for 1 hour to run python x.py", bot_id="B0000BOT")
+    events.say("2 a100 for 1 hour to run python x.py", subtype="message_changed")
+    events.say("help")  # a person's message after them is still answered
+    (answer,) = events.posts(1)
+    assert "/gpu queue" in shown_text(answer)
+
+
+def test_a_mention_in_a_channel_is_answered_in_its_thread(events: Events) -> None:
+    mention = message_event(
+        "<@U0000BOT> how many gpus are free", user_id=BOB.requester, channel="C0000CHAN", kind="app_mention"
+    )
+    events.deliver(mention)
+    (answer,) = events.posts(1)
+    assert answer["channel"] == "C0000CHAN" and answer["thread_ts"] == mention["ts"]
+    assert "Free GPUs" in shown_text(answer) and buttons(answer, SUBMIT_ACTION) == []
+
+
+def test_home_shows_active_jobs_last_requests_and_free_gpus_by_type(events: Events) -> None:
+    events.backend.jobs = [
+        JobStatus(
+            ref=JobRef(backend="slurm", job_id="4242"),
+            name="train",
+            user="alice",
+            state=JobState.RUNNING,
+            raw_state="RUNNING",
+            gpus=(GpuAsk(count=2, gpu_type="a100"),),
+        ),
+        JobStatus(
+            ref=JobRef(backend="slurm", job_id="4343"),
+            name="bobs",
+            user="bob",
+            state=JobState.RUNNING,
+            raw_state="RUNNING",
+        ),
+    ]
+    events.say("2 a100 for 1 hour to run python x.py")
+    events.posts(1)
+    events.deliver(app_home_opened_event(ALICE.requester))
+    (published,) = events.fake.wait_for("views.publish")
+    assert published["user_id"] == ALICE.requester and published["view"]["type"] == "home"
+    shown = json.dumps(published["view"]["blocks"])
+    assert "4242" in shown and "4343" not in shown  # only her jobs
+    assert "python x.py" in shown and "slack event" not in shown  # her request, not bookkeeping
+    # Free GPUs by type, summed over partitions: a100 5 of 12, h100 7 of 8.
+    free = next(
+        b["text"]["text"]
+        for b in published["view"]["blocks"]
+        if "Free GPUs" in b.get("text", {}).get("text", "")
+    )
+    assert [line.split() for line in free.strip("`").splitlines()[2:]] == [
+        ["a100", "5", "12"],
+        ["h100", "7", "8"],
+    ]
+
+
+def test_home_says_when_the_cluster_is_unreachable(events: Events) -> None:
+    events.backend.down = True
+    events.deliver(app_home_opened_event(ALICE.requester))
+    (published,) = events.fake.wait_for("views.publish")
+    shown = json.dumps(published["view"]["blocks"])
+    assert shown.count("slurmctld did not answer") == 2  # jobs and free GPUs; requests still shown
+    assert "Your last requests" in shown and "No requests recorded yet." in shown

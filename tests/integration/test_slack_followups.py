@@ -1,0 +1,260 @@
+"""After the preview: job updates in the thread, and the approval path, on both databases.
+
+Same stack as test_slack_door: `build_app` with a real `WebClient` on the fake Slack, signed
+requests through `app.dispatch`, the real engine and store; the cluster is a fake backend whose
+job states the test moves, and the real `Tracker` records the transitions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from slack_sdk import WebClient
+
+from backends.types import Identity, JobRef, JobState, JobStatus
+from bot.engine import Concierge
+from bot.slack.app import build_app
+from bot.slack.approvals import APPROVE_ACTION, DENY_ACTION
+from bot.slack.blocks import REQUEST_APPROVAL_ACTION, SUBMIT_ACTION
+from bot.slack.job_updates import JobUpdates
+from bot.slack.settings import SlackSettings
+from bot.store import Store
+from bot.tracker import Tracker
+from bot.understanding.grammar import understand
+from policies import load_policy
+from tests.integration.test_slack_door import (
+    ALICE,
+    BOB,
+    SECRET,
+    WAIT_S,
+    Door,
+    FakeBackend,
+    buttons,
+    shown_text,
+)
+from tests.slack_fake import FakeSlack, block_action_body
+
+CAROL = Identity(requester="U0CAROL", unix_user="carol", is_admin=True)  # an admin: approves
+DANA = "U0DANA"  # an approver by Slack id, not mapped at all
+APPROVERS = "C0APPROVERS"
+BIG_REQUEST = "6 a100 for 2 hours to run python train.py"  # above the 4 GPUs per job: needs approval
+
+
+class MovingBackend(FakeBackend):
+    """A cluster whose jobs' states the test sets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.states: dict[str, tuple[JobState, str | None]] = {}
+
+    def statuses(self, refs: Sequence[JobRef]) -> list[JobStatus]:
+        return [
+            JobStatus(ref=r, name="job", user="alice", state=s, raw_state=s.value.upper(), reason=why)
+            for r in refs
+            if r.job_id in self.states
+            for s, why in [self.states[r.job_id]]
+        ]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as running:
+        yield running
+
+
+@pytest.fixture
+def door(store: Store, fake: FakeSlack) -> Door:
+    for identity in (ALICE, BOB, CAROL):
+        store.map_identity(identity)
+    backend = MovingBackend()
+    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
+    settings = SlackSettings.model_validate(
+        {
+            "bot_token": "xoxb-test",
+            "signing_secret": SECRET,
+            "mode": "http",
+            "approvers_channel": APPROVERS,
+            "approvers": [DANA],
+        }
+    )
+    client = WebClient(token="xoxb-test", base_url=fake.api_url)
+    return Door(build_app(concierge, store, settings, client=client), fake, backend, store)
+
+
+def test_a_thread_is_remembered_once_and_anchored_once(store: Store) -> None:
+    request_id = store.new_request(ALICE.requester, "slack", "anything")
+    assert store.thread_for(request_id) is None
+    assert store.remember_thread(request_id, "C1", None) is True
+    assert store.remember_thread(request_id, "C2", None) is False  # the first click's place stays
+    assert store.thread_for(request_id) == ("C1", None)
+    assert store.remember_thread(request_id, "C1", "1.0001") is True  # anchored once
+    assert store.remember_thread(request_id, "C1", "1.0002") is False
+    assert store.thread_for(request_id) == ("C1", "1.0001")
+    shared = store.new_request(ALICE.requester, "slack", "shared preview")
+    assert store.remember_thread(shared, "C3", "2.0001") is True
+    assert store.thread_for(shared) == ("C3", "2.0001")
+
+
+def _thread_posts(slack: FakeSlack) -> list[dict[str, Any]]:
+    return [c for c in slack.calls_to("chat.postMessage") if "thread_ts" in c]
+
+
+@pytest.mark.parametrize("ephemeral", [True, False], ids=["ephemeral", "shared"])
+def test_each_transition_is_posted_once_in_the_jobs_thread(door: Door, ephemeral: bool) -> None:
+    assert isinstance(door.backend, MovingBackend)
+    request_id = door.preview_request_id()
+    door.click(SUBMIT_ACTION, request_id, ephemeral=ephemeral)
+    job_id = _wait_for_job(door, request_id)
+    tracker = Tracker(door.store, {"slurm": door.backend})
+    updates = JobUpdates(door.store, WebClient(token="xoxb-test", base_url=door.fake.api_url))
+
+    door.backend.states[job_id] = (JobState.PENDING, "Resources")
+    assert updates.post(tracker.poll_once().transitions) == 1
+    assert updates.post(tracker.poll_once().transitions) == 0  # nothing changed, nothing posted
+    door.backend.states[job_id] = (JobState.RUNNING, None)
+    assert updates.post(tracker.poll_once().transitions) == 1
+    door.backend.states[job_id] = (JobState.COMPLETED, None)
+    assert updates.post(tracker.poll_once().transitions) == 1
+    assert updates.post(tracker.poll_once().transitions) == 0
+
+    posts = _thread_posts(door.fake)
+    assert len(posts) == 3
+    pending, running, completed = (p["text"] for p in posts)
+    assert f"Job {job_id} is waiting for resources" in pending and "partition default" in pending
+    assert f"Job {job_id} is running" in running
+    assert f"Job {job_id} completed after" in completed and "of running" in completed
+    thread = door.store.thread_for(request_id)
+    assert thread is not None and thread[1] is not None
+    assert {(p["channel"], p["thread_ts"]) for p in posts} == {thread}
+    anchors = [c for c in door.fake.calls_to("chat.postMessage") if "thread_ts" not in c]
+    if ephemeral:  # a "Job N submitted" message holds the thread
+        (anchor,) = anchors
+        assert f"Job {job_id} submitted" in anchor["text"] and anchor["channel"] == thread[0]
+    else:  # the shared preview, updated to "Submitted job N", holds it
+        assert anchors == [] and thread == ("C0000CHAN", "1700000000.000100")
+
+
+def test_a_job_not_submitted_from_slack_gets_no_thread_message(door: Door) -> None:
+    assert isinstance(door.backend, MovingBackend)
+    request_id = door.store.new_request(ALICE.requester, "cli", "from the terminal")
+    door.store.record_submission(request_id, JobRef(backend="slurm", job_id="777"))
+    door.backend.states["777"] = (JobState.RUNNING, None)
+    updates = JobUpdates(door.store, WebClient(token="xoxb-test", base_url=door.fake.api_url))
+    transitions = Tracker(door.store, {"slurm": door.backend}).poll_once().transitions
+    assert len(transitions) == 1 and updates.post(transitions) == 0
+    assert door.fake.calls_to("chat.postMessage") == []
+
+
+def _wait_for_job(door: Door, request_id: str) -> str:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        job_id = door.store.request(request_id).job_id
+        if job_id is not None:
+            return job_id
+        time.sleep(0.01)
+    raise AssertionError(f"request {request_id} never became a job")
+
+
+# --- approvals ---------------------------------------------------------------------------------
+
+
+def _ask_for_approval(door: Door) -> tuple[str, dict[str, Any]]:
+    """Alice previews a big request, clicks Request approval; returns the approvers' message."""
+    response, url = door.command(BIG_REQUEST)
+    assert response.status == 200
+    (preview,) = door.answers_to(url)
+    assert buttons(preview, SUBMIT_ACTION) == []
+    (ask,) = buttons(preview, REQUEST_APPROVAL_ACTION)
+    request_id = str(ask["value"])
+    (sent,) = door.answers_to(door.click(REQUEST_APPROVAL_ACTION, request_id))
+    assert sent["replace_original"] is True and "sent to the approvers" in shown_text(sent)
+    (message,) = door.fake.wait_for("chat.postMessage")
+    assert message["channel"] == APPROVERS and "<@U0ALICE>" in shown_text(message)
+    assert door.store.request(request_id).outcome == "awaiting_approval"
+    return request_id, message
+
+
+def _decide(door: Door, action: str, request_id: str, user: str) -> str:
+    body = block_action_body(
+        action,
+        request_id,
+        user,
+        response_url=door.response_url(),
+        channel=APPROVERS,
+        message_ts="1700000000.000900",
+        is_ephemeral=False,
+    )
+    assert door.dispatch(body).status == 200
+    return str(json.loads(parse_qs(body)["payload"][0])["response_url"])
+
+
+def _dms_to(door: Door, user: str, count: int = 1) -> list[dict[str, Any]]:
+    dm = f"D{user[1:]}"
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        found = [c for c in door.fake.calls_to("chat.postMessage") if c["channel"] == dm]
+        if len(found) >= count:
+            return found
+        time.sleep(0.01)
+    raise AssertionError(f"no DM to {user}: {door.fake.calls_to('chat.postMessage')}")
+
+
+@pytest.mark.parametrize("approver", [CAROL.requester, DANA], ids=["admin", "listed"])
+def test_an_approved_request_is_submitted_as_the_requester(door: Door, approver: str) -> None:
+    request_id, message = _ask_for_approval(door)
+    assert buttons(message, APPROVE_ACTION) and buttons(message, DENY_ACTION)
+    _decide(door, APPROVE_ACTION, request_id, approver)
+    (told,) = _dms_to(door, ALICE.requester)
+    job_id = door.store.request(request_id).job_id
+    assert job_id is not None and f"submitted as job *{job_id}*" in told["text"]
+    (job,) = door.backend.submitted
+    assert job.identity.unix_user == "alice" and job.request_id == request_id
+    (update,) = door.fake.wait_for("chat.update")
+    assert update["channel"] == APPROVERS and f"<@{approver}>" in update["text"]
+    assert buttons(update, APPROVE_ACTION) == []
+    (approval,) = [e for e in door.store.audit_events(request_id) if e.action == "approve"]
+    assert approval.actor == approver
+
+
+def test_a_non_approver_is_refused_and_nothing_runs(door: Door) -> None:
+    request_id, _ = _ask_for_approval(door)
+    (refused,) = door.answers_to(_decide(door, APPROVE_ACTION, request_id, BOB.requester))
+    assert refused["response_type"] == "ephemeral" and "only approvers" in shown_text(refused)
+    (refused,) = door.answers_to(_decide(door, APPROVE_ACTION, request_id, ALICE.requester))
+    assert "only approvers" in shown_text(refused)
+    assert door.backend.submitted == [] and door.store.request(request_id).outcome == "awaiting_approval"
+
+
+def test_a_denied_request_is_not_submitted_and_the_requester_is_told(door: Door) -> None:
+    request_id, _ = _ask_for_approval(door)
+    _decide(door, DENY_ACTION, request_id, CAROL.requester)
+    (told,) = _dms_to(door, ALICE.requester)
+    assert "denied request" in told["text"] and "<@U0CAROL>" in told["text"]
+    record = door.store.request(request_id)
+    assert record.outcome == "denied_by_approver" and record.job_id is None
+    # An Approve after the Deny changes nothing.
+    (late,) = door.answers_to(_decide(door, APPROVE_ACTION, request_id, DANA))
+    assert "decided already" in shown_text(late) and door.backend.submitted == []
+
+
+def test_a_double_approve_makes_one_job(door: Door) -> None:
+    request_id, _ = _ask_for_approval(door)
+    door.backend.gate = threading.Event()  # whichever click submits waits at the cluster
+    urls = [_decide(door, APPROVE_ACTION, request_id, CAROL.requester) for _ in range(2)]
+    busy = door.first_answer(urls)
+    assert "decided already" in shown_text(busy.body)
+    door.backend.gate.set()
+    _dms_to(door, ALICE.requester)
+    assert len(door.backend.submitted) == 1 and door.store.request(request_id).job_id is not None
+
+
+def test_a_request_within_the_limits_has_no_approval_button(door: Door) -> None:
+    _, url = door.command("1 a100 for 1 hour to run python train.py")
+    (preview,) = door.answers_to(url)
+    assert buttons(preview, REQUEST_APPROVAL_ACTION) == [] and buttons(preview, SUBMIT_ACTION)

@@ -1,0 +1,114 @@
+"""A person's path through Slack onto the real local Slurm: /gpu → preview → Submit → job → thread.
+
+Everything is real but Slack's servers: the Bolt app from `build_app`, the engine, a SQLite store,
+the Slurm backend against scripts/local-slurm.sh's cluster, the tracker. Slack is the fake Web API
+on 127.0.0.1; signed requests go through `app.dispatch`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from slack_sdk import WebClient
+
+from backends.slurm.backend import SlurmBackend
+from backends.slurm.settings import SlurmSettings
+from bot.engine import Concierge
+from bot.slack.app import build_app
+from bot.slack.blocks import SUBMIT_ACTION
+from bot.slack.job_updates import JobUpdates
+from bot.slack.settings import SlackSettings
+from bot.store import Store
+from bot.tracker import Tracker
+from bot.understanding.grammar import understand
+from policies import load_policy
+from tests.integration.test_slack_door import ALICE, BOB, SECRET, Door, FakeBackend, buttons, shown_text
+from tests.slack_fake import FakeSlack
+
+pytestmark = pytest.mark.slurm
+
+
+def squeue(job_id: str, field: str) -> str:
+    done = subprocess.run(
+        ["squeue", "-h", "-j", job_id, "-o", field], capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip()
+
+
+def eventually(condition: object, timeout: float = 20.0) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+def slack_on_slurm(slurm: None, tmp_path: Path) -> Iterator[tuple[Door, Tracker, JobUpdates]]:
+    store = Store(f"sqlite:///{tmp_path / 'concierge.db'}")
+    store.migrate()
+    store.map_identity(ALICE)
+    store.map_identity(BOB)
+    backend = SlurmBackend(SlurmSettings(output_pattern="/dev/null"))
+    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
+    settings = SlackSettings.model_validate(
+        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
+    )
+    with FakeSlack() as fake:
+        client = WebClient(token="xoxb-test", base_url=fake.api_url)
+        door = Door(build_app(concierge, store, settings, client=client), fake, FakeBackend(), store)
+        yield door, Tracker(store, {"slurm": backend}), JobUpdates(store, client)
+
+
+def test_slash_command_to_a_real_job_with_updates_in_its_thread(
+    slack_on_slurm: tuple[Door, Tracker, JobUpdates],
+) -> None:
+    door, tracker, updates = slack_on_slurm
+    request_id = door.preview_request_id("1 l40s for 10 minutes to run sleep 120")
+    door.click(SUBMIT_ACTION, request_id, ephemeral=False)
+    door.click(SUBMIT_ACTION, request_id, ephemeral=False)  # a double click: still one job
+    eventually(lambda: door.store.request(request_id).job_id is not None)
+    job_id = str(door.store.request(request_id).job_id)
+    assert squeue(job_id, "%u") == "alice"  # runs as the person, not as the bot
+    assert len([r for r in door.store.history(None, 50) if r.job_id == job_id]) == 1
+    (update,) = door.fake.wait_for("chat.update")
+    assert f"Submitted job {job_id}" in update["text"] + str(update["blocks"])
+
+    eventually(lambda: squeue(job_id, "%T") == "RUNNING")
+    assert updates.post(tracker.poll_once().transitions) == 1
+    (running,) = door.fake.wait_for("chat.postMessage")
+    assert running["thread_ts"] == update["ts"] and "running" in running["text"].lower()
+    assert updates.post(tracker.poll_once().transitions) == 0  # nothing changed: nothing posted
+
+    _, refused = door.command(f"cancel {job_id}", user=BOB)
+    (answer,) = door.answers_to(refused)
+    assert "belongs to alice" in shown_text(answer)
+    assert squeue(job_id, "%T") == "RUNNING"
+
+    _, cancelled = door.command(f"cancel {job_id}")
+    door.answers_to(cancelled)
+    # Slurm may pass through COMPLETING first; each state it shows is posted once, in the thread.
+    eventually(lambda: updates.post(tracker.poll_once().transitions) >= 0 and cancelled_posted(door))
+    thread = door.fake.calls_to("chat.postMessage")
+    assert all(message["thread_ts"] == update["ts"] for message in thread)
+    assert len({message["text"] for message in thread}) == len(thread)
+
+
+def cancelled_posted(door: Door) -> bool:
+    return any("cancelled" in m["text"].lower() for m in door.fake.calls_to("chat.postMessage"))
+
+
+def test_preview_shows_the_real_sbatch_script(slack_on_slurm: tuple[Door, Tracker, JobUpdates]) -> None:
+    door, _, _ = slack_on_slurm
+    response, url = door.command("2 a100 for 1 hour to run python train.py")
+    assert response.status == 200
+    (preview,) = door.answers_to(url)
+    shown = shown_text(preview)
+    assert "#SBATCH --gres=gpu:a100:2" in shown and "#SBATCH --time=01:00:00" in shown
+    assert buttons(preview, SUBMIT_ACTION)

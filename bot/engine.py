@@ -96,57 +96,93 @@ class Concierge:
         """Understand, judge and plan a submit request; `check` also asks the cluster (sbatch --test-only)."""
         request_id = self._store.new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
-            intent, request, decision = self._judged(request_id, identity, text)
-            chosen = self._backend(
-                backend or request.target or self._policy.routing.target_for(request.workload)
-            )
-            plan = chosen.plan(request, identity, request_id)
-            warnings = list(plan.warnings)
-            if check and decision.verdict != Verdict.DENY:
-                warnings.extend(self._cluster_check(chosen, plan))
-            self._store.record_plan(request_id, plan)
+            return self._planned(request_id, identity, self._understood(request_id, text), backend, check)
+
+    def prepare_request(
+        self,
+        identity: Identity,
+        request: JobRequest,
+        door: str,
+        text: str,
+        *,
+        backend: Target | None = None,
+        check: bool = True,
+    ) -> Prepared:
+        """`prepare` for a request already in fields (Slack's form): nothing to understand; `text`
+        is a readable summary, stored as what was asked."""
+        request_id = self._store.new_request(identity.requester, door, text)
+        with self._failure_recorded(request_id):
+            intent = Intent(kind=IntentKind.SUBMIT, request=request)
+            self._store.record_intent(request_id, intent)
+            return self._planned(request_id, identity, intent, backend, check)
+
+    def _planned(
+        self, request_id: str, identity: Identity, intent: Intent, backend: Target | None, check: bool
+    ) -> Prepared:
+        request, decision = self._decided(request_id, identity, intent)
+        chosen = self._backend(backend or request.target or self._policy.routing.target_for(request.workload))
+        plan = chosen.plan(request, identity, request_id)
+        warnings = list(plan.warnings)
+        if check and decision.verdict != Verdict.DENY:
+            warnings.extend(self._cluster_check(chosen, plan))
+        self._store.record_plan(request_id, plan)
         return Prepared(request_id, intent, decision, plan, tuple(warnings))
 
     def check_policy(self, identity: Identity, text: str, door: str) -> Decision:
         """The policy's verdict on a request, without planning or asking the cluster."""
         request_id = self._store.new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
-            _, _, decision = self._judged(request_id, identity, text)
+            _, decision = self._decided(request_id, identity, self._understood(request_id, text))
         self._store.record_outcome(request_id, "policy_check")
         return decision
 
-    def _judged(self, request_id: str, identity: Identity, text: str) -> tuple[Intent, JobRequest, Decision]:
+    def _understood(self, request_id: str, text: str) -> Intent:
         intent = self._understand(text)
         self._store.record_intent(request_id, intent)
         if intent.kind != IntentKind.SUBMIT:
             raise RequestInvalid(self._not_a_submit_message(intent))
+        return intent
+
+    def _decided(self, request_id: str, identity: Identity, intent: Intent) -> tuple[JobRequest, Decision]:
+        """The site's defaults applied to the request, and the policy's verdict on it (recorded)."""
         request = apply_defaults(intent.request, self._policy, identity)
         usage = self._store.active_gpu_usage(identity.requester)
         decision = judge(request, identity, usage, self._policy)
         self._store.record_decision(request_id, decision)
-        return intent, request, decision
+        return request, decision
 
     def submit(self, prepared: Prepared) -> JobRef:
-        if prepared.decision.verdict == Verdict.DENY:
-            self._store.record_outcome(prepared.request_id, "denied", "; ".join(prepared.decision.reasons))
-            raise PolicyDenied("not submitted: " + "; ".join(prepared.decision.reasons))
-        if prepared.decision.verdict == Verdict.NEEDS_APPROVAL:
-            self._store.record_outcome(
-                prepared.request_id, "needs_approval", "; ".join(prepared.decision.reasons)
-            )
+        decision = self._judged_again(prepared)
+        if decision.verdict == Verdict.DENY:
+            self._store.record_outcome(prepared.request_id, "denied", "; ".join(decision.reasons))
+            raise PolicyDenied("not submitted: " + "; ".join(decision.reasons))
+        if decision.verdict == Verdict.NEEDS_APPROVAL:
+            self._store.record_outcome(prepared.request_id, "needs_approval", "; ".join(decision.reasons))
             raise PolicyDenied(
                 "not submitted, this request needs an approver: "
-                + "; ".join(prepared.decision.reasons)
+                + "; ".join(decision.reasons)
                 + ". Ask an admin, or make the request smaller."
             )
         return self._submit_planned(prepared)
 
+    def _judged_again(self, prepared: Prepared) -> Decision:
+        """The policy's verdict now. A preview may be clicked long after it was judged, and other
+        jobs of the person may have started since: several allowed previews must not add up to more
+        than the person's limit."""
+        identity = prepared.plan.identity
+        usage = self._store.active_gpu_usage(identity.requester)
+        decision = judge(prepared.plan.request, identity, usage, self._policy)
+        if decision != prepared.decision:
+            self._store.record_decision(prepared.request_id, decision)
+        return decision
+
     def submit_approved(self, prepared: Prepared, approver: Identity) -> JobRef:
         """Submit a request that needed an approver, as its requester (the plan's identity); the
         approval is audited first. A denied request stays denied: no approval lifts a hard rule."""
-        if prepared.decision.verdict == Verdict.DENY:
-            self._store.record_outcome(prepared.request_id, "denied", "; ".join(prepared.decision.reasons))
-            raise PolicyDenied("not submitted, approval cannot lift: " + "; ".join(prepared.decision.reasons))
+        decision = self._judged_again(prepared)
+        if decision.verdict == Verdict.DENY:
+            self._store.record_outcome(prepared.request_id, "denied", "; ".join(decision.reasons))
+            raise PolicyDenied("not submitted, approval cannot lift: " + "; ".join(decision.reasons))
         self._store.audit(
             approver.requester,
             "approve",

@@ -146,3 +146,20 @@ def test_a_service_goes_where_the_site_routes_it(store: Store) -> None:
         concierge.prepare(ALICE, "serve mistralai/Mistral-7B-Instruct-v0.3 on one gpu", "cli")
     prepared = concierge.prepare(ALICE, "1 gpu for 1 hour to run python x.py", "cli")
     assert prepared.plan.backend == "slurm"
+
+
+def test_submit_judges_again_so_previews_cannot_add_up_past_the_limit(store: Store) -> None:
+    backend = FakeBackend()
+    concierge = engine(store, backend)
+    # Two previews of 4 GPUs each are allowed on their own (the shipped limit is 8 per person)…
+    first = concierge.prepare(ALICE, "4 a100 for 1 hour to run python a.py", "cli")
+    second = concierge.prepare(ALICE, "4 a100 for 1 hour to run python b.py", "cli")
+    third = concierge.prepare(ALICE, "4 a100 for 1 hour to run python c.py", "cli")
+    assert first.allowed and second.allowed and third.allowed
+    concierge.submit(first)
+    concierge.submit(second)
+    # …but the third, clicked after the first two were submitted, would hold 12 of 8.
+    with pytest.raises(PolicyDenied, match="needs an approver"):
+        concierge.submit(third)
+    assert len(backend.submitted) == 2
+    assert store.request(third.request_id).decision["verdict"] == "needs_approval"

@@ -23,6 +23,7 @@ from bot.slack.actions import PreviewButtons
 from bot.slack.approvals import register_approvals
 from bot.slack.commands import GpuCommand
 from bot.slack.events import register_events
+from bot.slack.form import register_form
 from bot.slack.identity import slack_identity
 from bot.slack.incidents import replying
 from bot.slack.job_updates import remember_submit_threads
@@ -72,6 +73,7 @@ def build_app(
             answer = command.answer(str(body["user_id"]), str(body.get("text") or ""))
             respond(text=answer.text, blocks=blocks.as_dicts(answer.blocks), response_type="ephemeral")
 
+    register_form(app, concierge, store, resolve_identity, background)  # before /gpu: first match wins
     background.register(app.command(SLASH_COMMAND), answer_gpu_command)
     background.register(app.action(blocks.SUBMIT_ACTION), buttons.submit)
     background.register(app.action(blocks.CANCEL_ACTION), buttons.cancel)

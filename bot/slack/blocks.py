@@ -28,6 +28,7 @@ from policies import Verdict
 
 SUBMIT_ACTION = "gpu_submit"
 CANCEL_ACTION = "gpu_cancel"
+EDIT_ACTION = "gpu_edit"  # answered in bot.slack.form: the form, prefilled from the request
 REQUEST_APPROVAL_ACTION = "gpu_request_approval"  # answered in bot.slack.approvals
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
@@ -85,7 +86,10 @@ def preview(prepared: Prepared) -> list[Block]:
         blocks.append(section("\n".join(f":warning: {escaped(w)}" for w in prepared.warnings)))
     blocks.append(_plan_text(plan))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"request `{prepared.request_id[:8]}`")]))
-    buttons = [ButtonElement(text="Cancel", action_id=CANCEL_ACTION, value=prepared.request_id)]
+    buttons = [
+        ButtonElement(text="Edit", action_id=EDIT_ACTION, value=prepared.request_id),
+        ButtonElement(text="Cancel", action_id=CANCEL_ACTION, value=prepared.request_id),
+    ]
     if prepared.allowed:
         buttons.insert(
             0,

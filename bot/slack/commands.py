@@ -31,6 +31,7 @@ HELP = (
     "• `/gpu status 1234` — one job and its recorded history\n"
     "• `/gpu free [a100]` — free GPUs by partition and type\n"
     "• `/gpu cancel 1234` — cancel your job\n"
+    "• `/gpu new` — a form to fill in instead of a sentence\n"
     "Replies are visible only to you."
 )
 _NEEDS_JOB = {"why": IntentKind.WHY_PENDING, "status": IntentKind.STATUS, "cancel": IntentKind.CANCEL}

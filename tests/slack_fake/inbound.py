@@ -266,3 +266,56 @@ def event_callback_body(
             ],
         }
     )
+
+
+def view_submission_payload(
+    callback_id: str,
+    values: dict[str, dict[str, dict[str, Any]]],
+    user_id: str = DEFAULT_USER_ID,
+    *,
+    private_metadata: str = "",
+    view_id: str = "V0000VIEW",
+    team_id: str = DEFAULT_TEAM_ID,
+    trigger_id: str | None = None,
+) -> dict[str, Any]:
+    """A modal's `view_submission` payload; `values` is `view.state.values` as Slack sends it:
+    block_id → action_id → {"type": "plain_text_input", "value": …} (or "selected_option")."""
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "fake"},
+        "user": {"id": user_id, "username": "someone", "name": "someone", "team_id": team_id},
+        "api_app_id": DEFAULT_APP_ID,
+        "token": "verification-token-unused",
+        "trigger_id": trigger_id or _trigger_id(),
+        "view": {
+            "id": view_id,
+            "team_id": team_id,
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "blocks": [],
+            "state": {"values": values},
+            "hash": f"{time.time():.6f}.fake",
+            "app_id": DEFAULT_APP_ID,
+            "bot_id": DEFAULT_BOT_ID,
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
+def view_submission_body(
+    callback_id: str,
+    values: dict[str, dict[str, dict[str, Any]]],
+    user_id: str = DEFAULT_USER_ID,
+    *,
+    private_metadata: str = "",
+    view_id: str = "V0000VIEW",
+    team_id: str = DEFAULT_TEAM_ID,
+) -> str:
+    """A modal submission's HTTP body: `payload=<JSON>`, form-encoded."""
+    payload = view_submission_payload(
+        callback_id, values, user_id, private_metadata=private_metadata, view_id=view_id, team_id=team_id
+    )
+    return urlencode({"payload": json.dumps(payload)})

@@ -42,11 +42,14 @@ def apply_defaults(
     request: JobRequest, policy: PolicySettings, identity: Identity | None = None
 ) -> JobRequest:
     """The request with the policy's defaults filled in where the person stated nothing."""
+    updates: dict[str, object] = {}
+    # Serving a model needs a GPU: the plan asks for one, so the policy must judge one too.
+    if request.model and request.gpus is None and request.mig_profile is None:
+        updates["gpus"] = 1
     # A service runs until it is cancelled: a default wall time would only mislead.
-    if request.time_limit_minutes is not None or request.workload == "service":
-        return request
-    limits = policy.limits_for(identity)
-    return request.model_copy(update={"time_limit_minutes": limits.default_time_minutes})
+    if request.time_limit_minutes is None and request.workload != "service":
+        updates["time_limit_minutes"] = policy.limits_for(identity).default_time_minutes
+    return request.model_copy(update=updates) if updates else request
 
 
 def judge(request: JobRequest, identity: Identity, usage: Usage, policy: PolicySettings) -> Decision:
@@ -152,14 +155,31 @@ def _gpu_count_rules(request: JobRequest, usage: Usage, limits: PolicyLimits) ->
 
 def _gpu_hour_rules(request: JobRequest, limits: PolicyLimits) -> list[tuple[Verdict, str]]:
     threshold = limits.approval_gpu_hours
-    minutes = request.time_limit_minutes or limits.default_time_minutes
-    gpu_hours = request.gpu_hours(limits.default_time_minutes)
-    if threshold is None or gpu_hours <= threshold:
+    if threshold is None or request.total_gpus == 0:
         return []
+    minutes = request.time_limit_minutes or limits.default_time_minutes
+    open_ended = request.time_limit_minutes is None and request.workload == "service"
+    if open_ended and limits.max_time_minutes is None:
+        return [
+            (
+                Verdict.NEEDS_APPROVAL,
+                f"a service runs until it is cancelled, so its {_gpus(request.total_gpus)} have no GPU-hour "
+                f"bound; above {threshold:g} GPU-hours an admin must approve: give it a time limit",
+            )
+        ]
+    if open_ended:
+        # Judged as if it ran as long as any job may: leaving the time out must not ask for less.
+        minutes = limits.max_time_minutes or minutes
+    gpu_hours = request.total_gpus * minutes / 60
+    if gpu_hours <= threshold:
+        return []
+    asked = f"{_gpus(request.total_gpus)} for {duration(minutes)}"
+    if open_ended:
+        asked += ", as a service with no time limit counts"
     return [
         (
             Verdict.NEEDS_APPROVAL,
-            f"this asks {gpu_hours:g} GPU-hours ({_gpus(request.total_gpus)} for {duration(minutes)}); "
+            f"this asks {gpu_hours:g} GPU-hours ({asked}); "
             f"above {threshold:g} GPU-hours an admin must approve: ask for fewer GPUs or less time "
             "to run without approval",
         )

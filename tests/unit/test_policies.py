@@ -246,3 +246,33 @@ def test_decision_prints_as_the_contract_says() -> None:
 def test_usage_is_validated(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         Usage.model_validate(bad)
+
+
+def service(**fields: Any) -> JobRequest:
+    return JobRequest(**{"workload": "service", "image": "nginx", **fields})
+
+
+def test_a_service_without_a_time_is_judged_as_running_the_longest_allowed() -> None:
+    # 3 GPUs × 24 h = 72 GPU-hours > 64: leaving the time out must not ask for less than saying it.
+    decision = judge(apply_defaults(service(gpus=3), LIMITS), PERSON, NOTHING_HELD, LIMITS)
+    assert decision.verdict == Verdict.NEEDS_APPROVAL
+    assert decision.reasons == (
+        "this asks 72 GPU-hours (3 GPUs for 24 h, as a service with no time limit counts); above 64 "
+        "GPU-hours an admin must approve: ask for fewer GPUs or less time to run without approval",
+    )
+    two = judge(apply_defaults(service(gpus=2), LIMITS), PERSON, NOTHING_HELD, LIMITS)
+    assert two.verdict == Verdict.ALLOW
+
+
+def test_a_service_without_a_time_where_no_maximum_is_set_needs_approval() -> None:
+    unbounded = policy(max_time_minutes=None, approval_gpu_hours=64)
+    decision = judge(apply_defaults(service(gpus=1), unbounded), PERSON, NOTHING_HELD, unbounded)
+    assert decision.verdict == Verdict.NEEDS_APPROVAL
+    assert "no GPU-hour bound" in decision.reasons[0]
+
+
+def test_serving_a_model_with_no_gpu_count_is_judged_as_the_one_gpu_it_gets() -> None:
+    request = apply_defaults(JobRequest(workload="service", model="Qwen/Qwen2.5-7B-Instruct"), LIMITS)
+    assert request.gpus == 1
+    sliced = JobRequest(workload="service", model="m/x", mig_profile="1g.10gb")
+    assert apply_defaults(sliced, LIMITS).gpus is None

@@ -17,6 +17,8 @@ so two processes starting at once do not both create the tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from backends.errors import ConfigurationError
+from backends.errors import BackendUnavailable, ConfigurationError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 15.0
@@ -129,3 +132,22 @@ def upgrade_to_head(engine: Engine) -> None:
 
 def _current_heads(connection: Connection) -> set[str]:
     return set(MigrationContext.configure(connection).get_current_heads())
+
+
+@contextmanager
+def unavailable_as_error(url: URL, then: str) -> Iterator[None]:
+    """A database that cannot be reached (or is locked past the busy timeout) as BackendUnavailable,
+    whose message a person can act on; `then` says what happens next ("try again in a moment")."""
+    try:
+        yield
+    except OperationalError as e:
+        raise BackendUnavailable(
+            f"the concierge's database {shown(url)} cannot be used right now ({e.orig}); {then}",
+            retry_after=5.0,
+        ) from e
+
+
+def conflict_insert(engine: Engine) -> Callable[..., Any]:
+    """The dialect's INSERT that takes ON CONFLICT (SQLite ≥ 3.24 and PostgreSQL spell it alike,
+    but SQLAlchemy has one construct per dialect): `conflict_insert(engine)(Table).values(…)`."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert

@@ -14,19 +14,26 @@ FOR UPDATE (which SQLite lacks) and no retry loop are needed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from backends.errors import BackendUnavailable, JobNotFound
+from backends.errors import JobNotFound
 from backends.types import Identity, Intent, JobRef, JobState, Plan
-from bot.store.database import create_store_engine, shown, supported_url, upgrade_to_head, writing
+from bot.store.conversation_tables import ConversationKey, ConversationRow, ConversationState
+from bot.store.database import (
+    conflict_insert,
+    create_store_engine,
+    supported_url,
+    unavailable_as_error,
+    upgrade_to_head,
+    writing,
+)
 from bot.store.records import AuditEvent, RequestRecord, StateChange
 from bot.store.tables import (
     RECEIVED,
@@ -75,7 +82,7 @@ class Store:
             "is_admin": identity.is_admin,
             "updated_at": now,
         }
-        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        insert = conflict_insert(self._engine)
         statement = insert(IdentityRow).values(requester=identity.requester, created_at=now, **values)
         statement = statement.on_conflict_do_update(index_elements=[IdentityRow.requester], set_=values)
         with self._writing() as session:
@@ -300,7 +307,7 @@ class Store:
     def remember_thread(self, request_id: str, channel: str, ts: str | None) -> bool:
         """Where the request's job updates go; the first caller wins, and an empty `ts` may be
         filled once later (in the same channel). True when what this call says is now stored."""
-        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        insert = conflict_insert(self._engine)
         statement = (
             insert(SlackThreadRow)
             .values(request_id=request_id, channel=channel, thread_ts=ts, created_at=utc_now())
@@ -357,16 +364,100 @@ class Store:
         with self._unavailable_as_error(), self._writes.begin() as session:
             yield session
 
-    @contextmanager
-    def _unavailable_as_error(self) -> Iterator[None]:
+    def _unavailable_as_error(self) -> AbstractContextManager[None]:
+        return unavailable_as_error(self._url, "try again in a moment, and tell an admin if it persists")
+
+    # --- conversations ------------------------------------------------------------------------
+    # (bot/store/conversation_tables.py says why the row looks as it does.)
+
+    def conversation(self, key: ConversationKey) -> ConversationState:
+        """Where the conversation stands; a fresh state (turn 0) when none was saved for it yet."""
+        with self._reading() as session:
+            row = session.get(ConversationRow, (key.door, key.place, key.requester))
+            if row is None:
+                return ConversationState(key=key)
+            return ConversationState(
+                key=key,
+                draft_request_id=row.draft_request_id,
+                partial=row.partial,
+                pending_field=row.pending_field,
+                texts=tuple(row.texts),
+                turn=row.turn,
+                updated_at=row.updated_at,
+            )
+
+    def save_conversation(self, state: ConversationState) -> bool:
+        """Save `state` as the conversation's next turn, unless another answer saved one since
+        `state` was read (its `turn` is the one read). True when saved; False when someone else
+        (another replica answering the same thread) was first: nothing is overwritten."""
+        now, key = utc_now(), state.key
+        values: dict[str, Any] = {
+            "draft_request_id": state.draft_request_id,
+            "partial": state.partial,
+            "pending_field": state.pending_field,
+            "texts": list(state.texts),
+            "updated_at": now,
+        }
         try:
-            yield
-        except OperationalError as e:
-            raise BackendUnavailable(
-                f"the concierge's database {shown(self._url)} cannot be used right now ({e.orig}); "
-                "try again in a moment, and tell an admin if it persists",
-                retry_after=5.0,
-            ) from e
+            with self._writing() as session:
+                connection = session.connection()
+                if state.turn == 0:
+                    insert = conflict_insert(self._engine)
+                    statement = (
+                        insert(ConversationRow)
+                        .values(
+                            door=key.door,
+                            place=key.place,
+                            requester=key.requester,
+                            turn=1,
+                            created_at=now,
+                            **values,
+                        )
+                        .on_conflict_do_nothing(
+                            index_elements=[
+                                ConversationRow.door,
+                                ConversationRow.place,
+                                ConversationRow.requester,
+                            ]
+                        )
+                        .returning(ConversationRow.turn)
+                    )
+                    return connection.execute(statement).scalar() is not None
+                saved = connection.execute(
+                    update(ConversationRow)
+                    .where(
+                        ConversationRow.door == key.door,
+                        ConversationRow.place == key.place,
+                        ConversationRow.requester == key.requester,
+                        ConversationRow.turn == state.turn,
+                    )
+                    .values(turn=state.turn + 1, **values)
+                )
+                return saved.rowcount == 1
+        except IntegrityError as e:  # the draft names no stored request (foreign key)
+            raise _no_request(str(state.draft_request_id)) from e
+
+    def settle_open_request(self, request_id: str, outcome: str) -> bool:
+        """Set the outcome of a previewed request only while it is still open (`received`, no job):
+        a draft superseded or dropped in a conversation at the moment its Submit button is clicked
+        must not have its `submitted` outcome overwritten. True when this call settled it."""
+        with self._writing() as session:
+            settled = session.connection().execute(
+                update(RequestRow)
+                .where(
+                    RequestRow.id == request_id, RequestRow.outcome == RECEIVED, RequestRow.job_id.is_(None)
+                )
+                .values(outcome=outcome, updated_at=utc_now())
+            )
+            return settled.rowcount == 1
+
+    def forget_conversations(self, idle_since: datetime) -> int:
+        """Delete conversations nobody spoke in since `idle_since` (their requests stay); how many."""
+        with self._writing() as session:
+            result = session.connection().execute(
+                delete(ConversationRow).where(ConversationRow.updated_at < idle_since)
+            )
+            return result.rowcount
 
 
 def _is_job(ref: JobRef) -> ColumnElement[bool]:

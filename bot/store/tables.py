@@ -149,3 +149,8 @@ class SlackThreadRow(Base):
     channel: Mapped[str] = mapped_column(String(64))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
+
+
+# Later features keep their tables in their own modules; importing them here puts them on
+# Base.metadata for migrations and their comparison test. (At the end: they import Base from here.)
+from bot.store import conversation_tables, schedule_tables, telemetry_tables  # noqa: E402, F401

@@ -19,7 +19,20 @@ from bot.store import Store
 from bot.store.database import alembic_config
 from bot.store.tables import Base
 
-TABLES = {"identities", "requests", "job_states", "audit_events", "slack_threads", "alembic_version"}
+TABLES = {
+    "identities",
+    "requests",
+    "job_states",
+    "audit_events",
+    "slack_threads",
+    "conversations",
+    "gpu_minutes",
+    "gpu_hours",
+    "schedule_leases",
+    "schedule_runs",
+    "gpu_nudges",
+    "alembic_version",
+}
 
 
 def _head() -> str:

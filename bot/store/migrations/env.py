@@ -22,6 +22,8 @@ def run_migrations(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         transactional_ddl=True,
+        # APScheduler's job store keeps its own table in this database; it is not ours to migrate.
+        include_name=lambda name, type_, parent: not (type_ == "table" and name == "apscheduler_jobs"),
     )
     with context.begin_transaction():
         context.run_migrations()

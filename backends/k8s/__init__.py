@@ -6,7 +6,8 @@ pool) and `facts` (what the nodes offer); `placement` (which GPU resource and no
 `templates` (vLLM / TGI) and `manifests` (the Deployment, Service or Job); `pending` (the
 scheduler's and kubelet's words, parsed), `asks`, `alternatives` and `explanations` (why it waits,
 what would start sooner); `workloads` (our workloads and their states); `api_errors`,
-`connection` (clients per person, impersonation) and `cluster` (the wire); `backend` on top.
+`connection` (clients per person, impersonation) and `cluster` (the wire); `backend` on top;
+`service_endpoints` (a Service's ready pods as scrape URLs, for dcgm-exporter discovery).
 Only `api_errors`, `connection` and `cluster` import the `kubernetes` client.
 """
 

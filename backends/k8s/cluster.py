@@ -25,7 +25,7 @@ from urllib3 import HTTPHeaderDict
 from backends.errors import BackendUnavailable, RequestInvalid
 from backends.k8s.api_errors import Action, translate_api_error, translate_transport_error
 from backends.k8s.connection import IMPERSONATE_GROUP, ApiClients
-from backends.k8s.objects import Deployment, Event, Job, Node, Pod, Service, decode_list
+from backends.k8s.objects import Deployment, EndpointSlice, Event, Job, Node, Pod, Service, decode_list
 from backends.types import Identity
 
 T = TypeVar("T")
@@ -51,6 +51,7 @@ _LISTS: dict[type[Any], tuple[str, str]] = {
     Deployment: ("/apis/apps/v1", "deployments"),
     Job: ("/apis/batch/v1", "jobs"),
     Service: ("/api/v1", "services"),
+    EndpointSlice: ("/apis/discovery.k8s.io/v1", "endpointslices"),
 }
 
 

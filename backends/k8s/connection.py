@@ -5,7 +5,8 @@ Writes (create, dry run, delete, scale) go out as the person: each identity gets
 may do, and the audit log names them. Reads for status, explanations and capacity go out as the
 bot: they need cluster-wide LISTs of pods, nodes and events that people usually may not do, and
 one LIST serves everybody's workloads. The bot's account therefore needs `impersonate` on users
-and groups, and get/list on nodes, pods, events, deployments, jobs and services.
+and groups, and get/list on nodes, pods, events, deployments, jobs and services (and endpointslices,
+to find dcgm-exporter's pods: service_endpoints.py).
 
 Groups: the API accepts several `Impersonate-Group` header lines, but the client's default
 headers are a plain dict (one value per name), and a comma-joined value would be read as ONE

@@ -264,6 +264,35 @@ class ObjectReference(_Struct, frozen=True, gc=False):
     uid: str = ""
 
 
+class EndpointConditions(_Struct, frozen=True, gc=False):
+    # None means unknown; the API says to read an unknown `ready` as ready.
+    ready: bool | None = None
+    serving: bool | None = None
+    terminating: bool | None = None
+
+
+class Endpoint(_Struct, frozen=True, gc=False):
+    addresses: list[str] | None = None
+    conditions: EndpointConditions = msgspec.field(default_factory=EndpointConditions)
+    target_ref: ObjectReference | None = None
+    node_name: str = ""
+
+
+class EndpointPort(_Struct, frozen=True, gc=False):
+    name: str = ""
+    port: int | None = None  # None: every port of the endpoint
+    protocol: str = "TCP"
+
+
+class EndpointSlice(_Struct, frozen=True, gc=False):
+    """discovery.k8s.io/v1; Go writes `endpoints` and `ports` as null when the slice has none."""
+
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    address_type: str = ""
+    endpoints: list[Endpoint] | None = None
+    ports: list[EndpointPort] | None = None
+
+
 class EventSeries(_Struct, frozen=True, gc=False):
     count: int = 0
     last_observed_time: datetime | None = None
@@ -304,7 +333,7 @@ def _list_decoder(item: type[Any]) -> msgspec.json.Decoder[Any]:
 
 
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
-    kind: _list_decoder(kind) for kind in (Node, Pod, Deployment, Job, Event, Service)
+    kind: _list_decoder(kind) for kind in (Node, Pod, Deployment, Job, Event, Service, EndpointSlice)
 }
 
 

@@ -52,6 +52,7 @@ _DEPENDENT_KINDS = (
     resources.SERVICES,
     resources.SECRETS,
     resources.PVCS,
+    resources.ENDPOINTSLICES,
 )
 _SERVER_METADATA = (
     "uid",

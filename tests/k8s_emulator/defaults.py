@@ -140,6 +140,10 @@ def apply_defaults(resource: ResourceType, obj: JsonObject) -> None:
             port.setdefault("protocol", "TCP")
             port.setdefault("targetPort", port.get("port"))
         obj.setdefault("status", {"loadBalancer": {}})
+    elif resource is resources.ENDPOINTSLICES:
+        for port in obj.get("ports") or []:  # SetDefaults_EndpointPort
+            port.setdefault("name", "")
+            port.setdefault("protocol", "TCP")
     elif resource is resources.NAMESPACES:
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         obj["status"] = {"phase": "Active"}

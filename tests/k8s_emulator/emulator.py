@@ -19,6 +19,7 @@ import yaml
 from tests.k8s_emulator import resources
 from tests.k8s_emulator.cluster import Cluster
 from tests.k8s_emulator.dispatch import Dispatcher, RequestRecord
+from tests.k8s_emulator.endpoints import SliceEndpoint, endpoint_slice
 from tests.k8s_emulator.nodes import gpu_node
 from tests.k8s_emulator.rbac import Authorizer, authenticated
 from tests.k8s_emulator.resources import ResourceType
@@ -253,6 +254,33 @@ class KubeEmulator:
                     node_labels[key] = value
 
         return self.cluster.mutate(resources.NODES, "", name, change).thaw()
+
+    def add_endpoint_slice(
+        self,
+        namespace: str,
+        service: str,
+        endpoints: Iterable[SliceEndpoint],
+        *,
+        name: str | None = None,
+        ports: Iterable[tuple[str, int]] = (("metrics", 9400),),
+        address_type: str = "IPv4",
+    ) -> JsonObject:
+        """One EndpointSlice of `service` as the endpointslice controller writes it (endpoints.py).
+        Stored as given, like `put_object`: addresses the API would refuse (127.0.0.1) are kept, so
+        a test can point a slice at a local server."""
+        owner = self.state.get(resources.SERVICES, namespace, service)
+        slice_name = name or self.state.generate_name(resources.ENDPOINTSLICES, namespace, f"{service}-")
+        return self.put_object(
+            endpoint_slice(
+                namespace,
+                slice_name,
+                service,
+                endpoints,
+                ports=ports,
+                address_type=address_type,
+                owner=owner.obj if owner else None,
+            )
+        )
 
     def put_object(self, obj: Mapping[str, Any]) -> JsonObject:
         """Stores any served object as given (status too), then lets controllers and scheduler react."""

@@ -21,6 +21,7 @@ _FIELD_ERROR_TYPES = {
     "forbidden": ("Forbidden", "FieldValueForbidden"),
     "duplicate": ("Duplicate value", "FieldValueDuplicate"),
     "too_long": ("Too long", "FieldValueTooLong"),
+    "too_many": ("Too many", "FieldValueTooMany"),
     "not_found": ("Not found", "FieldValueNotFound"),
 }
 _WITHOUT_VALUE = {"required", "forbidden", "too_long"}

@@ -62,6 +62,8 @@ JOBS = ResourceType(
     has_generation=True,
     default_propagation="Orphan",
 )
+# Written by the endpointslice controller in a real cluster; here tests write them (emulator.py).
+ENDPOINTSLICES = ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", namespaced=True)
 
 # Not served; only named in `impersonate` checks and their denials.
 IMPERSONATION_TARGETS = {
@@ -80,6 +82,7 @@ ALL: tuple[ResourceType, ...] = (
     DEPLOYMENTS,
     REPLICASETS,
     JOBS,
+    ENDPOINTSLICES,
 )
 
 _BY_PATH = {(r.group, r.version, r.plural): r for r in ALL}

@@ -2,12 +2,13 @@
 
 Only the checks a GPU workload backend can trip over are here (names, labels, containers, images,
 resources and extended resources, restart policies, node affinity operators, selectors, volumes,
-ports, immutable fields); each returns `FieldError`s so the caller can build the 422 `Invalid`
-Status with `details.causes`, exactly as kube-apiserver does.
+ports, immutable fields, EndpointSlice addresses and ports); each returns `FieldError`s so the
+caller can build the 422 `Invalid` Status with `details.causes`, exactly as kube-apiserver does.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -377,6 +378,89 @@ def object_errors(resource: ResourceType, obj: JsonObject) -> list[FieldError]:
             if not re.match(r"^[-._a-zA-Z0-9]+$", key):
                 detail = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
                 errors.append(FieldError("invalid", "data", detail, key))
+    elif resource is resources.ENDPOINTSLICES:
+        errors += _endpoint_slice_errors(obj)
+    return errors
+
+
+# ---- EndpointSlices (pkg/apis/discovery/validation) ---------------------------------------------
+
+_ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
+_PORT_PROTOCOLS = ("SCTP", "TCP", "UDP")
+
+
+def _supported(values: tuple[str, ...]) -> str:
+    return "supported values: " + ", ".join(f'"{v}"' for v in values)
+
+
+def _special_ip_errors(path: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[FieldError]:
+    """ValidateNonSpecialIP (CVE-2021-25737): endpoints may not point at the node itself."""
+    text, problems = str(address), []
+    if address.is_unspecified:
+        problems.append(f"may not be unspecified ({text})")
+    if address.is_loopback:
+        problems.append("may not be in the loopback range (127.0.0.0/8, ::1/128)")
+    if address.is_link_local:
+        problems.append("may not be in the link-local range (169.254.0.0/16, fe80::/10)")
+    if address in ipaddress.ip_network("224.0.0.0/24") or address in ipaddress.ip_network("ff02::/16"):
+        problems.append("may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)")
+    return [FieldError("invalid", path, problem, text) for problem in problems]
+
+
+def _address_errors(path: str, address: str, address_type: str) -> list[FieldError]:
+    if address_type == "FQDN":
+        errors = dns1123_subdomain_errors(path, address)
+        if "." not in address:
+            detail = "should be a domain with at least two segments separated by dots"
+            errors.append(FieldError("invalid", path, detail, address))
+        return errors
+    parse = ipaddress.IPv4Address if address_type == "IPv4" else ipaddress.IPv6Address
+    try:
+        parsed = parse(address)
+    except ValueError:
+        return [FieldError("invalid", path, f"must be a valid {address_type} address", address)]
+    return _special_ip_errors(path, parsed)
+
+
+def _endpoint_slice_errors(obj: JsonObject) -> list[FieldError]:
+    errors: list[FieldError] = []
+    address_type = obj.get("addressType")
+    if not address_type:
+        errors.append(FieldError("required", "addressType"))
+    elif address_type not in _ADDRESS_TYPES:
+        errors.append(FieldError("not_supported", "addressType", _supported(_ADDRESS_TYPES), address_type))
+    endpoints = obj.get("endpoints") or []
+    if len(endpoints) > 1000:
+        errors.append(FieldError("too_many", "endpoints", "must have at most 1000 items", len(endpoints)))
+        endpoints = []
+    for index, endpoint in enumerate(endpoints):
+        path = f"endpoints[{index}].addresses"
+        addresses = endpoint.get("addresses") or []
+        if not addresses:
+            errors.append(FieldError("required", path, "must contain at least 1 address"))
+        elif len(addresses) > 100:
+            errors.append(FieldError("too_many", path, "must have at most 100 items", len(addresses)))
+        for position, address in enumerate(addresses):
+            if address_type in _ADDRESS_TYPES:
+                errors += _address_errors(f"{path}[{position}]", str(address), address_type)
+        if endpoint.get("hostname") is not None:
+            errors += dns1123_label_errors(f"endpoints[{index}].hostname", str(endpoint["hostname"]))
+    ports = obj.get("ports") or []
+    if len(ports) > 100:
+        return [*errors, FieldError("too_many", "ports", "must have at most 100 items", len(ports))]
+    names: set[str] = set()
+    for index, port in enumerate(ports):
+        name = str(port.get("name") or "")
+        if name:
+            errors += dns1123_label_errors(f"ports[{index}].name", name)
+        if name in names:
+            errors.append(FieldError("duplicate", f"ports[{index}].name", value=name))
+        names.add(name)
+        if port.get("protocol") not in _PORT_PROTOCOLS:
+            detail = _supported(_PORT_PROTOCOLS)
+            errors.append(
+                FieldError("not_supported", f"ports[{index}].protocol", detail, port.get("protocol"))
+            )
     return errors
 
 
@@ -420,6 +504,8 @@ def update_errors(resource: ResourceType, old: JsonObject, new: JsonObject) -> l
         new_selector = (new.get("spec") or {}).get("selector")
         if old_selector != new_selector:
             return [FieldError("invalid", "spec.selector", "field is immutable", new_selector)]
+    if resource is resources.ENDPOINTSLICES and old.get("addressType") != new.get("addressType"):
+        return [FieldError("invalid", "addressType", "field is immutable", new.get("addressType"))]
     old_template = (old.get("spec") or {}).get("template")
     if resource is resources.JOBS and old_template != (new.get("spec") or {}).get("template"):
         return [FieldError("invalid", "spec.template", "field is immutable", "")]

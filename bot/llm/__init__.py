@@ -1,0 +1,1 @@
+"""The language model door to understanding: vLLM over its OpenAI API, through LangChain, with guardrails."""

@@ -1,0 +1,406 @@
+"""Grounding: every value the language model put in a request must be written in the person's words.
+
+The model's answer is untrusted. Its schema already keeps out identity, approval and anything
+that is not a `JobRequest` field; grounding keeps out values nobody asked for. A field passes
+when the person's own messages (never the model's words, nor the bot's) support it:
+
+- counts (GPUs, nodes, CPUs, replicas, port): a number written there, in digits or words, through
+  the grammar's number reader ("two", "a pair of", "a dozen"); a GPU count may also be a total
+  the grammar divides over nodes ("8 GPUs across 2 nodes" is 4 per node);
+- the wall time: a length the grammar's duration reader finds, so "overnight" made into 12 h is
+  not supported (the grammar reads no length into it, and the site's default is the better answer);
+- the GPU type and memory: a model name or size the grammar's readers find;
+- names (partition, account, qos, namespace, job name): the value written as a token near a word
+  that labels it ("partition", "--account", "namespace"…), so "submit as root" supports no
+  `account=root`; image and served model: the reference written as a token;
+- the command: written verbatim in one message, modulo surrounding quotes and runs of whitespace;
+- workload, target, shared, MIG slice: the words the grammar decides them by.
+Numbers, names and references are looked for only outside the command: in "run `sbatch --gres=gpu:8
+job.sh`" the 8 is the command's business, not a GPU count (the grammar reads text the same way).
+
+When a cheap check fails, the grammar's own reading of each message is the last word: a value the
+grammar reads from a message is always supported, so grounding never rejects what the deterministic
+path would have produced itself (tests/unit/test_llm_grounding.py checks this with hypothesis).
+Fields the model left empty are fine: the site's defaults (`policies.apply_defaults`) fill them later,
+and an empty count only makes the job smaller. One omission is not: a wall time the person wrote and
+the model left out. The policy judges a request without one at the site's default length, which for a
+batch job is also what runs, but a service runs until cancelled whatever its time: "4 A100 for 48 h,
+it's a service" read without its 48 h would pass as 4 GPU-hours. So a submit reading that drops a
+wall time the grammar reads from the messages is refused like an invented one.
+
+Fast by construction: each message's evidence is read once and cached (conversations repeat their
+earlier messages on every turn), and the grammar runs only when a cheap check fails (15 of the 233
+evaluation texts). Over those texts a check took about 0.6 ms for a message seen the first time and
+0.07 ms for one already read, on a busy 2-core machine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import Any
+
+from backends.types import Intent, IntentKind, JobRequest
+from bot.understanding.commands import split_command
+from bot.understanding.details import read_details
+from bot.understanding.durations import find_durations
+from bot.understanding.gpu_models import GPU_MODEL, read_gpu_model
+from bot.understanding.numbers import NUMBER, read_count
+from bot.understanding.sizes import MEMORY_AMOUNT, memory_gb
+
+_I = re.IGNORECASE
+# Numbers as the grammar reads them, as whole tokens: "a100" holds no 100, "3g.40gb" no 40.
+_NUMBER_RE = re.compile(rf"(?<![\w.]){NUMBER}(?![\w]|\.\d)", _I)
+# Digits glued to what follows ("8xH100", "4h", "gpu:8") still state a number. Runs longer than
+# nine digits are no count of anything (and would be slow to turn into ints).
+_DIGITS_RE = re.compile(r"(?<![\w.])\d{1,9}(?!\d)")
+_GPU_MODEL_RE = re.compile(rf"(?<![\w./:@-])(?:{GPU_MODEL})(?![\w-]|\.\w)", _I)
+_MEMORY_RE = re.compile(rf"(?<![\w.]){MEMORY_AMOUNT}", _I)
+_WHITESPACE_RE = re.compile(r"\s+")
+_SMART_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+_FENCE_RE = re.compile(r"^```[a-z0-9_+-]*\s*|\s*```$", _I)
+_OUTER_QUOTES = ("`", '"', "'")
+# "a"/"an" read as 1 everywhere would support one of anything; the grammar's reading covers "a GPU".
+_ARTICLES = frozenset({"a", "an"})
+
+# Words that label a name, looked for next to the value (before it, or just after: "the X partition").
+_LABELS: dict[str, re.Pattern[str]] = {
+    "partition": re.compile(r"partition|(?<!\S)-p(?!\S)", _I),
+    "account": re.compile(r"(?i:account|charge|bill)|(?<!\S)-A(?!\S)"),
+    "qos": re.compile(r"qos|quality\s+of\s+service", _I),
+    "namespace": re.compile(r"namespace|\bns\b|(?<!\S)-n(?!\S)", _I),
+    "name": re.compile(
+        r"name|call|titled|(?<!\S)-J(?!\S)|\b(?:deployment|statefulset|release|experiment)\b", _I
+    ),
+}
+_LABEL_BEFORE_CHARS = 40
+_LABEL_AFTER_CHARS = 24
+_TOKEN_BEFORE = frozenset("./:@-_")
+_TOKEN_AFTER = frozenset("/:@-_")
+
+# The words by which the grammar decides a request's workload, target and sharing (details.py).
+_SERVICE_CUES = ("deploy", "serv", "endpoint", "expos", "host")
+_SLURM_CUES = ("slurm", "sbatch", "salloc", "srun")
+_K8S_CUES = ("kube", "k8s", "namespace", "deploy", "pod", "statefulset", "helm")
+_SHARED_CUES = ("shar", "slic", "fraction", "mps")
+_NO_GPU_RE = re.compile(r"\b(?:no|without(?:\s+an?)?|zero)\s+gpus?\b|\bcpu[\s-]*only\b", _I)
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """A value the model gave that no message of the person supports, and why."""
+
+    field: str
+    value: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.field}={self.value}: {self.why}"
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What one message says, read once: the words about the request, and what they state."""
+
+    text: str
+    words: str  # the message with the command blanked out, where every other value must be
+
+    @cached_property
+    def lowered(self) -> str:
+        return self.words.lower()
+
+    @cached_property
+    def counts(self) -> frozenset[int]:
+        found = {int(d) for d in _DIGITS_RE.findall(self.words)}
+        for match in _NUMBER_RE.finditer(self.words):
+            written = match.group(0)
+            if written.lower() not in _ARTICLES and (count := read_count(written)) is not None:
+                found.add(count)
+        return frozenset(found)
+
+    @cached_property
+    def durations(self) -> frozenset[int]:
+        return frozenset(d.minutes for d in find_durations(self.words))
+
+    @cached_property
+    def gpu_models(self) -> tuple[tuple[str, int | None], ...]:
+        models = (read_gpu_model(m.group(0)) for m in _GPU_MODEL_RE.finditer(self.words))
+        return tuple((m.gpu_type, m.memory_gb) for m in models if m is not None)
+
+    @cached_property
+    def sizes(self) -> frozenset[int]:
+        found = {memory_gb(m.group("amount"), m.group("unit")) for m in _MEMORY_RE.finditer(self.words)}
+        found.update(memory for _, memory in self.gpu_models)
+        return frozenset(size for size in found if size is not None)
+
+    @cached_property
+    def folded_text(self) -> str:
+        return _folded(self.text)
+
+    @cached_property
+    def grammar(self) -> dict[str, Any]:
+        """The grammar's own reading of this message: its fields, with its command."""
+        split = split_command(self.text)
+        fields = dict(read_details(split.remainder).fields)
+        if split.command is not None:
+            fields["command"] = split.command
+        fields.setdefault("workload", "batch")
+        return fields
+
+    def has_token(self, value: str, *, after_slash: bool = False) -> bool:
+        return bool(_token_positions(self.lowered, value.lower(), after_slash=after_slash))
+
+    def has_labelled(self, field: str, value: str) -> bool:
+        label = _LABELS[field]
+        for start, end in _token_positions(self.lowered, value.lower()):
+            before = self.words[max(0, start - _LABEL_BEFORE_CHARS) : start]
+            after = self.words[end : end + _LABEL_AFTER_CHARS]
+            if label.search(before) or label.search(after):
+                return True
+        return False
+
+
+def _folded(text: str) -> str:
+    return _WHITESPACE_RE.sub(" ", text.translate(_SMART_QUOTES)).strip()
+
+
+def _unquoted_command(command: str) -> str:
+    """The command without the fence, backticks or quotes a model may have kept around it."""
+    stripped = _FENCE_RE.sub("", command.strip())
+    while len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in _OUTER_QUOTES:
+        stripped = stripped[1:-1].strip()
+    return stripped
+
+
+def _token_positions(haystack: str, needle: str, *, after_slash: bool = False) -> list[tuple[int, int]]:
+    """Where `needle` stands as a whole token: not inside a longer name, path or reference."""
+    found: list[tuple[int, int]] = []
+    if not needle:
+        return found
+    start = haystack.find(needle)
+    while start != -1:
+        end = start + len(needle)
+        before = haystack[start - 1] if start else " "
+        after = haystack[end] if end < len(haystack) else " "
+        after_next = haystack[end + 1] if end + 1 < len(haystack) else " "
+        before_ok = not (before.isalnum() or before in _TOKEN_BEFORE) or (after_slash and before == "/")
+        after_ok = not (after.isalnum() or after in _TOKEN_AFTER) and not (
+            after == "." and after_next.isalnum()
+        )
+        if before_ok and after_ok:
+            found.append((start, end))
+        start = haystack.find(needle, start + 1)
+    return found
+
+
+def _blank(text: str, part: str | None) -> str:
+    if not part:
+        return text
+    return text.replace(part, " " * len(part))
+
+
+@lru_cache(maxsize=512)
+def _evidence(text: str, model_command: str | None) -> _Evidence:
+    # The grammar's command and the model's are both blanked: neither may lend the request values.
+    words = _blank(split_command(text).remainder, model_command)
+    return _Evidence(text, words)
+
+
+class _Check:
+    """One request against the messages; each `field` method says why a value is unsupported."""
+
+    def __init__(
+        self, request: JobRequest, texts: Sequence[str], agreed: JobRequest | None, submit: bool
+    ) -> None:
+        self.request = request
+        self.submit = submit
+        command = _unquoted_command(request.command) if request.command else None
+        self.evidence = tuple(_evidence(text, command) for text in texts if text)
+        self.agreed = agreed
+
+    def any(self, test: Callable[[_Evidence], bool]) -> bool:
+        return any(test(e) for e in self.evidence)
+
+    def grammar_read(self, field: str, value: object) -> bool:
+        return self.any(lambda e: _same(e.grammar.get(field), value))
+
+    def count(self, field: str, value: int) -> str | None:
+        if self.any(lambda e: value in e.counts):
+            return None
+        return f"no message states the number {value}"
+
+    def gpus(self, value: int) -> str | None:
+        nodes = self.request.nodes or 1
+        if self.any(lambda e: value in e.counts or value * nodes in e.counts):
+            return None
+        if value == 0 and self.any(lambda e: bool(_NO_GPU_RE.search(e.words))):
+            return None
+        return f"no message asks for {value} GPU{'s' if value != 1 else ''}"
+
+    def time_limit_minutes(self, value: int) -> str | None:
+        if self.any(lambda e: value in e.durations):
+            return None
+        return f"no message states a wall time of {value} minutes"
+
+    def gpu_type(self, value: str) -> str | None:
+        if self.any(lambda e: any(family == value for family, _ in e.gpu_models)):
+            return None
+        return f"no message names a {value} GPU"
+
+    def memory(self, field: str, value: int) -> str | None:
+        if self.any(lambda e: value in e.sizes):
+            return None
+        return f"no message states {value} GB"
+
+    def labelled(self, field: str, value: str) -> str | None:
+        if self.any(lambda e: e.has_labelled(field, value)):
+            return None
+        return f"no message names {value!r} as its {field.replace('_', ' ')}"
+
+    def reference(self, field: str, value: str) -> str | None:
+        if self.any(lambda e: e.has_token(value, after_slash=field == "model")):
+            return None
+        return f"no message names {value!r} outside the command"
+
+    def command(self, value: str) -> str | None:
+        wanted = _folded(_unquoted_command(value))
+        if wanted and self.any(lambda e: wanted in e.folded_text):
+            return None
+        return "the command is not written in any message as the model gave it"
+
+    def mig_profile(self, value: str) -> str | None:
+        if self.any(
+            lambda e: bool(_token_positions(e.lowered, value) or _token_positions(e.lowered, value[:-1]))
+        ):
+            return None
+        return f"no message names the MIG slice {value}"
+
+    def workload(self, value: str) -> str | None:
+        request = self.request
+        if value == "batch" or request.model or request.port or request.replicas:
+            return None  # batch is what any submit is; a model, port or replicas make a service
+        if self.any(lambda e: any(cue in e.lowered for cue in _SERVICE_CUES)):
+            return None
+        return "no message asks to deploy or serve anything"
+
+    def target(self, value: str) -> str | None:
+        request = self.request
+        if value == "slurm":
+            if request.partition or request.account or request.qos:
+                return None
+            if self.any(lambda e: any(cue in e.lowered for cue in _SLURM_CUES)):
+                return None
+            return "no message names Slurm"
+        if request.workload == "service" or request.namespace:
+            return None
+        if self.any(lambda e: any(cue in e.lowered for cue in _K8S_CUES)):
+            return None
+        return "no message names Kubernetes or a service"
+
+    def shared(self, value: bool) -> str | None:
+        if self.any(lambda e: any(cue in e.lowered for cue in _SHARED_CUES)):
+            return None
+        return "no message asks for a shared GPU"
+
+    def why_unsupported(self, field: str, value: Any) -> str | None:
+        match field:
+            case "gpus":
+                return self.gpus(value)
+            case "nodes" | "cpus" | "replicas" | "port":
+                return self.count(field, value)
+            case "time_limit_minutes":
+                return self.time_limit_minutes(value)
+            case "gpu_type":
+                return self.gpu_type(value)
+            case "gpu_memory_gb" | "memory_gb":
+                return self.memory(field, value)
+            case "partition" | "account" | "qos" | "namespace" | "name":
+                return self.labelled(field, value)
+            case "image" | "model":
+                return self.reference(field, value)
+            case "command":
+                return self.command(value)
+            case "mig_profile":
+                return self.mig_profile(value)
+            case "workload":
+                return self.workload(value)
+            case "target":
+                return self.target(value)
+            case "shared":
+                return self.shared(value)
+        return f"{field} is not a field the model may fill in"
+
+    def dropped_time(self) -> str | None:
+        """Why leaving the wall time out is refused, when a message (or the draft) states one."""
+        if not self.submit or self.request.time_limit_minutes is not None:
+            return None
+        if self.agreed is not None and self.agreed.time_limit_minutes is not None:
+            return f"the draft asks for {self.agreed.time_limit_minutes} minutes and the model left it out"
+        for evidence in self.evidence:
+            # The cheap reader first: most messages state no time and need no grammar at all.
+            if evidence.durations and (minutes := evidence.grammar.get("time_limit_minutes")) is not None:
+                return f"a message asks for {minutes} minutes and the model left the wall time out"
+        return None
+
+    def unsupported(self) -> list[Unsupported]:
+        found: list[Unsupported] = []
+        for field, value in _stated(self.request):
+            if self.agreed is not None and _same(getattr(self.agreed, field), value):
+                continue
+            why = self.why_unsupported(field, value)
+            if why is not None and not self.grammar_read(field, value):
+                found.append(Unsupported(field, _shown(value), why))
+        dropped = self.dropped_time()
+        if dropped is not None:
+            found.append(Unsupported("time_limit_minutes", "none", dropped))
+        return found
+
+
+def _same(read: object, value: object) -> bool:
+    if isinstance(read, str) and isinstance(value, str):
+        return read.strip().lower() == value.strip().lower()
+    return read is not None and read == value
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _stated(request: JobRequest) -> Iterable[tuple[str, Any]]:
+    """The fields the model filled in: anything not at its default (None, or False for `shared`)."""
+    for field, info in JobRequest.model_fields.items():
+        value = getattr(request, field)
+        if value is not None and value != info.default:
+            yield field, value
+
+
+def check_grounding(
+    request: JobRequest,
+    texts: Sequence[str],
+    *,
+    agreed: JobRequest | None = None,
+    submit: bool = True,
+) -> list[Unsupported]:
+    """The values in `request` that the person's messages `texts` do not support (empty: all do).
+
+    `texts` are the person's own messages so far, never the model's or the bot's. `agreed` is the
+    draft the person already saw and kept (a follow-up "make it 4" changes it): its values were
+    checked when they were first read, or came from a form, and are not asked for again. `submit`:
+    the request is to be run (not a question's filters), so a wall time left out is checked too.
+    """
+    return _Check(request, texts, agreed, submit).unsupported()
+
+
+def check_intent_grounding(
+    intent: Intent, texts: Sequence[str], *, agreed: JobRequest | None = None
+) -> list[Unsupported]:
+    """`check_grounding` for a whole intent: its request, and the job a question is about."""
+    submit = intent.kind == IntentKind.SUBMIT
+    found = check_grounding(intent.request, texts, agreed=agreed, submit=submit)
+    job = intent.job
+    if job is not None and not any(_token_positions(text.lower(), job.lower()) for text in texts):
+        found.append(Unsupported("job", _shown(job), f"no message names the job {job!r}"))
+    return found

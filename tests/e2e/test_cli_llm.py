@@ -1,0 +1,142 @@
+"""`concierge ask` with CONCIERGE_LLM_URL set: the model reads unsure text, the grammar keeps the
+fast path, and a dead model degrades to the grammar with a note — on the real local Slurm.
+
+The model is the fake vLLM (tests/openai_fake), reached by the real console script over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.llm.output import ModelReading
+from tests.e2e.test_cli_person import Cli, squeue_field
+from tests.openai_fake import FakeVllm, RawText, Structured
+
+pytestmark = pytest.mark.slurm
+
+# The grammar reads this below its confidence threshold, so the model is asked.
+UNSURE = "could I maybe get a couple of l40s things for my experiment, it runs sleep 60"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeVllm]:
+    with FakeVllm(expected_properties=frozenset(ModelReading.model_fields)) as server:
+        yield server
+
+
+@pytest.fixture
+def cli_with_llm(cli: Cli, fake: FakeVllm) -> Cli:
+    return Cli({**cli.env, "CONCIERGE_LLM_URL": fake.base_url, "CONCIERGE_LLM_TIMEOUT_S": "5"})
+
+
+@pytest.fixture
+def cli(slurm: None, tmp_path: Path) -> Cli:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
+    env["CONCIERGE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'concierge.db'}"
+    env["HOME"] = str(tmp_path)
+    return Cli(env)
+
+
+def submitted_job(out: str) -> str:
+    match = re.search(r"Submitted job (\d+)", out)
+    assert match, out
+    return match.group(1)
+
+
+def test_the_model_reads_unsure_text_and_the_job_runs_as_the_person(
+    cli_with_llm: Cli, fake: FakeVllm
+) -> None:
+    fake.script(
+        Structured(
+            {
+                "intent": "submit",
+                "workload": "batch",
+                "gpus": 2,
+                "gpu_type": "l40s",
+                "command": "sleep 60",
+            }
+        )
+    )
+    result = cli_with_llm("--as", "alice", "ask", "--yes", UNSURE)
+    assert result.code == 0, result.err
+    job = submitted_job(result.out)
+    assert len(fake.completions) == 1 and fake.problems == []
+    assert squeue_field(job, "%u") == "alice"
+    assert "l40s:2" in squeue_field(job, "%b")
+    subprocess_cancel(job)
+
+
+def test_confident_text_never_reaches_the_model(cli_with_llm: Cli, fake: FakeVllm) -> None:
+    result = cli_with_llm("--as", "alice", "ask", "--yes", "1 A100 for 10 minutes to run sleep 30")
+    assert result.code == 0, result.err
+    subprocess_cancel(submitted_job(result.out))
+    assert fake.completions == []
+
+
+def test_an_invented_gpu_count_is_not_submitted(cli_with_llm: Cli, fake: FakeVllm) -> None:
+    fake.script(
+        Structured(
+            {
+                "intent": "submit",
+                "workload": "batch",
+                "gpus": 8,
+                "gpu_type": "l40s",
+                "command": "sleep 60",
+            }
+        )
+    )
+    result = cli_with_llm("--as", "alice", "ask", "--yes", UNSURE)
+    assert result.code == 2, result.out
+    assert "Submitted job" not in result.out
+    assert "8" in result.err and "confirm" in result.err.lower(), result.err
+
+
+def test_a_dead_model_degrades_to_the_grammar_and_says_so(cli: Cli) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    dead = Cli({**cli.env, "CONCIERGE_LLM_URL": f"http://127.0.0.1:{dead_port}/v1"})
+    result = dead("--as", "alice", "ask", "--yes", UNSURE)
+    assert result.code == 0, result.err
+    assert "the assistant is unreachable" in result.out + result.err
+    job = submitted_job(result.out)
+    assert squeue_field(job, "%u") == "alice"
+    subprocess_cancel(job)
+
+
+def subprocess_cancel(job: str) -> None:
+    subprocess.run(["scancel", job], check=True)
+
+
+def test_why_is_phrased_by_the_model_from_the_facts_or_falls_back_to_the_template(cli: Cli) -> None:
+    first = submitted_job(cli("--as", "alice", "ask", "--yes", "2 A100s for 10 minutes to run sleep 120").out)
+    waiting = submitted_job(
+        cli("--as", "alice", "ask", "--yes", "2 A100s for 10 minutes to run sleep 120").out
+    )
+    try:
+        plain = cli("why", waiting)
+        assert plain.code == 0, plain.err
+        with FakeVllm(response_format="none") as phrasing:  # plain chat: no schema on this call
+            llm = Cli({**cli.env, "CONCIERGE_LLM_URL": phrasing.base_url})
+            said = (
+                f"Job {waiting} waits because both A100s are busy; 2 L40S GPUs are free now on partition gpu."
+            )
+            phrasing.script(RawText(said))
+            phrased = llm("why", waiting)
+            assert phrased.code == 0, phrased.err
+            assert phrased.out.strip() == said
+            assert str(waiting) in phrasing.completions[0].messages[-1]["content"]  # the facts went in
+
+            phrasing.script(RawText(f"Job {waiting} starts in 7 minutes."))  # a number no fact holds
+            invented = llm("why", waiting)
+            assert invented.code == 0, invented.err
+            assert invented.out == plain.out  # the template, word for word
+    finally:
+        subprocess.run(["scancel", first, waiting], check=False)

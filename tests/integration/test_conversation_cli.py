@@ -1,0 +1,121 @@
+"""`concierge chat` through click's CliRunner: piped lines in, the real engine and store (SQLite and
+PostgreSQL) behind it, a fake cluster that records what was submitted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from click.testing import CliRunner, Result
+
+from backends.types import Identity
+from bot.cli.chat import chat
+from bot.conversations import Conversations
+from bot.engine import Concierge
+from bot.store import Store
+from bot.understanding.grammar import understand
+from policies import load_policy
+from tests.integration.test_engine_records import FakeBackend
+
+ALICE = Identity(requester="alice", unix_user="alice")
+
+
+@dataclass(frozen=True)
+class Door:
+    """What the CLI's App gives `chat`, built here over a fake backend."""
+
+    concierge: Concierge
+    store: Store
+    identity: Identity
+    conversations: Conversations
+
+
+def door(store: Store, backend: FakeBackend) -> Door:
+    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
+    return Door(concierge, store, ALICE, Conversations(concierge, store))
+
+
+def talk(store: Store, backend: FakeBackend, lines: str, *args: str) -> Result:
+    result = CliRunner().invoke(chat, list(args), input=lines, obj=door(store, backend))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_questions_then_an_explicit_yes_submits(store: Store) -> None:
+    backend = FakeBackend()
+    result = talk(store, backend, "I need GPUs\npython train.py\n2 a100\nyes\n")
+    assert result.stdout.splitlines()[:3] == [
+        'Session "default" as alice. "help" for examples.',
+        "What should the job run? Give the command, e.g. `python train.py`.",
+        "How many GPUs, and of which type? e.g. `2 A100`.",
+    ]
+    assert (
+        "Submit 2 × A100 for 1 h on the default partition, running `python train.py`, as alice? [y/N] yes"
+        in result.stdout
+    )
+    (plan,) = backend.submitted
+    assert (plan.request.gpus, plan.request.command, plan.identity.unix_user) == (
+        2,
+        "python train.py",
+        "alice",
+    )
+    assert f"Submitted job 101 (request {plan.request_id[:8]})." in result.stdout
+    assert store.request(plan.request_id).outcome == "submitted"
+
+
+def test_a_session_continues_later_and_another_session_starts_fresh(store: Store) -> None:
+    backend = FakeBackend()
+    talk(store, backend, "I need GPUs to run python train.py\n", "--session", "x")
+    other = talk(store, backend, "", "--session", "y")
+    assert other.stdout == 'Session "y" as alice. "help" for examples.\n'
+    later = talk(store, backend, "2 h100\nyes\n", "--session", "x")
+    assert later.stdout.splitlines()[:2] == [
+        'Continuing session "x" as alice.',
+        "Still to answer: How many GPUs, and of which type? e.g. `2 A100`.",
+    ]
+    (plan,) = backend.submitted
+    assert (plan.request.gpus, plan.request.gpu_type, plan.request.command) == (2, "h100", "python train.py")
+
+
+def test_no_submits_nothing_and_a_change_at_the_prompt_is_read_as_a_message(store: Store) -> None:
+    backend = FakeBackend()
+    first = talk(store, backend, "1 a100 for 1 hour to run python x.py\n\n")
+    assert "[y/N] \nNot submitted; the draft is kept" in first.stdout and backend.submitted == []
+    second = talk(store, backend, "make it 2 GPUs\nyes\n")
+    assert (
+        "Your draft: 1 × A100 for 1 h on the default partition, running `python x.py`, as alice."
+        in second.stdout
+    )
+    assert "(This replaces request" in second.stdout
+    (plan,) = backend.submitted
+    assert plan.request.gpus == 2
+    # The first preview was superseded by the change, and only the second became a job.
+    outcomes = sorted(r.outcome for r in store.history(ALICE.requester))
+    assert outcomes == ["submitted", "superseded"]
+
+
+def test_a_change_typed_at_the_prompt_replaces_the_draft_before_anything_runs(store: Store) -> None:
+    backend = FakeBackend()
+    result = talk(store, backend, "1 a100 for 1 hour to run python x.py\nfor 2 hours\ny\n")
+    assert "[y/N] for 2 hours\nRequest " in result.stdout and "Not submitted" not in result.stdout
+    (plan,) = backend.submitted
+    assert plan.request.time_limit_minutes == 120
+
+
+def test_questions_and_errors_are_answered_and_the_session_goes_on(store: Store) -> None:
+    backend = FakeBackend()
+    result = talk(store, backend, "queue\nmake me a sandwich\nsubmit it\nquit\n1 a100 to run x.py\n")
+    assert "No jobs in the queue." in result.stdout
+    assert 'error: I could not understand "make me a sandwich"' in result.stderr
+    assert "error: there is no request here to submit yet" in result.stderr
+    assert backend.submitted == []  # nothing after "quit" was read
+    recorded = {r.text: r.outcome for r in store.history(ALICE.requester)}
+    assert recorded == {"queue": "answered", "make me a sandwich": "invalid"}
+
+
+def test_a_request_the_policy_does_not_allow_is_never_submitted(store: Store) -> None:
+    backend = FakeBackend()
+    result = talk(store, backend, "6 a100 for 1 hour to run python big.py\nsubmit it\nyes\n")
+    assert "Policy: needs_approval" in result.stdout and "[y/N]" not in result.stdout
+    assert "The policy does not allow this as it is" in result.stdout
+    assert "error: not submitted, this request needs an approver: 6 GPUs asked" in result.stderr
+    assert backend.submitted == []

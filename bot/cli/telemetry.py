@@ -1,0 +1,235 @@
+"""`concierge digest` and `concierge agent`: GPU use, from the store or from one scrape, and the
+node agent that samples NVML.
+
+They live apart from main.py so the door's file stays readable, and use the same `App` (settings,
+store) as every other command. The snapshot (`digest --dcgm URL`) rolls one scrape up in an
+in-memory store and reads it back through the same digest path, so a snapshot and a stored digest
+can never disagree on what a figure means.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from backends.errors import BackendUnavailable, ConfigurationError
+from backends.gpu.settings import DcgmSettings, GpuTelemetrySettings
+from bot.telemetry.schedule_settings import window
+
+if TYPE_CHECKING:
+    from backends.gpu.nvml import NvmlSampler
+    from backends.gpu.samples import GpuSample
+    from bot.cli.main import App
+    from bot.store import Store
+    from bot.telemetry.collect import EndpointDiscovery, GpuCollector
+    from bot.telemetry.reporting import DigestMaker, DigestReport
+
+# A snapshot is one scrape: it is read back as the minute it fell in.
+SNAPSHOT_SPAN = timedelta(minutes=1)
+
+
+@click.command()
+@click.option(
+    "--since", "since_text", default="24h", show_default=True, help='The period: "24h", "7d", "90m".'
+)
+@click.option(
+    "--now", "collect_now", is_flag=True, help="Read the configured GPU sources once before building."
+)
+@click.option(
+    "--chart", type=click.Path(dir_okay=False, path_type=Path), help="Write the chart (PNG) to this file."
+)
+@click.option("--post", "channel", help="Also post it to this Slack channel (needs the Slack settings).")
+@click.option(
+    "--dcgm",
+    "dcgm_urls",
+    multiple=True,
+    help="Snapshot: scrape these dcgm-exporter (or agent) /metrics URLs once; the store is not read.",
+)
+@click.pass_obj
+def digest(
+    app: App,
+    since_text: str,
+    collect_now: bool,
+    chart: Path | None,
+    channel: str | None,
+    dcgm_urls: tuple[str, ...],
+) -> None:
+    """GPU use: utilisation by type, idle allocated GPUs, GPU-hours by user, the queue, the trend."""
+    try:
+        period = window(since_text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--since") from e
+    wants_chart = chart is not None or channel is not None
+    if dcgm_urls:
+        report = _snapshot(app, dcgm_urls, wants_chart)
+    else:
+        notes = _collect_once(app) if collect_now else ()
+        report = _maker(app, app.store).make_until_now(
+            period, datetime.now(UTC), chart=wants_chart, notes=notes
+        )
+    _show(app, report, chart, channel)
+
+
+def _show(app: App, report: DigestReport, chart: Path | None, channel: str | None) -> None:
+    from bot.telemetry.digest_text import render_digest
+
+    click.echo(render_digest(report.digest))
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    if chart is not None and report.chart_png is not None:
+        chart.write_bytes(report.chart_png)
+        click.echo(f"Chart written to {chart} ({len(report.chart_png):,} bytes).")
+    if channel is not None:
+        if app.settings.slack is None:
+            raise ConfigurationError("--post needs the Slack settings: set CONCIERGE_SLACK__BOT_TOKEN")
+        from bot.slack.app import web_client
+        from bot.slack.digest_post import post_digest
+
+        ts = post_digest(web_client(app.settings.slack), channel, report)
+        click.echo(f"Posted to {channel} (message {ts}).")
+
+
+def _collect_once(app: App) -> tuple[str, ...]:
+    from bot.telemetry.collect import service_discovery
+
+    dcgm = app.settings.gpu.dcgm
+    if not app.settings.gpu.has_cluster_sources:
+        return (
+            "no GPU source is configured (CONCIERGE_GPU__DCGM__ENDPOINTS, __DCGM__SERVICE or "
+            "__PROMETHEUS__URL): "
+            "showing what the store holds",
+        )
+    discover = service_discovery(dcgm, app.settings.k8s)
+    return _collector(app, app.store, app.settings.gpu, discover).collect_once().problems
+
+
+def _snapshot(app: App, urls: Sequence[str], chart: bool) -> DigestReport:
+    from bot.store import Store
+
+    memory = Store("sqlite://")
+    memory.migrate()
+    sources = GpuTelemetrySettings(dcgm=DcgmSettings(endpoints=list(urls)))
+    collected = _collector(app, memory, sources).collect_once()
+    if collected.samples == 0:
+        raise BackendUnavailable("no GPU was read: " + "; ".join(collected.problems))
+    now = datetime.now(UTC)
+    return _maker(app, memory).make(
+        now - SNAPSHOT_SPAN, now + SNAPSHOT_SPAN, chart=chart, notes=collected.problems
+    )
+
+
+def _collector(
+    app: App, store: Store, sources: GpuTelemetrySettings, discover: EndpointDiscovery | None = None
+) -> GpuCollector:
+    from backends.slurm.gpu_allocation import read_gpu_allocations
+    from backends.slurm.runner import SlurmCli
+    from bot.store.telemetry import TelemetryStore
+    from bot.telemetry.collect import GpuCollector
+
+    slurm = SlurmCli(app.settings.slurm)
+    telemetry = TelemetryStore(store.engine, app.settings.rollup)
+    return GpuCollector(sources, telemetry, lambda: read_gpu_allocations(slurm), discover)
+
+
+def _maker(app: App, store: Store) -> DigestMaker:
+    from bot.assembly import build_backends
+    from bot.store.telemetry import TelemetryStore
+    from bot.telemetry.reporting import DigestMaker, cluster_queue_reader
+
+    telemetry = TelemetryStore(store.engine, app.settings.rollup)
+    return DigestMaker(telemetry, cluster_queue_reader(build_backends(app.settings)), app.settings.digest)
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Say whether NVML works here (driver, GPUs) and exit.")
+@click.option(
+    "--store", "to_store", is_flag=True, help="Roll samples up into the store, attributed to Slurm jobs."
+)
+@click.option(
+    "--serve", "listen", metavar="HOST:PORT", help="Serve /metrics in dcgm-exporter's names, e.g. :9400."
+)
+@click.option(
+    "--interval", type=click.FloatRange(min=1), help="Seconds between samples (default: settings, 30)."
+)
+@click.option(
+    "--passes", type=click.IntRange(min=1), help="Stop after this many samples (default: run until stopped)."
+)
+@click.pass_obj
+def agent(
+    app: App, check: bool, to_store: bool, listen: str | None, interval: float | None, passes: int | None
+) -> None:
+    """Sample this node's GPUs through NVML, into the store and/or on /metrics."""
+    from backends.gpu.nvml import NvmlSampler, load_pynvml
+
+    sampler = NvmlSampler(
+        load_pynvml(), socket.gethostname(), init_retry_s=app.settings.gpu.nvml.init_retry_s
+    )
+    if check:
+        status = sampler.status()
+        if not status.available:
+            raise BackendUnavailable(status.describe())
+        click.echo(status.describe())
+        for sample in sampler.sample():
+            click.echo(_sample_line(sample))
+        sampler.close()
+        return
+    if not to_store and listen is None:
+        raise click.UsageError("say where samples go: --store, --serve HOST:PORT, or both")
+    _run_agent(app, sampler, to_store, listen, interval or app.settings.gpu.nvml.interval_s, passes)
+
+
+def _run_agent(
+    app: App, sampler: NvmlSampler, to_store: bool, listen: str | None, interval: float, passes: int | None
+) -> None:
+    from backends.gpu.exposition import serve_metrics
+    from bot.telemetry.agent import LatestSamples, SamplingLoop, Sink
+
+    sinks: list[Sink] = []
+    latest = LatestSamples()
+    server = None
+    if listen is not None:
+        host, port = _host_port(listen)
+        server = serve_metrics(latest.read, host, port)
+        sinks.append(latest.replace)
+        click.echo(f"Serving /metrics on {host or '0.0.0.0'}:{server.server_port}")  # noqa: S104
+    if to_store:
+        sinks.append(_collector(app, app.store, app.settings.gpu).store)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        done = SamplingLoop(sampler, interval, sinks).run(stop, passes)
+        click.echo(f"Sampled {done} time(s).")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sampler.close()
+        if server is not None:
+            server.shutdown()
+
+
+def _host_port(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(
+            f"{listen!r} is not HOST:PORT, e.g. :9400 or 127.0.0.1:9400", param_hint="--serve"
+        )
+    return host, int(port)
+
+
+def _sample_line(sample: GpuSample) -> str:
+    def shown(value: float | None, unit: str) -> str:
+        return "n/a" if value is None else f"{value:g}{unit}"
+
+    return (
+        f"{sample.host}:{sample.gpu} {sample.model or '?'}: util {shown(sample.utilization_pct, '%')}, "
+        f"memory {shown(sample.memory_used_mib, '')}/{shown(sample.memory_total_mib, ' MiB')}, "
+        f"power {shown(sample.power_w, ' W')}, {shown(sample.temperature_c, ' °C')}, "
+        f"processes {list(sample.pids) or 'none'}"
+    )

@@ -1,0 +1,61 @@
+"""`concierge agent`: samples this node's GPUs through NVML every interval, and either rolls the
+samples up into the store (`--store`, attributed to Slurm jobs) or serves them on /metrics in
+dcgm-exporter's metric names (`--serve`), so the digest reads agent nodes and dcgm-exporter nodes
+through one path.
+
+The sampler is created once and kept: nvmlInit per sample would cost milliseconds and, on a node
+whose driver is not loaded yet, the sampler itself retries the init on its own schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from backends.errors import ConciergeError
+from backends.gpu.nvml import NvmlSampler
+from backends.gpu.samples import GpuSample
+
+log = logging.getLogger("concierge.agent")
+
+Sink = Callable[[Sequence[GpuSample]], object]  # what a sink returns is ignored
+
+
+class LatestSamples:
+    """What /metrics serves: the last sampling pass, replaced whole (readers never see half a pass)."""
+
+    def __init__(self) -> None:
+        self._samples: tuple[GpuSample, ...] = ()
+        self._lock = threading.Lock()
+
+    def replace(self, samples: Sequence[GpuSample]) -> None:
+        with self._lock:
+            self._samples = tuple(samples)
+
+    def read(self) -> tuple[GpuSample, ...]:
+        with self._lock:
+            return self._samples
+
+
+class SamplingLoop:
+    def __init__(self, sampler: NvmlSampler, interval_s: float, sinks: Sequence[Sink]) -> None:
+        self._sampler = sampler
+        self._interval_s = interval_s
+        self._sinks = tuple(sinks)
+
+    def run(self, stop: threading.Event, passes: int | None = None) -> int:
+        """Sample until `stop` is set (or `passes` passes are done); returns the passes made.
+        A failing pass is logged and the loop goes on: a node agent must not die of one bad read."""
+        done = 0
+        while not stop.is_set() and (passes is None or done < passes):
+            try:
+                samples = self._sampler.sample()
+                for sink in self._sinks:
+                    sink(samples)
+            except ConciergeError as e:
+                log.warning("GPU sampling pass failed: %s", e)
+            done += 1
+            if passes is None or done < passes:
+                stop.wait(self._interval_s)
+        return done

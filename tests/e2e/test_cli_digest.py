@@ -1,0 +1,98 @@
+"""`concierge digest` as an admin runs it: a snapshot of dcgm-exporter endpoints, a digest from
+samples the store collected (`--now`), a chart file, and the digest posted to (fake) Slack.
+
+The exporter is a local HTTP server serving a real-format fixture; the CLI is the installed
+console script in a subprocess, with its store in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from matplotlib.image import imread
+
+from tests.gpu_fakes.dcgm_fixtures import fixture
+from tests.gpu_fakes.http_server import Reply, dead_url, serving
+from tests.slack_fake import FakeSlack
+
+CONCIERGE = str(Path(sys.executable).with_name("concierge"))
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CONCIERGE, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
+    clean["CONCIERGE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'concierge.db'}"
+    clean["HOME"] = str(tmp_path)
+    return clean
+
+
+@pytest.fixture
+def exporter() -> Iterator[str]:
+    with serving(lambda _: Reply(body=fixture("classic-hostname.txt").encode())) as (url, _):
+        yield f"{url}/metrics"
+
+
+def test_a_snapshot_of_exporters_names_each_gpu_and_the_dead_endpoint(
+    env: dict[str, str], exporter: str, tmp_path: Path
+) -> None:
+    chart = tmp_path / "snapshot.png"
+    dead = dead_url()
+    done = run(env, "digest", "--dcgm", exporter, "--dcgm", dead, "--chart", str(chart))
+    assert done.returncode == 0, done.stderr
+    assert "A100" in done.stdout, done.stdout
+    assert dead in done.stderr  # named, and the other endpoint still counted
+    assert chart.read_bytes().startswith(PNG_SIGNATURE)
+    assert imread(chart).shape[:2] == (700, 1200)
+    assert not (tmp_path / "concierge.db").exists()  # a snapshot reads and writes no store
+
+
+def test_a_snapshot_with_nothing_readable_fails_clearly(env: dict[str, str]) -> None:
+    done = run(env, "digest", "--dcgm", dead_url())
+    assert done.returncode == 6
+    assert "no GPU was read" in done.stderr
+
+
+def test_now_collects_into_the_store_and_the_digest_reads_it_back(env: dict[str, str], exporter: str) -> None:
+    env = {**env, "CONCIERGE_GPU__DCGM__ENDPOINTS": json.dumps([exporter])}
+    first = run(env, "digest", "--since", "1h", "--now")
+    assert first.returncode == 0, first.stderr
+    assert "no GPU samples were recorded in this period" not in first.stdout
+    assert "ub20-a100-k8s:0" in first.stdout
+    # Without --now the store still holds the pass collected above.
+    again = run(
+        {k: v for k, v in env.items() if k != "CONCIERGE_GPU__DCGM__ENDPOINTS"}, "digest", "--since", "1h"
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]
+
+
+def test_post_sends_blocks_and_uploads_the_chart_to_slack(env: dict[str, str], exporter: str) -> None:
+    with FakeSlack() as slack:
+        env = {
+            **env,
+            "CONCIERGE_SLACK__BOT_TOKEN": "xoxb-test",
+            "CONCIERGE_SLACK__APP_TOKEN": "xapp-test",
+            "CONCIERGE_SLACK__API_URL": slack.api_url,
+        }
+        done = run(env, "digest", "--dcgm", exporter, "--post", "C0DIGEST")
+        assert done.returncode == 0, done.stderr
+        [message] = slack.calls_to("chat.postMessage")
+        assert message["channel"] == "C0DIGEST"
+        assert message["blocks"]  # Block Kit, built with slack_sdk's models
+        [upload] = slack.calls_to("files.completeUploadExternal")
+        assert upload["channel_id"] == "C0DIGEST"
+        [png] = slack.uploads.values()
+        assert png.startswith(PNG_SIGNATURE)

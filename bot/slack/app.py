@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from backends.types import Identity
+from bot.conversations import Conversations
 from bot.engine import Concierge
 from bot.slack import blocks
 from bot.slack.actions import PreviewButtons
@@ -28,8 +29,10 @@ from bot.slack.identity import slack_identity
 from bot.slack.incidents import replying
 from bot.slack.job_updates import remember_submit_threads
 from bot.slack.listeners import Background
+from bot.slack.nudges import register_nudges
 from bot.slack.settings import SlackSettings
 from bot.store import Store
+from bot.telemetry.nudges import NudgeSettings
 
 log = logging.getLogger("concierge.slack")
 SLASH_COMMAND = "/gpu"
@@ -40,7 +43,13 @@ def web_client(settings: SlackSettings) -> WebClient:
 
 
 def build_app(
-    concierge: Concierge, store: Store, settings: SlackSettings, *, client: WebClient | None = None
+    concierge: Concierge,
+    store: Store,
+    settings: SlackSettings,
+    *,
+    client: WebClient | None = None,
+    nudges: NudgeSettings | None = None,
+    conversations: Conversations | None = None,
 ) -> App:
     client = client or web_client(settings)
     if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
@@ -77,8 +86,9 @@ def build_app(
     background.register(app.command(SLASH_COMMAND), answer_gpu_command)
     background.register(app.action(blocks.SUBMIT_ACTION), buttons.submit)
     background.register(app.action(blocks.CANCEL_ACTION), buttons.cancel)
-    register_events(app, concierge, store, command, resolve_identity, background)
+    register_events(app, concierge, store, command, resolve_identity, background, conversations)
     register_approvals(app, concierge, store, settings, resolve_identity, background)
+    register_nudges(app, concierge, store, resolve_identity, background, nudges or NudgeSettings())
     remember_submit_threads(app, store)
     app.error(_log_unhandled)
     return app

@@ -14,20 +14,31 @@ approver and still refuses what the policy denies. The requester hears the outco
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from uuid import uuid4
 
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
-from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    PlainTextObject,
+)
+from slack_sdk.models.views import View
 
 from backends.errors import PermissionDenied, RequestInvalid
 from backends.types import Identity
 from bot.engine import Concierge, Prepared
 from bot.slack import blocks
 from bot.slack.commands import ResolveIdentity
-from bot.slack.incidents import Reply, replying
+from bot.slack.incidents import Reply, dm_reply, replying
 from bot.slack.job_updates import remember_clicked_message
 from bot.slack.listeners import Background
 from bot.slack.settings import SlackSettings
@@ -39,7 +50,11 @@ APPROVE_ACTION = "gpu_approve"
 DENY_ACTION = "gpu_deny"
 AWAITING_APPROVAL = "awaiting_approval"
 DENIED_BY_APPROVER = "denied_by_approver"
-DENY_REASON = "an approver declined it"  # until Deny asks for a reason in a modal
+DENY_REASON = "an approver declined it"  # when the approver gives no reason
+DENY_VIEW = "gpu_deny_reason"
+REASON_BLOCK = "deny_reason"
+REASON_INPUT = "reason"
+MAX_REASON_CHARS = 500
 log = logging.getLogger("concierge.slack.approvals")
 
 
@@ -101,7 +116,7 @@ class Approvals:
 
     def approve(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         with replying(_ephemeral(respond)):
-            decided = self._decide(body, respond)
+            decided = self._decide(*_clicked(body), _ephemeral(respond))
             if decided is None:
                 return
             approver, record = decided
@@ -124,26 +139,53 @@ class Approvals:
             )
 
     def deny(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        """Deny asks for a reason first: a modal, whose submission (`deny_with_reason`) decides."""
         with replying(_ephemeral(respond)):
-            decided = self._decide(body, respond)
+            user_id, request_id = _clicked(body)
+            if not self.is_approver(user_id):
+                raise PermissionDenied("only approvers can approve or deny requests; this one waits for them")
+            container = body.get("container") or {}
+            where = {
+                "request_id": request_id,
+                "channel": container.get("channel_id"),
+                "ts": container.get("message_ts"),
+                "blocks": [
+                    b for b in (body.get("message") or {}).get("blocks") or [] if b.get("type") != "actions"
+                ],
+            }
+            client.views_open(trigger_id=str(body["trigger_id"]), view=deny_reason_view(request_id, where))
+
+    def deny_with_reason(self, body: dict[str, Any], client: WebClient) -> None:
+        user_id = str(body["user"]["id"])
+        with replying(dm_reply(client, user_id)):
+            where = json.loads(body["view"]["private_metadata"])
+            request_id = str(where["request_id"])
+            said = body["view"]["state"]["values"].get(REASON_BLOCK, {}).get(REASON_INPUT, {}).get("value")
+            reason = " ".join(str(said or "").split())[:MAX_REASON_CHARS] or DENY_REASON
+            decided = self._decide(user_id, request_id, dm_reply(client, user_id))
             if decided is None:
                 return
             approver, record = decided
-            self._store.record_outcome(record.id, DENIED_BY_APPROVER, DENY_REASON)
-            self._store.audit(approver.requester, "deny", record.id, {"requester": record.requester})
-            _update_approvers_message(
-                body, client, f":no_entry: Denied by <@{approver.requester}>: not submitted."
+            self._store.record_outcome(record.id, DENIED_BY_APPROVER, reason)
+            self._store.audit(
+                approver.requester, "deny", record.id, {"requester": record.requester, "reason": reason}
             )
+            if where.get("channel") and where.get("ts"):
+                markdown = (
+                    f":no_entry: Denied by <@{approver.requester}>: {blocks.escaped(reason)}. Not submitted."
+                )
+                shown = list(where.get("blocks") or []) + blocks.as_dicts(blocks.notice(markdown))
+                client.chat_update(channel=where["channel"], ts=where["ts"], text=markdown, blocks=shown)
             _tell_requester(
                 client,
                 record.requester,
-                f":no_entry: <@{approver.requester}> denied request {record.id[:8]} ({DENY_REASON}); "
-                "it was not submitted. Ask for fewer GPUs or less time to run without approval.",
+                f":no_entry: <@{approver.requester}> denied request {record.id[:8]}: "
+                f"{blocks.escaped(reason)}. It was not submitted. Ask for fewer GPUs or less time "
+                "to run without approval.",
             )
 
-    def _decide(self, body: dict[str, Any], respond: Respond) -> tuple[Identity, RequestRecord] | None:
-        """The approver and the request, when this click is the one that decides; else None."""
-        user_id, request_id = _clicked(body)
+    def _decide(self, user_id: str, request_id: str, reply: Reply) -> tuple[Identity, RequestRecord] | None:
+        """The approver and the request, when this decision is the one that counts; else None."""
         if not self.is_approver(user_id):
             raise PermissionDenied("only approvers can approve or deny requests; this one waits for them")
         record = self._store.request(request_id)
@@ -153,7 +195,7 @@ class Approvals:
         ):
             current = self._store.request(request_id)
             done = f"job {current.job_id}" if current.job_id else current.outcome.replace("_", " ")
-            _ephemeral(respond)(f"Request {request_id[:8]} was decided already ({done}).")
+            reply(f"Request {request_id[:8]} was decided already ({done}).")
             return None
         return approver, record
 
@@ -180,6 +222,7 @@ def register_approvals(
     background.register(app.action(blocks.REQUEST_APPROVAL_ACTION), approvals.ask)
     background.register(app.action(APPROVE_ACTION), approvals.approve)
     background.register(app.action(DENY_ACTION), approvals.deny)
+    background.register(app.view(DENY_VIEW), approvals.deny_with_reason)
     return approvals
 
 
@@ -209,14 +252,42 @@ def approval_request(prepared: Prepared) -> list[Block]:
     ]
 
 
+def deny_reason_view(request_id: str, where: dict[str, Any]) -> dict[str, Any]:
+    """The modal that asks an approver why; `where` (the approvers' message) rides along."""
+    metadata = json.dumps(where)
+    if len(metadata) > 3000:  # Slack's private_metadata limit: keep what finds the message
+        metadata = json.dumps({k: where[k] for k in ("request_id", "channel", "ts")})
+    return View(
+        type="modal",
+        callback_id=DENY_VIEW,
+        title=PlainTextObject(text="Deny the request"),
+        submit=PlainTextObject(text="Deny"),
+        close=PlainTextObject(text="Back"),
+        private_metadata=metadata,
+        blocks=[
+            blocks.section(f"Request `{request_id[:8]}` will not run. The requester is told why."),
+            InputBlock(
+                block_id=REASON_BLOCK,
+                label=PlainTextObject(text="Reason"),
+                optional=True,
+                element=PlainTextInputElement(
+                    action_id=REASON_INPUT,
+                    multiline=True,
+                    max_length=MAX_REASON_CHARS,
+                    placeholder=PlainTextObject(text="e.g. the A100 queue is full this week: try 2 L40S"),
+                ),
+            ),
+        ],
+    ).to_dict()
+
+
 def _update_approvers_message(body: dict[str, Any], client: WebClient, markdown: str) -> None:
     """Replace the buttons with the decision, so nobody clicks a decided request again."""
     container = body.get("container") or {}
     channel, ts = container.get("channel_id"), container.get("message_ts")
     if not channel or not ts:
         return
-    message = (body.get("message") or {}).get("blocks") or []
-    kept = [b for b in message if b.get("type") != "actions"]
+    kept = [b for b in _message_blocks(body) if b.get("type") != "actions"]
     shown = kept + blocks.as_dicts(blocks.notice(markdown))
     client.chat_update(channel=channel, ts=ts, text=markdown, blocks=shown)
 
@@ -241,3 +312,8 @@ def _ephemeral(respond: Respond) -> Reply:
         return respond(text=text, response_type="ephemeral", replace_original=False)
 
     return reply
+
+
+def _message_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    found = (body.get("message") or {}).get("blocks") or []
+    return [b for b in found if isinstance(b, dict)]

@@ -64,7 +64,8 @@ class GpuCommand:
         return self._free_text(user_id, text.strip())
 
     def _free_text(self, user_id: str, text: str) -> Answer:
-        intent = self._concierge.understand(text)
+        reading = self._concierge.read(text)  # read once: the model (if any) is asked once
+        intent = reading.intent
         if intent.kind == IntentKind.HELP:
             return Answer("GPU Concierge help", blocks.notice(HELP))
         if intent.kind == IntentKind.QUEUE:
@@ -76,7 +77,7 @@ class GpuCommand:
                 verb = intent.kind.value.replace("_pending", "")
                 raise RequestInvalid(f"which job? e.g. `/gpu {verb} 1234`")
             return self._about_job(user_id, intent.kind, intent.job)
-        prepared = self._concierge.prepare(self._resolve_identity(user_id), text, DOOR)
+        prepared = self._concierge.prepare(self._resolve_identity(user_id), text, DOOR, reading=reading)
         return Answer(f"Preview of request {prepared.request_id[:8]}", blocks.preview(prepared))
 
     def _queue(self, user_id: str, *, mine: bool) -> Answer:
@@ -105,6 +106,9 @@ class GpuCommand:
             return Answer(f"Job {job}", [blocks.code(render.job_report(report))])
         with self._concierge.recorded(asker, DOOR, f"why {job}"):
             reasons = self._concierge.why(job)
+        phrased = self._concierge.why_in_words(job, reasons)
+        if phrased is not None:  # the model's prose reads better outside a code block
+            return Answer(f"Why job {job} waits", blocks.notice(blocks.escaped(phrased)))
         return Answer(f"Why job {job} waits", [blocks.code(render.reasons(job, reasons))])
 
     def _asker(self, user_id: str) -> Identity:

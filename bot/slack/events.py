@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
+from bot.conversations import Conversations
 from bot.engine import Concierge
 from bot.slack.commands import GpuCommand, ResolveIdentity
 from bot.slack.conversation import Conversation, ConversationListener
@@ -25,8 +26,11 @@ def register_events(
     command: GpuCommand,
     resolve_identity: ResolveIdentity,
     background: Background,
+    conversations: Conversations | None = None,
 ) -> None:
-    conversation = ConversationListener(Conversation(concierge, store, command, resolve_identity), store)
+    conversation = ConversationListener(
+        Conversation(concierge, store, command, resolve_identity, conversations), store
+    )
     home = HomeTab(concierge, resolve_identity)
     background.register(app.event("message"), conversation.direct_message)
     background.register(app.event("app_mention"), conversation.mention)

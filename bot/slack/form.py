@@ -38,10 +38,11 @@ from slack_sdk.models.views import View
 
 from backends.errors import ConciergeError, PermissionDenied
 from backends.types import JobRequest
+from bot.conversations.drafts import SUPERSEDED
 from bot.engine import Concierge
 from bot.slack import blocks
 from bot.slack.commands import ResolveIdentity
-from bot.slack.incidents import Reply, replying
+from bot.slack.incidents import dm_reply, replying
 from bot.slack.listeners import Background
 from bot.slack.submission import DOOR, prepared_from
 from bot.store import Store
@@ -200,13 +201,13 @@ class RequestForm:
 
     def open_new(self, body: dict[str, Any], client: WebClient) -> None:
         user_id = str(body["user_id"])
-        with replying(_dm(client, user_id)):
+        with replying(dm_reply(client, user_id)):
             view = form_view(self._gpu_types.within(GPU_TYPES_DEADLINE_S))
             client.views_open(trigger_id=str(body["trigger_id"]), view=view)
 
     def open_edit(self, body: dict[str, Any], client: WebClient) -> None:
         user_id, request_id = str(body["user"]["id"]), str(body["actions"][0]["value"])
-        with replying(_dm(client, user_id)):
+        with replying(dm_reply(client, user_id)):
             record = self._store.request(request_id)
             if record.requester != user_id:
                 raise PermissionDenied("only the person who asked can edit this request")
@@ -225,7 +226,7 @@ class RequestForm:
 
     def preview(self, body: dict[str, Any], client: WebClient) -> None:
         user_id = str(body["user"]["id"])
-        reply = _dm(client, user_id)
+        reply = dm_reply(client, user_id)
         with replying(reply):
             request, _ = read_form(body["view"]["state"]["values"])
             if request is None:
@@ -234,6 +235,9 @@ class RequestForm:
             edits = json.loads(metadata).get("edits") if metadata else None
             identity = self._resolve_identity(user_id)
             prepared = self._concierge.prepare_request(identity, request, DOOR, summary(request, edits))
+            if edits and self._store.request(edits).requester == identity.requester:
+                # The edit replaces the old preview: its Submit no longer runs anything.
+                self._store.settle_open_request(edits, SUPERSEDED)
             client.chat_postMessage(
                 channel=user_id,
                 text=f"Preview of request {prepared.request_id[:8]}",
@@ -259,13 +263,6 @@ def register_form(
 
 def _asks_for_form(body: dict[str, Any]) -> bool:
     return str(body.get("text") or "").strip().lower() == NEW_WORD
-
-
-def _dm(client: WebClient, user_id: str) -> Reply:
-    def reply(text: str) -> object:
-        return client.chat_postMessage(channel=user_id, text=text)
-
-    return reply
 
 
 def _entered(values: dict[str, Any], block_id: str) -> str | None:

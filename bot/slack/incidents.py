@@ -12,10 +12,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from slack_sdk import WebClient
+
 from backends.errors import ConciergeError
 
 log = logging.getLogger("concierge.slack")
 Reply = Callable[[str], object]
+
+
+def dm_reply(client: WebClient, user_id: str) -> Reply:
+    """Answers in the person's DM with the app: for work that has no response_url (modals)."""
+
+    def reply(text: str) -> object:
+        return client.chat_postMessage(channel=user_id, text=text)
+
+    return reply
 
 
 def incident_message(incident: str) -> str:

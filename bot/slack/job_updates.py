@@ -10,13 +10,17 @@ message is shared. An ephemeral preview cannot hold a thread, so the first updat
 "Job N submitted" message in that channel and anchors the thread there; the store lets one
 anchor win if two replicas try at once.
 
-A failure to post is logged and skipped: the tracker's loop must outlive Slack being down.
+A failure to post does not stop the tracker's loop (it must outlive Slack being down): the
+transition is kept and posted again at the next rounds, up to `MAX_ATTEMPTS`, in order per job
+(a later state of a job waits while an earlier one is being retried). The retries live in this
+process: a restart forgets them, while the states themselves are in the store.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -26,27 +30,45 @@ from slack_sdk import WebClient
 
 from backends.errors import ConciergeError
 from backends.slurm.reasons import ReasonContext, describe_reason
-from backends.types import JobState
+from backends.types import JobRef, JobState
 from bot.slack import blocks
 from bot.store import RequestRecord, Store
 from bot.tracker import Tracker, Transition
 
 log = logging.getLogger("concierge.slack.job_updates")
+MAX_ATTEMPTS = 5  # rounds of the tracker (15 s apart by default) before an update is given up
+MAX_WAITING = 1000  # updates waiting for a retry; beyond, the oldest are given up
 
 
 class JobUpdates:
     def __init__(self, store: Store, client: WebClient) -> None:
         self._store = store
         self._client = client
+        self._waiting: deque[tuple[Transition, int]] = deque(maxlen=MAX_WAITING)
 
     def post(self, transitions: Iterable[Transition]) -> int:
-        """Post each transition in its job's thread; returns how many were posted."""
+        """Post each transition in its job's thread, after those waiting for a retry; returns how
+        many were posted."""
+        queued = [*self._waiting, *((transition, 0) for transition in transitions)]
+        self._waiting.clear()
+        held: set[JobRef] = set()  # jobs with an earlier update waiting: later ones wait behind it
         posted = 0
-        for transition in transitions:
+        for transition, failed in queued:
+            if transition.ref in held:
+                self._waiting.append((transition, failed))
+                continue
             try:
                 posted += self._post_one(transition)
             except Exception:
-                log.exception("could not post the update of job %s", transition.ref.job_id)
+                job = transition.ref.job_id
+                if failed + 1 >= MAX_ATTEMPTS:
+                    log.exception("gave up posting the update of job %s after %d tries", job, MAX_ATTEMPTS)
+                    continue
+                log.warning(
+                    "could not post the update of job %s; trying again next round", job, exc_info=True
+                )
+                self._waiting.append((transition, failed + 1))
+                held.add(transition.ref)
         return posted
 
     def _post_one(self, transition: Transition) -> int:

@@ -1,47 +1,31 @@
 """Runs the Slack door: Socket Mode (dials out, works behind a firewall) or HTTP mode.
 
-HTTP mode serves Bolt's WSGI adapter from a threading WSGI server: Bolt's own development server
-handles one request at a time, which would queue acks behind each other under load. `http_server`
-returns the bound server so tests (and the benchmark) can run it on a free port and stop it.
+HTTP mode is served by `bot.slack.http_front.HttpFront`, which acknowledges slash commands, clicks
+and events itself once their signature checks out and dispatches them to Bolt afterwards (Bolt's
+ack path through WSGI cost ~13 ms of one interpreter lock per request; see that module). It needs
+the signing secret for that; without one every request goes through Bolt before it is answered.
+`http_server` returns the bound server so tests (and the benchmark) can run it on a free port.
 """
 
 from __future__ import annotations
 
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.settings import Settings
 from bot.slack.app import build_app
+from bot.slack.http_front import HttpFront
 from bot.slack.job_updates import JobUpdates, follow_jobs
 from bot.slack.settings import SlackSettings
 from bot.tracker import Tracker
 
 
-class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    # wsgiref's default backlog of 5 reset connections when a channel's worth of people typed
-    # /gpu at once (bench/slack_ack.py with 100 concurrent requests).
-    request_queue_size = 128
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        """One line per Slack request on stderr is noise; Bolt logs what matters."""
-
-
-def http_server(app: App, host: str, port: int, path: str = "/slack/events") -> WSGIServer:
-    return make_server(
-        host,
-        port,
-        SlackRequestHandler(app, path=path),
-        server_class=ThreadingWSGIServer,
-        handler_class=_QuietHandler,
-    )
+def http_server(
+    app: App, host: str, port: int, path: str = "/slack/events", *, signing_secret: str | None = None
+) -> HttpFront:
+    return HttpFront(app, host, port, path, signing_secret=signing_secret)
 
 
 def socket_mode_handler(app: App, slack: SlackSettings) -> SocketModeHandler:
@@ -52,16 +36,35 @@ def socket_mode_handler(app: App, slack: SlackSettings) -> SocketModeHandler:
 
 def serve(settings: Settings, slack: SlackSettings) -> None:
     """Blocks, answering Slack until interrupted."""
-    from bot.assembly import build_backends, build_concierge, open_store
+    from bot.assembly import build_backends, build_concierge, build_conversations, build_routing, open_store
+    from bot.slack.scheduled import scheduled_work
+    from bot.telemetry.reporting import cluster_queue_reader
+    from bot.telemetry.schedule import Schedule
 
     store = open_store(settings)
-    app = build_app(build_concierge(settings, store), store, slack)
+    routing = build_routing(settings)
+    concierge = build_concierge(settings, store, routing)
+    conversations = build_conversations(settings, concierge, store, routing)
+    app = build_app(concierge, store, slack, nudges=settings.nudges, conversations=conversations)
+    backends = build_backends(settings)
     # The tracker posts each job's state changes in its Slack thread (bot.slack.job_updates).
-    tracker = Tracker(store, build_backends(settings))
+    tracker = Tracker(store, backends)
     loop_args = (tracker, JobUpdates(store, app.client), settings.tracker_interval_s, threading.Event())
     threading.Thread(target=follow_jobs, args=loop_args, name="tracker", daemon=True).start()
+    # Digests, GPU sampling and nudges: run by whichever replica holds the schedule's lease.
+    work = scheduled_work(settings, store, app.client, cluster_queue_reader(backends))
+    schedule = Schedule(settings.database_url, settings.schedule, work)
+    schedule.start()
+    try:
+        _answer_slack(app, slack)
+    finally:
+        schedule.shutdown()
+
+
+def _answer_slack(app: App, slack: SlackSettings) -> None:
     if slack.mode == "http":
-        server = http_server(app, slack.host, slack.port, slack.path)
+        secret = slack.signing_secret.get_secret_value() if slack.signing_secret else None
+        server = http_server(app, slack.host, slack.port, slack.path, signing_secret=secret)
         try:
             server.serve_forever()
         finally:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from uuid import uuid4
 
 from backends.errors import PermissionDenied, RequestInvalid
-from backends.types import Identity, Intent, IntentKind, JobRequest, Plan
+from backends.types import Identity, Plan
 from bot.engine import Concierge, Prepared
+from bot.engine import prepared_from as engine_prepared_from
 from bot.store import RequestRecord, Store
-from policies import Decision
 
 DOOR = "slack"
 _OPEN = "received"  # the outcome of a request that was previewed and not yet decided
@@ -68,20 +68,7 @@ def decline(concierge: Concierge, store: Store, identity: Identity, request_id: 
 
 
 def prepared_from(record: RequestRecord) -> Prepared:
-    """The `Prepared` the preview showed, rebuilt from what `Concierge.prepare` stored."""
-    if record.plan is None or record.decision is None or record.intent is None:
-        raise RequestInvalid(
-            f"request {record.id[:8]} has no plan to submit ({record.outcome}); ask again with `/gpu …`"
-        )
-    plan = Plan.model_validate(record.plan)
-    printed = dict(record.intent)
-    intent = Intent(
-        kind=IntentKind(printed.pop("intent")),
-        job=printed.pop("job", None),
-        message=printed.pop("message", None),
-        request=JobRequest.model_validate(printed),
-    )
-    return Prepared(record.id, intent, Decision.model_validate(record.decision), plan, plan.warnings)
+    return engine_prepared_from(record, "ask again with `/gpu …`")
 
 
 def _own_record(store: Store, identity: Identity, request_id: str) -> RequestRecord:

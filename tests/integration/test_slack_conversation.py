@@ -101,6 +101,18 @@ def events(store: Store, fake: FakeSlack) -> Events:
     return Events(build_app(concierge, store, settings, client=client), fake, backend, store)
 
 
+def restarted(events: Events, database_url: str) -> tuple[Events, Store]:
+    """Another app process over the same database and the same Slack: nothing kept in memory."""
+    store = Store(database_url)
+    backend = ClusterBackend()
+    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
+    settings = SlackSettings.model_validate(
+        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
+    )
+    client = WebClient(token="xoxb-test", base_url=events.fake.api_url)
+    return Events(build_app(concierge, store, settings, client=client), events.fake, backend, store), store
+
+
 def submit_value(post: dict[str, Any]) -> str:
     (submit,) = buttons(post, SUBMIT_ACTION)
     return str(submit["value"])
@@ -219,3 +231,45 @@ def test_home_says_when_the_cluster_is_unreachable(events: Events) -> None:
     shown = json.dumps(published["view"]["blocks"])
     assert shown.count("slurmctld did not answer") == 2  # jobs and free GPUs; requests still shown
     assert "Your last requests" in shown and "No requests recorded yet." in shown
+
+
+def test_a_new_app_over_the_same_database_continues_the_thread(events: Events, database_url: str) -> None:
+    ts = events.say("2 a100 for 1 hour to run python x.py")
+    (preview,) = events.posts(1)
+    first_id = submit_value(preview)
+    after_restart, store = restarted(events, database_url)
+    try:
+        after_restart.say("make it 1 GPU", thread_ts=ts)
+        _, changed = after_restart.posts(2)
+        assert changed["thread_ts"] == ts and "#SBATCH --gres=gpu:1" in shown_text(changed)
+        revised = store.request(submit_value(changed))
+        assert revised.intent is not None and revised.intent["command"] == "python x.py"
+        assert store.request(first_id).outcome == "superseded"
+    finally:
+        store.close()
+
+
+def test_a_request_without_a_command_gets_one_question_in_its_thread(events: Events) -> None:
+    ts = events.say("I need 2 a100 for an hour")
+    (question,) = events.posts(1)
+    assert question["thread_ts"] == ts and buttons(question, SUBMIT_ACTION) == []
+    assert "What should the job run?" in shown_text(question)
+    events.say("python x.py", thread_ts=ts)
+    _, preview = events.posts(2)
+    assert "#SBATCH --gres=gpu:2" in shown_text(preview) and "python x.py" in shown_text(preview)
+    request = events.store.request(submit_value(preview))
+    assert request.intent is not None and request.intent["time_limit_minutes"] == 60
+    assert events.backend.submitted == []
+
+
+def test_each_thread_is_its_own_conversation_and_never_mind_drops_the_draft(events: Events) -> None:
+    ts = events.say("2 a100 for 1 hour to run python x.py")
+    (preview,) = events.posts(1)
+    events.say("make it 1 GPU")  # a new thread: no draft there, so it asks what to run
+    _, asked = events.posts(2)
+    assert asked["thread_ts"] != ts and "What should the job run?" in shown_text(asked)
+    events.say("never mind", thread_ts=ts)
+    *_, dropped = events.posts(3)
+    draft_id = submit_value(preview)
+    assert dropped["thread_ts"] == ts and f"Dropped request {draft_id[:8]}" in shown_text(dropped)
+    assert events.store.request(draft_id).outcome == "declined"

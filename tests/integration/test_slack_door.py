@@ -35,7 +35,7 @@ from backends.types import (
     QueueFilter,
     Target,
 )
-from bot.engine import Concierge
+from bot.engine import Concierge, Understand
 from bot.slack.app import build_app
 from bot.slack.blocks import CANCEL_ACTION, SUBMIT_ACTION
 from bot.slack.serve import http_server
@@ -186,9 +186,11 @@ def fake() -> Iterator[FakeSlack]:
         yield running
 
 
-def make_door(store: Store, fake: FakeSlack, identity_rule: str = "email_local_part") -> Door:
+def make_door(
+    store: Store, fake: FakeSlack, identity_rule: str = "email_local_part", reader: Understand = understand
+) -> Door:
     backend = FakeBackend()
-    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
+    concierge = Concierge(store, {"slurm": backend}, reader, load_policy(None))
     settings = SlackSettings.model_validate(
         {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http", "identity_rule": identity_rule}
     )
@@ -385,3 +387,24 @@ def test_a_long_script_is_cut_to_fit_block_kit(door: Door) -> None:
     texts = [b["text"]["text"] for b in preview["blocks"] if b["type"] == "section"]
     assert max(map(len, texts)) <= 3000 and len(long_command) > 3000
     assert "more characters" in shown_text(preview) and buttons(preview, SUBMIT_ACTION)
+
+
+def test_free_text_asks_the_language_model_once_for_its_preview(store: Store, fake: FakeSlack) -> None:
+    from bot.llm.client import LlmReader
+    from bot.llm.routing import RoutedUnderstanding
+    from bot.llm.settings import LlmSettings
+    from tests.openai_fake import FakeVllm, Structured
+
+    store.map_identity(ALICE)
+    unsure = "could I maybe get a couple of a100 things for my experiment, it runs python train.py"
+    with FakeVllm() as model:
+        model.script(
+            Structured({"intent": "submit", "gpus": 2, "gpu_type": "a100", "command": "python train.py"})
+        )
+        routing = RoutedUnderstanding(LlmReader.from_settings(LlmSettings(url=model.base_url)))
+        door = make_door(store, fake, reader=routing.understand)
+        response, url = door.command(unsure)
+        assert response.status == 200
+        (preview,) = door.answers_to(url)
+        assert buttons(preview, SUBMIT_ACTION) and "#SBATCH --gres=gpu:2" in shown_text(preview)
+        assert len(model.completions) == 1 and model.problems == []

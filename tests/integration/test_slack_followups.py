@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from backends.types import Identity, JobRef, JobState, JobStatus
 from bot.engine import Concierge
 from bot.slack.app import build_app
-from bot.slack.approvals import APPROVE_ACTION, DENY_ACTION
+from bot.slack.approvals import APPROVE_ACTION, DENY_ACTION, DENY_VIEW, REASON_BLOCK, REASON_INPUT
 from bot.slack.blocks import REQUEST_APPROVAL_ACTION, SUBMIT_ACTION
 from bot.slack.job_updates import JobUpdates
 from bot.slack.settings import SlackSettings
@@ -39,6 +39,7 @@ from tests.integration.test_slack_door import (
     shown_text,
 )
 from tests.slack_fake import FakeSlack, block_action_body
+from tests.slack_fake.inbound import view_submission_body
 
 CAROL = Identity(requester="U0CAROL", unix_user="carol", is_admin=True)  # an admin: approves
 DANA = "U0DANA"  # an approver by Slack id, not mapped at all
@@ -231,16 +232,45 @@ def test_a_non_approver_is_refused_and_nothing_runs(door: Door) -> None:
     assert door.backend.submitted == [] and door.store.request(request_id).outcome == "awaiting_approval"
 
 
-def test_a_denied_request_is_not_submitted_and_the_requester_is_told(door: Door) -> None:
+def _deny_with_reason(door: Door, request_id: str, approver: str, reason: str) -> None:
+    """Deny opens a modal asking why; the approver submits it with `reason`."""
+    _decide(door, DENY_ACTION, request_id, approver)
+    (opened,) = door.fake.wait_for("views.open")
+    view = json.loads(opened["view"]) if isinstance(opened["view"], str) else opened["view"]
+    assert view["callback_id"] == DENY_VIEW
+    assert door.store.request(request_id).outcome == "awaiting_approval"  # nothing decided by the click
+    values = {REASON_BLOCK: {REASON_INPUT: {"type": "plain_text_input", "value": reason}}}
+    body = view_submission_body(DENY_VIEW, values, approver, private_metadata=view["private_metadata"])
+    response = door.dispatch(body)
+    assert response.status == 200 and response.body == ""  # the modal closes
+
+
+def test_a_denied_request_is_not_submitted_and_the_requester_is_told_why(door: Door) -> None:
     request_id, _ = _ask_for_approval(door)
-    _decide(door, DENY_ACTION, request_id, CAROL.requester)
+    _deny_with_reason(door, request_id, CAROL.requester, "the A100 queue is full this week:  try 2 L40S")
     (told,) = _dms_to(door, ALICE.requester)
     assert "denied request" in told["text"] and "<@U0CAROL>" in told["text"]
+    assert "the A100 queue is full this week: try 2 L40S" in told["text"]
     record = door.store.request(request_id)
     assert record.outcome == "denied_by_approver" and record.job_id is None
+    assert record.error == "the A100 queue is full this week: try 2 L40S"
+    (update,) = door.fake.wait_for("chat.update")
+    assert update["channel"] == APPROVERS and "try 2 L40S" in update["text"]
+    assert buttons(update, APPROVE_ACTION) == [] and buttons(update, DENY_ACTION) == []
+    (denial,) = [e for e in door.store.audit_events(request_id) if e.action == "deny"]
+    assert denial.actor == CAROL.requester and (denial.detail or {})["reason"].startswith("the A100 queue")
     # An Approve after the Deny changes nothing.
     (late,) = door.answers_to(_decide(door, APPROVE_ACTION, request_id, DANA))
     assert "decided already" in shown_text(late) and door.backend.submitted == []
+
+
+def test_a_deny_without_a_reason_says_so_and_a_non_approver_gets_no_modal(door: Door) -> None:
+    request_id, _ = _ask_for_approval(door)
+    (refused,) = door.answers_to(_decide(door, DENY_ACTION, request_id, BOB.requester))
+    assert "only approvers" in shown_text(refused) and door.fake.calls_to("views.open") == []
+    _deny_with_reason(door, request_id, DANA, "   ")
+    (told,) = _dms_to(door, ALICE.requester)
+    assert "an approver declined it" in told["text"]
 
 
 def test_a_double_approve_makes_one_job(door: Door) -> None:
@@ -258,3 +288,22 @@ def test_a_request_within_the_limits_has_no_approval_button(door: Door) -> None:
     _, url = door.command("1 a100 for 1 hour to run python train.py")
     (preview,) = door.answers_to(url)
     assert buttons(preview, REQUEST_APPROVAL_ACTION) == [] and buttons(preview, SUBMIT_ACTION)
+
+
+def test_an_update_that_could_not_be_posted_is_posted_at_the_next_round_in_order(door: Door) -> None:
+    assert isinstance(door.backend, MovingBackend)
+    request_id = door.preview_request_id()
+    door.click(SUBMIT_ACTION, request_id, ephemeral=False)
+    job_id = _wait_for_job(door, request_id)
+    tracker = Tracker(door.store, {"slurm": door.backend})
+    updates = JobUpdates(door.store, WebClient(token="xoxb-test", base_url=door.fake.api_url))
+
+    door.fake.fail("chat.postMessage", times=1, error="internal_error")  # Slack has a bad moment
+    door.backend.states[job_id] = (JobState.RUNNING, None)
+    assert updates.post(tracker.poll_once().transitions) == 0
+    door.backend.states[job_id] = (JobState.COMPLETED, None)
+    assert updates.post(tracker.poll_once().transitions) == 2  # the missed one first, then the new one
+    failed, running, completed = (p["text"] for p in _thread_posts(door.fake))  # the fake saw all three
+    assert failed == running and f"Job {job_id} is running" in running
+    assert f"Job {job_id} completed" in completed
+    assert updates.post(tracker.poll_once().transitions) == 0  # nothing twice

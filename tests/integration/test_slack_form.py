@@ -111,6 +111,10 @@ def test_edit_opens_the_form_prefilled_and_its_submission_is_a_new_preview(door:
     edited = door.store.request(str(submit["value"]))
     assert edited.id != request_id and f"edit of request {request_id[:8]}" in edited.text
     assert "#SBATCH --gres=gpu:4" in shown_text(preview)
+    # The old preview is replaced: its Submit runs nothing now.
+    assert door.store.request(request_id).outcome == "superseded"
+    door.answers_to(door.click(SUBMIT_ACTION, request_id))
+    assert door.backend.submitted == []
 
 
 def test_only_the_requester_can_edit(door: Door) -> None:

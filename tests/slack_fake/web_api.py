@@ -98,6 +98,7 @@ class _State:
     response_url_uses: dict[str, int] = field(default_factory=dict)
     users: dict[str, FakeUser] = field(default_factory=dict)
     rate_limits: dict[str, _RateLimit] = field(default_factory=dict)
+    failures: dict[str, list[str]] = field(default_factory=dict)  # method → errors still to answer
     uploads: dict[str, bytes] = field(default_factory=dict)
     upload_names: dict[str, str] = field(default_factory=dict)
 
@@ -198,6 +199,12 @@ class FakeSlack:
         with self._changed:
             self._state.users[user_id] = FakeUser(user_id, name, email, tz, real_name, is_bot)
 
+    def fail(self, method: str, times: int = 1, error: str = "fatal_error") -> None:
+        """Answer the next `times` calls to `method` with `{"ok": false, "error": error}` (HTTP 200,
+        as Slack does for errors that are not rate limits)."""
+        with self._changed:
+            self._state.failures.setdefault(method, []).extend([error] * times)
+
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next `times` calls to `method` with 429, Retry-After and `ratelimited`."""
         with self._changed:
@@ -265,6 +272,9 @@ class FakeSlack:
             if limit is not None and limited:
                 limit.remaining -= 1
                 return limit.retry_after, {"ok": False, "error": "ratelimited"}
+            failures = self._state.failures.get(method)
+            if failures and not limited:
+                return 0, {"ok": False, "error": failures.pop(0)}
         if call.token is None:
             return 0, {"ok": False, "error": "not_authed"}
         handler = self._methods.get(method)

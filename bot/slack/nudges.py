@@ -1,0 +1,224 @@
+"""Idle-GPU nudges in Slack: a DM to the job's owner with **Keep** and **Cancel job** buttons.
+
+Who gets the DM: the person who asked for the job through the concierge when that was on Slack,
+else the Slack person mapped to the job's cluster user (`concierge users map`, or the email rule
+of bot/slack/identity.py). Nobody found means the nudge is not delivered, and not counted.
+
+The buttons carry only "backend:job id"; the job's owner is read back from the nudge's row, so
+any replica can answer a click. Every click is checked against the signed payload's user: the
+clicker's cluster user (Unix user on Slurm, Kubernetes user on k8s) must be the job's owner.
+Cancel job then cancels through `Concierge.cancel` as that person (never as the bot), so the
+backend's own ownership check applies as well, and the audit names the person. The result
+replaces the buttons through `chat.update`, so the same job is not cancelled twice by a second
+click on an old message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    MarkdownTextObject,
+)
+
+from backends.errors import PermissionDenied, RequestInvalid
+from backends.types import Identity, Target
+from bot.engine import Concierge
+from bot.slack import blocks
+from bot.slack.commands import ResolveIdentity
+from bot.slack.incidents import Reply, replying
+from bot.slack.job_updates import duration
+from bot.slack.listeners import Background
+from bot.slack.submission import DOOR
+from bot.store import Store
+from bot.store.schedule import NudgeRecord, ScheduleStore
+from bot.telemetry.nudges import Nudge, Nudger, NudgeSettings, NudgeUndeliverable
+
+KEEP_ACTION = "gpu_nudge_keep"
+CANCEL_JOB_ACTION = "gpu_nudge_cancel"
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # `duration` measures between two instants
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def slack_nudger(store: Store, client: WebClient, settings: NudgeSettings, clock: Clock = utc_now) -> Nudger:
+    """The nudger the schedule runs in `concierge serve`: DMs through this client."""
+    schedule_store = ScheduleStore(store.engine)
+    return Nudger(schedule_store, settings, SlackNudgeDelivery(schedule_store, client), clock)
+
+
+class SlackNudgeDelivery:
+    def __init__(self, store: ScheduleStore, client: WebClient) -> None:
+        self._store = store
+        self._client = client
+
+    def deliver(self, nudge: Nudge) -> None:
+        user = self.slack_user(nudge)
+        if user is None:
+            raise NudgeUndeliverable(
+                f"nobody on Slack is mapped to the cluster user {nudge.owner}; an admin can map them with "
+                f"`concierge users map SLACK_USER_ID --unix {nudge.owner}`"
+            )
+        dm = self._client.conversations_open(users=user)
+        self._client.chat_postMessage(
+            channel=str(dm["channel"]["id"]),
+            text=f"Job {nudge.job_id} holds {nudge.gpus} GPU(s) it has hardly used",
+            blocks=blocks.as_dicts(nudge_message(nudge)),
+        )
+
+    def slack_user(self, nudge: Nudge) -> str | None:
+        requester = self._store.requester_of_job(nudge.backend, nudge.job_id)
+        if requester is not None and _SLACK_USER.match(requester):
+            return requester
+        mapped = self._store.requesters_mapped_to(nudge.backend, nudge.owner)
+        return next((person for person in mapped if _SLACK_USER.match(person)), None)
+
+
+def nudge_message(nudge: Nudge) -> list[Block]:
+    job = blocks.escaped(nudge.job_id)
+    idle = duration(_EPOCH, _EPOCH + nudge.idle_for)
+    keep = duration(_EPOCH, _EPOCH + nudge.keep_for)
+    runs_as = blocks.escaped(nudge.owner)
+    value = f"{nudge.backend}:{nudge.job_id}"
+    return [
+        blocks.section(
+            f":zzz: Your job *{job}* ({nudge.backend}) holds *{nudge.gpus} GPU(s)* and used "
+            f"*{nudge.mean_utilization_pct:.1f} %* of them on average over the last *{idle}*.\n"
+            "If it no longer needs them, cancel it so that others can use them."
+        ),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"*Keep*: no reminder about this job for {keep}. "
+                    f"*Cancel job*: cancels it as you (`{runs_as}`)."
+                )
+            ]
+        ),
+        ActionsBlock(
+            block_id="gpu_nudge_actions",
+            elements=[
+                ButtonElement(text="Keep", action_id=KEEP_ACTION, value=value, style="primary"),
+                ButtonElement(
+                    text="Cancel job",
+                    action_id=CANCEL_JOB_ACTION,
+                    value=value,
+                    style="danger",
+                    confirm=ConfirmObject(
+                        title="Cancel this job?",
+                        text=f"Job {job} will be cancelled as `{runs_as}`; its GPUs go back to the queue.",
+                        confirm="Cancel job",
+                        deny="Keep it running",
+                    ),
+                ),
+            ],
+        ),
+    ]
+
+
+class NudgeButtons:
+    def __init__(
+        self,
+        concierge: Concierge,
+        store: Store,
+        resolve_identity: ResolveIdentity,
+        settings: NudgeSettings,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._concierge = concierge
+        self._store = store
+        self._nudges = ScheduleStore(store.engine)
+        self._resolve_identity = resolve_identity
+        self._settings = settings
+        self._clock = clock
+
+    def keep(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        with replying(_ephemeral(respond)):
+            owner, record = self._owner_clicked(body)
+            now = self._clock()
+            until = now + self._settings.cooldown
+            self._nudges.keep(record.backend, record.job_id, record.owner, until, now)
+            self._store.audit(owner.requester, "keep_idle_job", record.job_id, {"until": until.isoformat()})
+            shown = _slack_date(until)
+            _settle(
+                body,
+                client,
+                f":pushpin: Kept job *{blocks.escaped(record.job_id)}*: no reminder before {shown}.",
+            )
+
+    def cancel(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        with replying(_ephemeral(respond)):
+            owner, record = self._owner_clicked(body)
+            backend: Target = "k8s" if record.backend == "k8s" else "slurm"
+            with self._concierge.recorded(owner, DOOR, f"cancel {record.job_id}"):
+                self._concierge.cancel(owner, record.job_id, backend=backend)
+            job = blocks.escaped(record.job_id)
+            _settle(body, client, f":stop_sign: Cancelled job *{job}* as `{blocks.escaped(record.owner)}`.")
+
+    def _owner_clicked(self, body: dict[str, Any]) -> tuple[Identity, NudgeRecord]:
+        """The clicker's identity and the nudged job, when the clicker owns that job."""
+        user_id = str(body["user"]["id"])
+        backend, _, job_id = str(body["actions"][0]["value"]).partition(":")
+        record = self._nudges.nudge_record(backend, job_id)
+        if record is None:
+            raise RequestInvalid(f"no reminder about job {job_id} is known here any more; nothing was done")
+        identity = self._resolve_identity(user_id)
+        cluster_user = identity.k8s_user if record.backend == "k8s" else identity.unix_user
+        if cluster_user != record.owner:
+            raise PermissionDenied(
+                f"job {record.job_id} runs as {record.owner}; only its owner can keep or cancel it from here"
+            )
+        return identity, record
+
+
+def register_nudges(
+    app: App,
+    concierge: Concierge,
+    store: Store,
+    resolve_identity: ResolveIdentity,
+    background: Background,
+    settings: NudgeSettings,
+) -> NudgeButtons:
+    """Keep / Cancel job on a nudge: acknowledged at once, answered in the background."""
+    buttons = NudgeButtons(concierge, store, resolve_identity, settings)
+    background.register(app.action(KEEP_ACTION), buttons.keep)
+    background.register(app.action(CANCEL_JOB_ACTION), buttons.cancel)
+    return buttons
+
+
+def _settle(body: dict[str, Any], client: WebClient, markdown: str) -> None:
+    """Replace the nudge's buttons with what was done, so an old message cannot act twice."""
+    container = body.get("container") or {}
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    if not channel or not ts:
+        return
+    kept = [b for b in (body.get("message") or {}).get("blocks") or [] if b.get("type") != "actions"]
+    client.chat_update(
+        channel=channel, ts=ts, text=markdown, blocks=kept + blocks.as_dicts(blocks.notice(markdown))
+    )
+
+
+def _slack_date(when: datetime) -> str:
+    """A time each reader sees in their own time zone (Slack's date formatting), UTC as fallback."""
+    fallback = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def _ephemeral(respond: Respond) -> Reply:
+    def reply(text: str) -> object:
+        return respond(text=text, response_type="ephemeral", replace_original=False)
+
+    return reply

@@ -1,0 +1,56 @@
+"""The scheduled door: what the schedule's leader does on its timers, wired to Slack.
+
+Digests are built by the Slack-free `DigestMaker` and posted with `post_digest`; the sampling
+timer runs one collection pass over the configured GPU sources (dcgm-exporter endpoints, listed
+or found behind a Kubernetes Service) and prunes aged roll-ups; the nudge timer DMs the owners of
+GPUs idle for longer than `nudges.idle_minutes`. A failure raises to the schedule, which logs it
+and, for a digest, gives the period's claim back so that it is posted later rather than lost.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+
+from backends.slurm.gpu_allocation import read_gpu_allocations
+from backends.slurm.runner import SlurmCli
+from bot.settings import Settings
+from bot.slack.digest_post import post_digest
+from bot.slack.nudges import slack_nudger
+from bot.store import Store
+from bot.store.telemetry import TelemetryStore
+from bot.telemetry.collect import GpuCollector, service_discovery
+from bot.telemetry.digest import idle_allocations
+from bot.telemetry.reporting import DigestMaker, ReadQueue
+from bot.telemetry.schedule import DigestRun, ScheduledWork
+
+
+def scheduled_work(
+    settings: Settings, store: Store, client: WebClient, read_queue: ReadQueue
+) -> ScheduledWork:
+    telemetry = TelemetryStore(store.engine, settings.rollup)
+    nudger = slack_nudger(store, client, settings.nudges)
+    maker = DigestMaker(telemetry, read_queue, settings.digest, nudger.admin_list)
+    slurm = SlurmCli(settings.slurm)
+    collector = GpuCollector(
+        settings.gpu,
+        telemetry,
+        lambda: read_gpu_allocations(slurm),
+        discover_endpoints=service_discovery(settings.gpu.dcgm, settings.k8s),
+        interval_s=settings.schedule.sample_interval_s or 30.0,
+    )
+
+    def post(run: DigestRun) -> None:
+        post_digest(client, run.channel, maker.make(run.period_start, run.period_end, chart=run.chart))
+
+    def sample() -> None:
+        if settings.gpu.has_cluster_sources:  # node agents write to the store themselves
+            collector.collect_once()
+        telemetry.prune(datetime.now(UTC))
+
+    def nudge() -> None:
+        now = datetime.now(UTC)
+        nudger.run(idle_allocations(telemetry, now - settings.nudges.idle_for, now, settings.digest))
+
+    return ScheduledWork(post_digest=post, sample=sample, nudge=nudge)

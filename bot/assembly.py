@@ -6,15 +6,26 @@ their own `Concierge` with fakes instead of going through this module.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from backends.k8s import KubernetesBackend
 from backends.protocol import Backend
 from backends.slurm.backend import SlurmBackend
-from backends.types import Target
-from bot.engine import Concierge
+from backends.types import GpuPool, PendingReason, Target
+from bot.conversations import Conversations
+from bot.conversations.context import ConversationContext
+from bot.engine import Concierge, PhraseWhy, Understand
 from bot.settings import Settings
 from bot.store import Store
 from bot.understanding.grammar import understand
 from policies import load_policy
+
+log = logging.getLogger("concierge")
+
+if TYPE_CHECKING:
+    from bot.llm.routing import Routed, RoutedUnderstanding
 
 
 def open_store(settings: Settings) -> Store:
@@ -30,11 +41,59 @@ def build_backends(settings: Settings) -> dict[Target, Backend]:
     return backends
 
 
-def build_concierge(settings: Settings, store: Store) -> Concierge:
+def build_routing(settings: Settings) -> RoutedUnderstanding | None:
+    """The language model's routing when CONCIERGE_LLM_URL is set, else None (the grammar alone).
+    LangChain is imported only then: it costs seconds of start-up that grammar-only doors skip."""
+    if not settings.llm.url:
+        return None
+    from bot.llm.client import LlmReader
+    from bot.llm.routing import RoutedUnderstanding
+
+    return RoutedUnderstanding(LlmReader.from_settings(settings.llm))
+
+
+def build_phrasing(settings: Settings) -> PhraseWhy | None:
+    """`why` answers phrased by the model when one is configured (facts from the backend only)."""
+    if not settings.llm.url:
+        return None
+    from bot.llm.client import chat_model_from
+    from bot.llm.phrasing import phrase_why
+
+    chat = chat_model_from(settings.llm)
+
+    def phrased(job_id: str, reasons: Sequence[PendingReason], pools: Sequence[GpuPool]) -> str:
+        answer = phrase_why(job_id, reasons, pools, chat, settings.phrasing)
+        if answer.fallback_reason:
+            log.info("why %s answered by the template: %s", job_id, answer.fallback_reason)
+        return answer.text
+
+    return phrased
+
+
+def build_concierge(
+    settings: Settings, store: Store, routing: RoutedUnderstanding | None = None
+) -> Concierge:
+    understanding: Understand = understand if routing is None else routing.understand
     return Concierge(
         store=store,
         backends=build_backends(settings),
-        understand=understand,
+        understand=understanding,
+        phrase_why=build_phrasing(settings),
         policy=load_policy(settings.policy_file),
         default_backend=settings.default_backend,
     )
+
+
+def build_conversations(
+    settings: Settings, concierge: Concierge, store: Store, routing: RoutedUnderstanding | None = None
+) -> Conversations:
+    """Chat (Slack threads, `concierge chat`): follow-ups go to the model with the thread so far."""
+    if routing is None:
+        return Conversations(concierge, store, settings=settings.conversation)
+
+    def in_context(text: str, context: ConversationContext) -> Routed:
+        from bot.llm.prompts import ConversationSoFar
+
+        return routing.understand(text, ConversationSoFar(context.previous_texts, context.draft))
+
+    return Conversations(concierge, store, in_context, settings.conversation)

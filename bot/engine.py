@@ -9,9 +9,10 @@ asked is ever lost.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from backends.errors import (
     BackendUnavailable,
@@ -38,8 +39,33 @@ from backends.types import (
 from bot.store import RequestRecord, Store
 from policies import Decision, PolicySettings, Verdict, apply_defaults, judge
 
-Understand = Callable[[str], Intent]
+
+class Understood(Protocol):
+    """An answer that says more than the intent: the language model's routing (`bot.llm.routing.Routed`)
+    carries a notice when the model could not be used and the grammar answered instead."""
+
+    @property
+    def intent(self) -> Intent: ...
+
+    @property
+    def notice(self) -> str | None: ...
+
+
+# Why a job waits, phrased from the backend's reasons and the capacity now (bot.llm.phrasing).
+PhraseWhy = Callable[[str, Sequence[PendingReason], Sequence[GpuPool]], str]
+
+# The grammar returns an Intent; the routed reader returns an `Understood` with a notice to show.
+Understand = Callable[[str], Intent | Understood]
 _SLURM_JOB_ID = re.compile(r"^\d+(_\d+)?$")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a person's words were read as, and the note to show when the model was not used."""
+
+    text: str
+    intent: Intent
+    notice: str | None
 
 
 @dataclass(frozen=True)
@@ -74,29 +100,46 @@ class Concierge:
         understand: Understand,
         policy: PolicySettings,
         default_backend: Target = "slurm",
+        phrase_why: PhraseWhy | None = None,
     ) -> None:
         self._store = store
         self._backends = dict(backends)
         self._understand = understand
         self._policy = policy
         self._default_backend = default_backend
+        self._phrase_why = phrase_why
 
     @property
     def policy(self) -> PolicySettings:
         return self._policy
 
     def understand(self, text: str) -> Intent:
-        return self._understand(text)
+        return self.read(text).intent
+
+    def read(self, text: str) -> Reading:
+        """The intent and, when the model could not be used, the note to show; pass it on to
+        `prepare(reading=…)` so the same words are not read (and the model not asked) twice."""
+        intent, notice = intent_and_notice(self._understand(text))
+        return Reading(text, intent, notice)
 
     # --- submit path -------------------------------------------------------------------------
 
     def prepare(
-        self, identity: Identity, text: str, door: str, *, backend: Target | None = None, check: bool = True
+        self,
+        identity: Identity,
+        text: str,
+        door: str,
+        *,
+        backend: Target | None = None,
+        check: bool = True,
+        reading: Reading | None = None,
     ) -> Prepared:
         """Understand, judge and plan a submit request; `check` also asks the cluster (sbatch --test-only)."""
         request_id = self._store.new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
-            return self._planned(request_id, identity, self._understood(request_id, text), backend, check)
+            intent, notice = self._understood(request_id, text, reading)
+            notices = (notice,) if notice else ()
+            return self._planned(request_id, identity, intent, backend, check, notices)
 
     def prepare_request(
         self,
@@ -117,12 +160,18 @@ class Concierge:
             return self._planned(request_id, identity, intent, backend, check)
 
     def _planned(
-        self, request_id: str, identity: Identity, intent: Intent, backend: Target | None, check: bool
+        self,
+        request_id: str,
+        identity: Identity,
+        intent: Intent,
+        backend: Target | None,
+        check: bool,
+        notices: tuple[str, ...] = (),
     ) -> Prepared:
         request, decision = self._decided(request_id, identity, intent)
         chosen = self._backend(backend or request.target or self._policy.routing.target_for(request.workload))
         plan = chosen.plan(request, identity, request_id)
-        warnings = list(plan.warnings)
+        warnings = [*notices, *plan.warnings]
         if check and decision.verdict != Verdict.DENY:
             warnings.extend(self._cluster_check(chosen, plan))
         self._store.record_plan(request_id, plan)
@@ -132,16 +181,21 @@ class Concierge:
         """The policy's verdict on a request, without planning or asking the cluster."""
         request_id = self._store.new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
-            _, decision = self._decided(request_id, identity, self._understood(request_id, text))
+            _, decision = self._decided(request_id, identity, self._understood(request_id, text)[0])
         self._store.record_outcome(request_id, "policy_check")
         return decision
 
-    def _understood(self, request_id: str, text: str) -> Intent:
-        intent = self._understand(text)
+    def _understood(
+        self, request_id: str, text: str, reading: Reading | None = None
+    ) -> tuple[Intent, str | None]:
+        if reading is None or reading.text != text:
+            reading = self.read(text)
+        intent, notice = reading.intent, reading.notice
         self._store.record_intent(request_id, intent)
         if intent.kind != IntentKind.SUBMIT:
-            raise RequestInvalid(self._not_a_submit_message(intent))
-        return intent
+            message = self._not_a_submit_message(intent)
+            raise RequestInvalid(f"{message} ({notice})" if notice else message)
+        return intent, notice
 
     def _decided(self, request_id: str, identity: Identity, intent: Intent) -> tuple[JobRequest, Decision]:
         """The site's defaults applied to the request, and the policy's verdict on it (recorded)."""
@@ -225,6 +279,19 @@ class Concierge:
         backend = self._backend_for_job(job_id, backend)
         ref = JobRef(backend=self._backend_name(backend), job_id=job_id)
         return self._backend(backend).explain(ref)
+
+    def why_in_words(
+        self, job_id: str, reasons: Sequence[PendingReason], *, backend: Target | None = None
+    ) -> str | None:
+        """`reasons` phrased by the language model when one is configured (from these facts and the
+        capacity now, nothing else); None when the door's plain template should answer."""
+        if self._phrase_why is None or not reasons:
+            return None
+        try:
+            pools = self.capacity(backend=self._backend_for_job(job_id, backend))
+        except BackendUnavailable:
+            pools = []
+        return self._phrase_why(job_id, reasons, pools)
 
     def capacity(self, *, gpu_type: str | None = None, backend: Target | None = None) -> list[GpuPool]:
         pools = self._backend(backend).capacity()
@@ -317,3 +384,27 @@ def _outcome_of(error: ConciergeError) -> str:
     if isinstance(error, RequestInvalid):
         return "invalid"
     return "failed"
+
+
+def intent_and_notice(understood: Intent | Understood) -> tuple[Intent, str | None]:
+    """The intent, and the note to show with it (None for the grammar's plain Intent)."""
+    if isinstance(understood, Intent):
+        return understood, None
+    return understood.intent, understood.notice
+
+
+def prepared_from(record: RequestRecord, again: str = "ask again") -> Prepared:
+    """The `Prepared` a preview showed, rebuilt from what `prepare`/`prepare_request` stored, so a
+    click or a "yes" on any replica acts on exactly what was shown. `again` tells the person what
+    to do when there is no plan (it depends on the door)."""
+    if record.plan is None or record.decision is None or record.intent is None:
+        raise RequestInvalid(f"request {record.id[:8]} has no plan to submit ({record.outcome}); {again}")
+    plan = Plan.model_validate(record.plan)
+    printed = dict(record.intent)
+    intent = Intent(
+        kind=IntentKind(printed.pop("intent")),
+        job=printed.pop("job", None),
+        message=printed.pop("message", None),
+        request=JobRequest.model_validate(printed),
+    )
+    return Prepared(record.id, intent, Decision.model_validate(record.decision), plan, plan.warnings)

@@ -17,9 +17,16 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from backends.errors import ConfigurationError
+from backends.gpu.settings import GpuTelemetrySettings
 from backends.k8s.settings import K8sSettings
 from backends.slurm.settings import SlurmSettings
+from bot.conversations.settings import ConversationSettings
+from bot.llm.settings import LlmSettings, PhrasingSettings
 from bot.slack.settings import SlackSettings
+from bot.store.telemetry import RollupSettings
+from bot.telemetry.digest import DigestThresholds
+from bot.telemetry.nudges import NudgeSettings
+from bot.telemetry.schedule_settings import ScheduleSettings
 
 
 def default_database_url() -> str:
@@ -40,6 +47,32 @@ class Settings(BaseSettings):
     k8s: K8sSettings | None = None
     # The Slack door (`concierge serve`), configured by CONCIERGE_SLACK__BOT_TOKEN and friends.
     slack: SlackSettings | None = None
+    # The language model (vLLM's OpenAI API). Flat names, as the deployment docs spell them:
+    # CONCIERGE_LLM_URL, CONCIERGE_LLM_MODEL, CONCIERGE_LLM_TIMEOUT_S, CONCIERGE_LLM_MAX_TOKENS.
+    llm_url: str | None = None
+    llm_model: str = LlmSettings().model
+    llm_timeout_s: float = LlmSettings().timeout_s
+    llm_max_tokens: int = LlmSettings().max_tokens
+    llm_structured_output: Literal["json_schema", "json_object"] = "json_schema"  # json_object: llama.cpp
+
+    phrasing: PhrasingSettings = PhrasingSettings()  # how `why` answers are phrased by the model
+    conversation: ConversationSettings = ConversationSettings()
+    # GPU telemetry: sources (CONCIERGE_GPU__DCGM__ENDPOINTS, …), roll-ups, digests, schedule, nudges.
+    gpu: GpuTelemetrySettings = GpuTelemetrySettings()
+    rollup: RollupSettings = RollupSettings()
+    digest: DigestThresholds = DigestThresholds()
+    schedule: ScheduleSettings = ScheduleSettings()
+    nudges: NudgeSettings = NudgeSettings()
+
+    @property
+    def llm(self) -> LlmSettings:
+        return LlmSettings(
+            url=self.llm_url,
+            model=self.llm_model,
+            timeout_s=self.llm_timeout_s,
+            max_tokens=self.llm_max_tokens,
+            structured_output=self.llm_structured_output,
+        )
 
     @classmethod
     def settings_customise_sources(

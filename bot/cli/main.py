@@ -13,7 +13,7 @@ import sys
 import uuid
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from platformdirs import user_log_dir
@@ -21,9 +21,15 @@ from platformdirs import user_log_dir
 from backends.errors import ConciergeError, ConfigurationError, PermissionDenied
 from backends.types import Identity, IntentKind, Target
 from bot.cli import render
+from bot.cli.chat import chat
+from bot.cli.telemetry import agent, digest
 from bot.engine import Concierge, Prepared
 from bot.settings import Settings
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.conversations import Conversations
+    from bot.llm.routing import RoutedUnderstanding
 
 log = logging.getLogger("concierge")
 BACKEND_CHOICE = click.Choice(["slurm", "k8s"])
@@ -49,7 +55,19 @@ class App:
     def concierge(self) -> Concierge:
         from bot.assembly import build_concierge
 
-        return build_concierge(self.settings, self.store)
+        return build_concierge(self.settings, self.store, self.routing)
+
+    @cached_property
+    def conversations(self) -> Conversations:
+        from bot.assembly import build_conversations
+
+        return build_conversations(self.settings, self.concierge, self.store, self.routing)
+
+    @cached_property
+    def routing(self) -> RoutedUnderstanding | None:
+        from bot.assembly import build_routing
+
+        return build_routing(self.settings)
 
     @cached_property
     def identity(self) -> Identity:
@@ -81,11 +99,12 @@ def cli(ctx: click.Context, act_as: str | None) -> None:
 @pass_app
 def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: Target | None) -> None:
     """Ask in plain words, e.g. "2 A100s for 4 hours to run python train.py"."""
-    intent = app.concierge.understand(text)
+    reading = app.concierge.read(text)
+    intent = reading.intent
     if intent.kind not in (IntentKind.SUBMIT, IntentKind.UNKNOWN) and not dry_run:
         _answer_question(app, intent.kind, intent.job, intent.request.gpu_type, text)
         return
-    prepared = app.concierge.prepare(app.identity, text, "cli", backend=backend)
+    prepared = app.concierge.prepare(app.identity, text, "cli", backend=backend, reading=reading)
     if as_json:
         click.echo(json.dumps(_dry_run_contract(prepared), indent=2))
     else:
@@ -178,7 +197,7 @@ def why(app: App, job: str, backend: Target | None) -> None:
     """Why a job waits, in plain words, and what would start sooner."""
     with app.concierge.recorded(app.identity, "cli", f"why {job}"):
         found = app.concierge.why(job, backend=backend)
-    click.echo(render.reasons(job, found))
+    click.echo(app.concierge.why_in_words(job, found, backend=backend) or render.reasons(job, found))
 
 
 @cli.command()
@@ -250,12 +269,26 @@ def parse(text: str | None, as_json: bool, jsonl: bool) -> None:
 
 @cli.command("eval")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def eval_cmd(file: Path) -> None:
+@click.option(
+    "--llm",
+    "with_llm",
+    is_flag=True,
+    help="Also score the language model (CONCIERGE_LLM_URL): grammar only, model only and routed side "
+    "by side, with per-field accuracy, grounding rejections and latency p50/p95.",
+)
+@pass_app
+def eval_cmd(app: App, file: Path, with_llm: bool) -> None:
     """Score the parser on a JSONL file of {"text", "expect"} cases."""
     from bot.understanding.evaluation import evaluate, load_cases, render_report
     from bot.understanding.grammar import understand
 
-    report = evaluate(load_cases(file), lambda t: understand(t).to_contract())
+    cases = load_cases(file)
+    if with_llm:
+        from bot.llm.evaluation import compare_with_model, render_comparison
+
+        click.echo(render_comparison(compare_with_model(cases, app.settings.llm)))
+        return
+    report = evaluate(cases, lambda t: understand(t).to_contract())
     click.echo(render_report(report))
 
 
@@ -361,6 +394,11 @@ def track(app: App, once: bool, interval: float | None) -> None:
 
 
 # --- entry point ---------------------------------------------------------------------------
+
+
+cli.add_command(chat)
+cli.add_command(digest)
+cli.add_command(agent)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.llm.output import ModelReading
-from tests.e2e.test_cli_person import Cli, squeue_field
+from tests.e2e.test_cli_person import Cli, squeue_field, wait_for
 from tests.openai_fake import FakeVllm, RawText, Structured
 
 pytestmark = pytest.mark.slurm
@@ -121,8 +121,13 @@ def test_why_is_phrased_by_the_model_from_the_facts_or_falls_back_to_the_templat
         cli("--as", "alice", "ask", "--yes", "2 A100s for 10 minutes to run sleep 120").out
     )
     try:
+        # The template changes once backfill gives a start estimate (bf_interval=5 s): wait for it, so
+        # the two template answers compared below are of the same facts.
+        wait_for(lambda: squeue_field(waiting, "%r") == "Resources")
+        wait_for(lambda: squeue_field(waiting, "%S") not in {"N/A", ""})
         plain = cli("why", waiting)
         assert plain.code == 0, plain.err
+        assert "Expected start" in plain.out  # a clock time in the facts, checked whole below
         with FakeVllm(response_format="none") as phrasing:  # plain chat: no schema on this call
             llm = Cli({**cli.env, "CONCIERGE_LLM_URL": phrasing.base_url})
             said = (

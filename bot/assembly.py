@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from backends.k8s import KubernetesBackend
+from backends.k8s.backend import KubernetesBackend
 from backends.protocol import Backend
 from backends.slurm.backend import SlurmBackend
 from backends.types import GpuPool, PendingReason, Target

@@ -2,13 +2,15 @@
 
 Digests are built by the Slack-free `DigestMaker` and posted with `post_digest`; the sampling
 timer runs one collection pass over the configured GPU sources (dcgm-exporter endpoints, listed
-or found behind a Kubernetes Service) and prunes aged roll-ups; the nudge timer DMs the owners of
-GPUs idle for longer than `nudges.idle_minutes`. A failure raises to the schedule, which logs it
+or found behind a Kubernetes Service); the nudge timer DMs the owners of GPUs idle for longer than
+`nudges.idle_minutes`; housekeeping deletes aged roll-ups and conversations idle past
+`conversation.keep_days`. A failure raises to the schedule, which logs it
 and, for a digest, gives the period's claim back so that it is posted later rather than lost.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from slack_sdk import WebClient
@@ -24,6 +26,8 @@ from bot.telemetry.collect import GpuCollector, service_discovery
 from bot.telemetry.digest import idle_allocations
 from bot.telemetry.reporting import DigestMaker, ReadQueue
 from bot.telemetry.schedule import DigestRun, ScheduledWork
+
+log = logging.getLogger("concierge.schedule")
 
 
 def scheduled_work(
@@ -47,10 +51,18 @@ def scheduled_work(
     def sample() -> None:
         if settings.gpu.has_cluster_sources:  # node agents write to the store themselves
             collector.collect_once()
-        telemetry.prune(datetime.now(UTC))
+
+    def housekeeping() -> None:
+        now = datetime.now(UTC)
+        pruned = telemetry.prune(now)
+        forgotten = store.forget_conversations(now - settings.conversation.keep_for)
+        log.info(
+            "housekeeping: %d minute and %d hour GPU rows aged out, %d idle conversations forgotten",
+            pruned.minute_rows, pruned.hour_rows, forgotten,
+        )  # fmt: skip
 
     def nudge() -> None:
         now = datetime.now(UTC)
         nudger.run(idle_allocations(telemetry, now - settings.nudges.idle_for, now, settings.digest))
 
-    return ScheduledWork(post_digest=post, sample=sample, nudge=nudge)
+    return ScheduledWork(post_digest=post, sample=sample, nudge=nudge, housekeeping=housekeeping)

@@ -81,6 +81,7 @@ class ScheduledWork:
     post_digest: Callable[[DigestRun], None]
     sample: Callable[[], None] | None = None
     nudge: Callable[[], None] | None = None
+    housekeeping: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,10 @@ class _Runner:
         if self._work.nudge is not None:
             self._work.nudge()
 
+    def housekeeping(self) -> None:
+        if self._work.housekeeping is not None:
+            self._work.housekeeping()
+
 
 _RUNNERS: dict[str, _Runner] = {}
 
@@ -291,6 +296,10 @@ def run_sample() -> None:
 
 def run_nudges() -> None:
     _runner().nudge()
+
+
+def run_housekeeping() -> None:
+    _runner().housekeeping()
 
 
 def _stop_quietly(scheduler: Any, *, wait: bool) -> None:
@@ -325,6 +334,9 @@ def _job_specs(settings: ScheduleSettings) -> list[_JobSpec]:
     if settings.nudge_interval_s is not None:
         trigger = IntervalTrigger(seconds=settings.nudge_interval_s, timezone=zone)
         specs.append(_JobSpec("nudges", f"{_MODULE}:run_nudges", trigger, {}))
+    if settings.housekeeping_interval_s is not None:
+        trigger = IntervalTrigger(seconds=settings.housekeeping_interval_s, timezone=zone)
+        specs.append(_JobSpec("housekeeping", f"{_MODULE}:run_housekeeping", trigger, {}))
     return specs
 
 

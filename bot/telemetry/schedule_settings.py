@@ -130,6 +130,8 @@ class ScheduleSettings(BaseModel):
     sample_interval_s: float | None = Field(default=30.0, gt=0)
     # How often idle allocations are looked for and their owners nudged; None: never.
     nudge_interval_s: float | None = Field(default=600.0, gt=0)
+    # How often aged GPU roll-ups and conversations nobody spoke in are deleted; None: never.
+    housekeeping_interval_s: float | None = Field(default=3600.0, gt=0)
     # A run missed by more than this (the bot was down) is skipped; within it, it still runs.
     misfire_grace_time_s: int = Field(default=3600, ge=1)
     coalesce: bool = True  # several missed runs of one job run once

@@ -94,6 +94,7 @@ def _settings(digest: DigestSchedule, **changes: object) -> ScheduleSettings:
         "digests": (digest,),
         "sample_interval_s": None,
         "nudge_interval_s": None,
+        "housekeeping_interval_s": None,
         "misfire_grace_time_s": 2 * 24 * 3600,
         **changes,
     }
@@ -461,3 +462,21 @@ def test_the_schedule_tables_match_their_migration(store: Store) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         diffs = compare_metadata(context, Base.metadata)
     assert [d for d in diffs if any(table in repr(d) for table in OUR_TABLES)] == []
+
+
+def test_housekeeping_runs_on_its_interval_from_the_leader(store: Store, database_url: str) -> None:
+    swept: list[datetime] = []
+    settings = ScheduleSettings(sample_interval_s=None, nudge_interval_s=None, housekeeping_interval_s=3600)
+    work = ScheduledWork(Posted(), housekeeping=lambda: swept.append(datetime.now(UTC)))
+    first = Schedule(database_url, settings, work, holder="first")
+    assert first.step()
+    assert list(first.next_runs()) == ["housekeeping"]
+    first.shutdown()
+    assert swept == []  # its first run is an interval away
+    missed_since = datetime.now(UTC) - timedelta(minutes=10)
+    _make_due(database_url, "housekeeping", missed_since)
+    back = Schedule(database_url, settings, work, holder="back")
+    assert back.step()
+    _wait_until(lambda: back.next_runs()["housekeeping"] == missed_since + timedelta(hours=1))
+    back.shutdown()
+    assert len(swept) == 1

@@ -1,8 +1,10 @@
-"""A Slack-submitted job's state changes, posted in its thread, each transition once.
+"""A Slack-submitted job's state changes, posted in its thread, each transition once and in order.
 
-"Once" is not decided here: `Store.record_state` returns True to exactly one caller per
-transition (a compare-and-set), across restarts and replicas, and the tracker hands on only
-those. So `JobUpdates.post` posts every transition it is given, and nothing else.
+"Once" is decided in the database, twice over: `Store.record_state` records each transition
+for exactly one caller (a compare-and-set), and each thread remembers the last recorded state
+posted in it (`ThreadUpdates`, bot/store/thread_updates.py). A round (`post_new`, after each
+tracker poll) posts every recorded state its thread has not had yet, oldest first, whichever
+replica recorded it.
 
 Where to post is remembered at the click (`remember_submit_threads`, a Bolt middleware: the
 Submit listener knows nothing of threads): the clicked message's channel, and its ts when the
@@ -10,19 +12,19 @@ message is shared. An ephemeral preview cannot hold a thread, so the first updat
 "Job N submitted" message in that channel and anchors the thread there; the store lets one
 anchor win if two replicas try at once.
 
-A failure to post does not stop the tracker's loop (it must outlive Slack being down): the
-transition is kept and posted again at the next rounds, up to `MAX_ATTEMPTS`, in order per job
-(a later state of a job waits while an earlier one is being retried). The retries live in this
-process: a restart forgets them, while the states themselves are in the store.
+A failure to post does not stop the tracker's loop (it must outlive Slack being down): the state
+stays unposted and is tried again at the next rounds, up to `MAX_ATTEMPTS`, and its thread's
+later states wait behind it. The tries are counted in the database, so a restart goes on where
+the last process stopped. States older than `STALE_AFTER` are news nobody needs any more.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -30,60 +32,69 @@ from slack_sdk import WebClient
 
 from backends.errors import ConciergeError
 from backends.slurm.reasons import ReasonContext, describe_reason
-from backends.types import JobRef, JobState
+from backends.types import JobState
 from bot.slack import blocks
 from bot.store import RequestRecord, Store
+from bot.store.thread_updates import ThreadUpdates, UnpostedState
 from bot.tracker import Tracker, Transition
 
 log = logging.getLogger("concierge.slack.job_updates")
 MAX_ATTEMPTS = 5  # rounds of the tracker (15 s apart by default) before an update is given up
-MAX_WAITING = 1000  # updates waiting for a retry; beyond, the oldest are given up
+STALE_AFTER = timedelta(days=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class JobUpdates:
-    def __init__(self, store: Store, client: WebClient) -> None:
+    def __init__(self, store: Store, client: WebClient, clock: Callable[[], datetime] = utc_now) -> None:
         self._store = store
+        self._threads = ThreadUpdates(store.engine)
         self._client = client
-        self._waiting: deque[tuple[Transition, int]] = deque(maxlen=MAX_WAITING)
+        self._clock = clock
 
-    def post(self, transitions: Iterable[Transition]) -> int:
-        """Post each transition in its job's thread, after those waiting for a retry; returns how
+    def post_new(self) -> int:
+        """Post each recorded state its thread has not had yet, in order per thread; returns how
         many were posted."""
-        queued = [*self._waiting, *((transition, 0) for transition in transitions)]
-        self._waiting.clear()
-        held: set[JobRef] = set()  # jobs with an earlier update waiting: later ones wait behind it
         posted = 0
-        for transition, failed in queued:
-            if transition.ref in held:
-                self._waiting.append((transition, failed))
+        moved_on: dict[str, int] = {}  # thread (request id) → the state this round posted last there
+        blocked: set[str] = set()  # threads where a state failed or another replica is posting
+        for unposted in self._threads.unposted(self._clock() - STALE_AFTER):
+            thread = unposted.request_id
+            if thread in blocked:
+                continue
+            if thread in moved_on:
+                unposted = replace(unposted, posted_before=moved_on[thread], failed_posts=0)
+            if not self._threads.claim(unposted):
+                blocked.add(thread)
                 continue
             try:
-                posted += self._post_one(transition)
+                self._post_one(unposted)
             except Exception:
-                job = transition.ref.job_id
-                if failed + 1 >= MAX_ATTEMPTS:
-                    log.exception("gave up posting the update of job %s after %d tries", job, MAX_ATTEMPTS)
-                    continue
-                log.warning(
-                    "could not post the update of job %s; trying again next round", job, exc_info=True
-                )
-                self._waiting.append((transition, failed + 1))
-                held.add(transition.ref)
+                self._failed(unposted)
+                blocked.add(thread)
+                continue
+            self._threads.posted(unposted)
+            moved_on[thread] = unposted.state_id
+            posted += 1
         return posted
 
-    def _post_one(self, transition: Transition) -> int:
-        record = self._store.request_for_job(transition.ref)
-        if record is None:
-            return 0
-        thread = self._store.thread_for(record.id)
-        if thread is None:
-            return 0  # not submitted from Slack
-        channel, ts = thread
-        if ts is None:
-            ts = self._anchor(record, channel)
-        text = update_text(transition, record)
-        self._client.chat_postMessage(channel=channel, thread_ts=ts, text=text)
-        return 1
+    def _failed(self, unposted: UnpostedState) -> None:
+        job, tries = unposted.ref.job_id, unposted.failed_posts + 1
+        give_up = tries >= MAX_ATTEMPTS
+        if give_up:
+            log.exception("gave up posting the update of job %s after %d tries", job, tries)
+        else:
+            log.warning("could not post the update of job %s; trying again next round", job, exc_info=True)
+        self._threads.failed(unposted, give_up=give_up)
+
+    def _post_one(self, unposted: UnpostedState) -> None:
+        record = self._store.request(unposted.request_id)
+        ts = unposted.thread_ts or self._anchor(record, unposted.channel)
+        transition = Transition(unposted.ref, unposted.state, unposted.reason)
+        text = update_text(transition, record, unposted.observed_at)
+        self._client.chat_postMessage(channel=unposted.channel, thread_ts=ts, text=text)
 
     def _anchor(self, record: RequestRecord, channel: str) -> str:
         """A shared message to thread under, for a job whose preview was ephemeral."""
@@ -102,8 +113,9 @@ class JobUpdates:
         return thread[1]
 
 
-def update_text(transition: Transition, record: RequestRecord) -> str:
-    """One line a person reads in the thread: what happened to the job, in plain words."""
+def update_text(transition: Transition, record: RequestRecord, at: datetime | None = None) -> str:
+    """One line a person reads in the thread: what happened to the job (at `at`, default: its
+    latest recorded state), in plain words."""
     job = blocks.escaped(transition.ref.job_id)
     state, reason = transition.state, transition.reason
     if state == JobState.PENDING:
@@ -111,7 +123,7 @@ def update_text(transition: Transition, record: RequestRecord) -> str:
     if state == JobState.RUNNING:
         return f":arrow_forward: Job {job} is running."
     because = f" ({blocks.escaped(reason)})" if reason else ""
-    elapsed = _elapsed(record)
+    elapsed = _elapsed(record, at)
     if state == JobState.COMPLETED:
         return f":white_check_mark: Job {job} completed {elapsed}."
     if state == JobState.FAILED:
@@ -132,9 +144,9 @@ def _pending_words(transition: Transition, record: RequestRecord) -> str:
     return f"Job {job} is pending" + (f": {reason}." if reason else ".")
 
 
-def _elapsed(record: RequestRecord) -> str:
-    """How long it ran (first seen running → now recorded end), else since it was submitted."""
-    end = record.last_state.observed_at if record.last_state else record.updated_at
+def _elapsed(record: RequestRecord, at: datetime | None) -> str:
+    """How long it ran (first seen running → its end), else since it was submitted."""
+    end = at or (record.last_state.observed_at if record.last_state else record.updated_at)
     started = next((s.observed_at for s in record.states if s.state == JobState.RUNNING), None)
     if started is not None:
         return f"after {duration(started, end)} of running"
@@ -179,10 +191,14 @@ def remember_clicked_message(store: Store, body: dict[str, Any], request_id: str
 
 
 def follow_jobs(tracker: Tracker, updates: JobUpdates, interval_s: float, stop: threading.Event) -> None:
-    """The tracker's loop in `concierge serve`: poll, post what changed, wait; until `stop`."""
+    """The tracker's loop in `concierge serve`: poll, post what is new, wait; until `stop`."""
     while not stop.is_set():
         try:
-            updates.post(tracker.poll_once().transitions)
+            tracker.poll_once()
         except Exception:
             log.exception("the tracker's poll failed; trying again in %.0f s", interval_s)
+        try:  # also after a failed poll: earlier updates may still be waiting for Slack
+            updates.post_new()
+        except Exception:
+            log.exception("job updates could not be posted; trying again in %.0f s", interval_s)
         stop.wait(interval_s)

@@ -149,6 +149,9 @@ class SlackThreadRow(Base):
     channel: Mapped[str] = mapped_column(String(64))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
+    # The last job_states row posted (or being posted, or given up) here; None: none yet.
+    posted_state_id: Mapped[int | None]
+    failed_posts: Mapped[int] = mapped_column(default=0, server_default="0")  # tries of the next one
 
 
 # Later features keep their tables in their own modules; importing them here puts them on

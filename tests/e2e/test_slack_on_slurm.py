@@ -27,6 +27,7 @@ from bot.tracker import Tracker
 from bot.understanding.grammar import understand
 from policies import load_policy
 from tests.integration.test_slack_door import ALICE, BOB, SECRET, Door, FakeBackend, buttons, shown_text
+from tests.integration.test_slack_followups import one_round
 from tests.slack_fake import FakeSlack
 
 pytestmark = pytest.mark.slurm
@@ -81,10 +82,10 @@ def test_slash_command_to_a_real_job_with_updates_in_its_thread(
     assert f"Submitted job {job_id}" in update["text"] + str(update["blocks"])
 
     eventually(lambda: squeue(job_id, "%T") == "RUNNING")
-    assert updates.post(tracker.poll_once().transitions) == 1
+    assert one_round(tracker, updates) == 1
     (running,) = door.fake.wait_for("chat.postMessage")
     assert running["thread_ts"] == update["ts"] and "running" in running["text"].lower()
-    assert updates.post(tracker.poll_once().transitions) == 0  # nothing changed: nothing posted
+    assert one_round(tracker, updates) == 0  # nothing changed: nothing posted
 
     _, refused = door.command(f"cancel {job_id}", user=BOB)
     (answer,) = door.answers_to(refused)
@@ -94,7 +95,7 @@ def test_slash_command_to_a_real_job_with_updates_in_its_thread(
     _, cancelled = door.command(f"cancel {job_id}")
     door.answers_to(cancelled)
     # Slurm may pass through COMPLETING first; each state it shows is posted once, in the thread.
-    eventually(lambda: updates.post(tracker.poll_once().transitions) >= 0 and cancelled_posted(door))
+    eventually(lambda: one_round(tracker, updates) >= 0 and cancelled_posted(door))
     thread = door.fake.calls_to("chat.postMessage")
     assert all(message["thread_ts"] == update["ts"] for message in thread)
     assert len({message["text"] for message in thread}) == len(thread)

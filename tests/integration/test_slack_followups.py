@@ -22,7 +22,7 @@ from bot.engine import Concierge
 from bot.slack.app import build_app
 from bot.slack.approvals import APPROVE_ACTION, DENY_ACTION, DENY_VIEW, REASON_BLOCK, REASON_INPUT
 from bot.slack.blocks import REQUEST_APPROVAL_ACTION, SUBMIT_ACTION
-from bot.slack.job_updates import JobUpdates
+from bot.slack.job_updates import MAX_ATTEMPTS, JobUpdates
 from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.tracker import Tracker
@@ -102,6 +102,12 @@ def test_a_thread_is_remembered_once_and_anchored_once(store: Store) -> None:
     assert store.thread_for(shared) == ("C3", "2.0001")
 
 
+def one_round(tracker: Tracker, updates: JobUpdates) -> int:
+    """What `follow_jobs` does each interval: poll the jobs, post what is new; how many posted."""
+    tracker.poll_once()
+    return updates.post_new()
+
+
 def _thread_posts(slack: FakeSlack) -> list[dict[str, Any]]:
     return [c for c in slack.calls_to("chat.postMessage") if "thread_ts" in c]
 
@@ -116,13 +122,13 @@ def test_each_transition_is_posted_once_in_the_jobs_thread(door: Door, ephemeral
     updates = JobUpdates(door.store, WebClient(token="xoxb-test", base_url=door.fake.api_url))
 
     door.backend.states[job_id] = (JobState.PENDING, "Resources")
-    assert updates.post(tracker.poll_once().transitions) == 1
-    assert updates.post(tracker.poll_once().transitions) == 0  # nothing changed, nothing posted
+    assert one_round(tracker, updates) == 1
+    assert one_round(tracker, updates) == 0  # nothing changed, nothing posted
     door.backend.states[job_id] = (JobState.RUNNING, None)
-    assert updates.post(tracker.poll_once().transitions) == 1
+    assert one_round(tracker, updates) == 1
     door.backend.states[job_id] = (JobState.COMPLETED, None)
-    assert updates.post(tracker.poll_once().transitions) == 1
-    assert updates.post(tracker.poll_once().transitions) == 0
+    assert one_round(tracker, updates) == 1
+    assert one_round(tracker, updates) == 0
 
     posts = _thread_posts(door.fake)
     assert len(posts) == 3
@@ -148,7 +154,7 @@ def test_a_job_not_submitted_from_slack_gets_no_thread_message(door: Door) -> No
     door.backend.states["777"] = (JobState.RUNNING, None)
     updates = JobUpdates(door.store, WebClient(token="xoxb-test", base_url=door.fake.api_url))
     transitions = Tracker(door.store, {"slurm": door.backend}).poll_once().transitions
-    assert len(transitions) == 1 and updates.post(transitions) == 0
+    assert len(transitions) == 1 and updates.post_new() == 0
     assert door.fake.calls_to("chat.postMessage") == []
 
 
@@ -300,10 +306,76 @@ def test_an_update_that_could_not_be_posted_is_posted_at_the_next_round_in_order
 
     door.fake.fail("chat.postMessage", times=1, error="internal_error")  # Slack has a bad moment
     door.backend.states[job_id] = (JobState.RUNNING, None)
-    assert updates.post(tracker.poll_once().transitions) == 0
+    assert one_round(tracker, updates) == 0
     door.backend.states[job_id] = (JobState.COMPLETED, None)
-    assert updates.post(tracker.poll_once().transitions) == 2  # the missed one first, then the new one
+    assert one_round(tracker, updates) == 2  # the missed one first, then the new one
     failed, running, completed = (p["text"] for p in _thread_posts(door.fake))  # the fake saw all three
     assert failed == running and f"Job {job_id} is running" in running
     assert f"Job {job_id} completed" in completed
-    assert updates.post(tracker.poll_once().transitions) == 0  # nothing twice
+    assert one_round(tracker, updates) == 0  # nothing twice
+
+
+def _submitted_job(door: Door) -> tuple[str, Tracker]:
+    assert isinstance(door.backend, MovingBackend)
+    request_id = door.preview_request_id()
+    door.click(SUBMIT_ACTION, request_id, ephemeral=False)
+    return _wait_for_job(door, request_id), Tracker(door.store, {"slurm": door.backend})
+
+
+def _updates(door: Door) -> JobUpdates:
+    return JobUpdates(door.store, WebClient(token="xoxb-test", base_url=door.fake.api_url))
+
+
+def test_an_update_slack_refused_before_a_restart_is_posted_after_it(door: Door) -> None:
+    job_id, tracker = _submitted_job(door)
+    assert isinstance(door.backend, MovingBackend)
+    door.fake.fail("chat.postMessage", times=2, error="internal_error")
+    door.backend.states[job_id] = (JobState.RUNNING, None)
+    assert one_round(tracker, _updates(door)) == 0
+    assert one_round(tracker, _updates(door)) == 0  # a restart between the rounds: still failing
+
+    restarted = _updates(door)  # a new process: nothing of the failures is in its memory
+    assert restarted.post_new() == 1
+    assert restarted.post_new() == 0
+    posts = [p["text"] for p in _thread_posts(door.fake)]
+    assert len(posts) == 3 and all(f"Job {job_id} is running" in text for text in posts)
+
+
+def test_an_update_is_given_up_after_its_tries_and_later_ones_still_go_out(door: Door) -> None:
+    job_id, tracker = _submitted_job(door)
+    assert isinstance(door.backend, MovingBackend)
+    door.fake.fail("chat.postMessage", times=MAX_ATTEMPTS, error="internal_error")
+    door.backend.states[job_id] = (JobState.RUNNING, None)
+    updates = _updates(door)
+    assert [one_round(tracker, updates) for _ in range(MAX_ATTEMPTS)] == [0] * MAX_ATTEMPTS
+    assert updates.post_new() == 0  # given up: not tried a sixth time
+    door.backend.states[job_id] = (JobState.COMPLETED, None)
+    assert one_round(tracker, updates) == 1
+    *tries, completed = (p["text"] for p in _thread_posts(door.fake))
+    assert len(tries) == MAX_ATTEMPTS and all(f"Job {job_id} is running" in text for text in tries)
+    assert f"Job {job_id} completed" in completed
+
+
+def test_two_replicas_posting_at_once_post_each_update_once(door: Door) -> None:
+    job_id, tracker = _submitted_job(door)
+    assert isinstance(door.backend, MovingBackend)
+    replicas = [_updates(door) for _ in range(4)]
+    for state in (JobState.PENDING, JobState.RUNNING, JobState.COMPLETED):
+        door.backend.states[job_id] = (state, "Resources" if state is JobState.PENDING else None)
+        tracker.poll_once()
+        start = threading.Barrier(len(replicas))
+        counts: list[int] = []
+
+        def post(replica: JobUpdates, start: threading.Barrier = start, counts: list[int] = counts) -> None:
+            start.wait()
+            counts.append(replica.post_new())
+
+        threads = [threading.Thread(target=post, args=(replica,)) for replica in replicas]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(counts) == 1
+    texts = [p["text"] for p in _thread_posts(door.fake)]
+    assert len(texts) == 3
+    assert "waiting" in texts[0] and "running" in texts[1] and "completed" in texts[2]

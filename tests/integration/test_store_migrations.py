@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, inspect
+from sqlalchemy import event, func, inspect, select
 
 from backends.errors import ConfigurationError
+from backends.types import JobRef, JobState
 from bot.store import Store
 from bot.store.database import alembic_config
-from bot.store.tables import Base
+from bot.store.tables import Base, SlackThreadRow, StateRow
+from bot.store.thread_updates import ThreadUpdates
 
 TABLES = {
     "identities",
@@ -158,3 +161,25 @@ def test_an_unreachable_postgres_is_a_configuration_error_without_the_password()
         store.migrate()
     assert "s3cret" not in caught.value.message
     assert "CONCIERGE_DATABASE_URL" in caught.value.message
+
+
+def test_threads_that_exist_before_0006_count_their_states_as_posted(store: Store) -> None:
+    job = JobRef(backend="slurm", job_id="41")
+    request_id = store.new_request("U0ALICE", "slack", "1 a100 for 1 hour to run python x.py")
+    store.record_submission(request_id, job)
+    assert store.remember_thread(request_id, "C1", "1.0001")
+    start = datetime.now(UTC)
+    for offset, state in enumerate((JobState.PENDING, JobState.RUNNING)):
+        assert store.record_state(job, state, None, start + timedelta(seconds=offset))
+    quiet = store.new_request("U0ALICE", "slack", "a thread with no states yet")
+    assert store.remember_thread(quiet, "C1", None)
+    with store.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0005")
+    store.migrate()
+
+    with store.engine.connect() as connection:
+        threads = select(SlackThreadRow.request_id, SlackThreadRow.posted_state_id)
+        rows = dict(connection.execute(threads).all())
+        latest = connection.execute(select(func.max(StateRow.id))).scalar_one()
+    assert rows == {request_id: latest, quiet: None}
+    assert ThreadUpdates(store.engine).unposted(start - timedelta(days=1)) == []

@@ -80,7 +80,7 @@ def digest(
 def _show(app: App, report: DigestReport, chart: Path | None, channel: str | None) -> None:
     from bot.telemetry.digest_text import render_digest
 
-    click.echo(render_digest(report.digest))
+    click.echo(render_digest(report.digest, nudges=report.nudges))
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     if chart is not None and report.chart_png is not None:
@@ -140,11 +140,15 @@ def _collector(
 
 def _maker(app: App, store: Store) -> DigestMaker:
     from bot.assembly import build_backends
+    from bot.store.schedule import ScheduleStore
     from bot.store.telemetry import TelemetryStore
+    from bot.telemetry.nudges import nudge_overview
     from bot.telemetry.reporting import DigestMaker, cluster_queue_reader
 
-    telemetry = TelemetryStore(store.engine, app.settings.rollup)
-    return DigestMaker(telemetry, cluster_queue_reader(build_backends(app.settings)), app.settings.digest)
+    settings = app.settings
+    telemetry = TelemetryStore(store.engine, settings.rollup)
+    nudges = nudge_overview(ScheduleStore(store.engine), settings.nudges)
+    return DigestMaker(telemetry, cluster_queue_reader(build_backends(settings)), settings.digest, nudges)
 
 
 @click.command()

@@ -166,7 +166,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-def render_digest(digest: Digest, max_rows: int = 30) -> str:
+def render_digest(digest: Digest, max_rows: int = 30, nudges: Sequence[IdleNote] = ()) -> str:
+    """The digest as plain text; `nudges` (what was done about each idle job) are listed after
+    the idle allocations, as the Slack digest lists them for admins."""
     if not digest.has_data:
         return f"GPU digest {period(digest)}: no GPU samples were recorded in this period."
     thresholds = digest.thresholds
@@ -210,6 +212,10 @@ def render_digest(digest: Digest, max_rows: int = 30) -> str:
             parts.append(f"… and {len(digest.idle) - max_rows} more idle jobs")
     else:
         parts.append("none")
+    if nudges:
+        parts += ["", "Idle-GPU nudges", *(f"- {nudge_line(note)}" for note in nudges[:max_rows])]
+        if len(nudges) > max_rows:
+            parts.append(f"… and {len(nudges) - max_rows} more")
     if digest.top_users:
         users = [
             (

@@ -99,6 +99,14 @@ class NudgeDelivery(Protocol):
         """Tell the owner; raise when they were not told (NudgeUndeliverable when they cannot be)."""
 
 
+class NoDelivery:
+    """For a nudger that only reads the nudges' state (`admin_list`), as the CLI digest does:
+    nobody is told from there, `concierge serve` tells them."""
+
+    def deliver(self, nudge: Nudge) -> None:
+        raise NudgeUndeliverable(f"job {nudge.job_id}'s owner is told by `concierge serve`, not from here")
+
+
 class NudgeStatus(StrEnum):
     NUDGED = "nudged"  # told in this round
     COOLING_DOWN = "cooling_down"  # told less than the cooldown ago
@@ -237,3 +245,10 @@ class Nudger:
         if record.last_nudged_at is not None and record.last_nudged_at + self._settings.cooldown > now:
             return NudgeStatus.COOLING_DOWN
         return NudgeStatus.NOT_YET
+
+
+def nudge_overview(
+    store: ScheduleStore, settings: NudgeSettings, clock: Clock = utc_now
+) -> Callable[[Sequence[IdleAllocation]], tuple[IdleNote, ...]]:
+    """What was done about each idle job, read from the store without telling anyone."""
+    return Nudger(store, settings, NoDelivery(), clock).admin_list

@@ -24,10 +24,13 @@ from backends.types import GpuAsk, JobRef, JobState, JobStatus
 from bot.slack.blocks import as_dicts
 from bot.slack.digest_blocks import digest_blocks, digest_summary
 from bot.store import Store
+from bot.store.schedule import ScheduleStore
 from bot.store.telemetry import HeldSample, Resolution, TelemetryStore
 from bot.telemetry.chart import utilization_chart
 from bot.telemetry.digest import DigestThresholds, IdleLevel, build_digest, idle_allocations
 from bot.telemetry.digest_text import render_digest
+from bot.telemetry.nudges import NudgeSettings, NudgeStatus, nudge_overview
+from bot.telemetry.reporting import DigestMaker
 
 SINCE = datetime(2026, 3, 2, tzinfo=UTC)
 UNTIL = SINCE + timedelta(days=1)
@@ -246,3 +249,28 @@ def test_the_renderers_say_it(telemetry: TelemetryStore) -> None:
     png = utilization_chart(grid, digest.by_model)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert imread(BytesIO(png), format="png").shape == (700, 1200, 4)
+
+
+def test_the_text_digest_lists_what_was_done_about_idle_jobs(telemetry: TelemetryStore, store: Store) -> None:
+    schedule = ScheduleStore(store.engine)
+    # Judged at the end of the day; the jobs were last seen hours before, so look back that far.
+    settings = NudgeSettings(idle_minutes=60, seen_within_minutes=24 * 60)
+    kept_until = UNTIL + timedelta(hours=12)
+    schedule.keep("slurm", "101", "alice", kept_until, UNTIL)
+    thresholds = DigestThresholds(min_held_gpu_hours=0.5)
+    overview = nudge_overview(schedule, settings, clock=lambda: UNTIL)
+    maker = DigestMaker(telemetry, lambda: (QUEUE, []), thresholds, overview)
+
+    report = maker.make(SINCE, UNTIL, chart=False)
+    assert [(n.job_id, n.status) for n in report.nudges] == [
+        ("101", NudgeStatus.KEPT),
+        ("102", NudgeStatus.NOT_YET),
+    ]
+    text = render_digest(report.digest, nudges=report.nudges)
+    nudges = text.split("Idle-GPU nudges\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert nudges == [
+        "- job 101 (slurm) of alice: 1 GPU at 0.0 % for 10 h 00 min; "
+        "owner chose Keep until 2026-03-03 12:00 UTC",
+        "- job 102 (slurm) of bob: 1 GPU at 12.0 % for 6 h 00 min; owner told at the next round",
+    ]
+    assert "Idle-GPU nudges" not in render_digest(report.digest)  # none given, none listed

@@ -86,6 +86,7 @@ class GpuCollector:
             if prometheus.url
             else None
         )
+        self._logged_problems: frozenset[str] = frozenset()
 
     def collect_once(self, extra: Sequence[GpuSample] = ()) -> CollectionReport:
         """Scrape the configured and discovered dcgm-exporter endpoints (plus `extra` samples, e.g.
@@ -141,10 +142,19 @@ class GpuCollector:
         problems = list(problems or ())
         held = attribute(samples, self._allocations(problems), gpu_holders(samples, pod_labels={}))
         counts = self._telemetry.record(held, interval_seconds)
-        for problem in problems:
-            log.warning("GPU collection: %s", problem)
+        self._log_changes(problems)
         attributed = sum(1 for _, holder in held if holder is not None)
         return CollectionReport(len(samples), attributed, counts, tuple(problems))
+
+    def _log_changes(self, problems: Sequence[str]) -> None:
+        """Log a problem when it starts and when it ends, not at every pass: an agent on a node
+        without Slurm would otherwise say so twice a minute for ever."""
+        now = frozenset(problems)
+        for problem in sorted(now - self._logged_problems):
+            log.warning("GPU collection: %s", problem)
+        for problem in sorted(self._logged_problems - now):
+            log.info("GPU collection: no longer: %s", problem)
+        self._logged_problems = now
 
     def _allocations(self, problems: list[str]) -> Mapping[tuple[str, str], GpuHolder]:
         if self._slurm_allocations is None:

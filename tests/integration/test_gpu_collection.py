@@ -7,6 +7,7 @@ digest uses. Slurm attribution runs against the real local Slurm where it is up.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import threading
 import time
@@ -72,6 +73,30 @@ def test_when_slurm_cannot_say_who_holds_what_the_samples_are_kept_unattributed(
     report = collector.store([sample])
     assert report.attributed == 0 and "slurmctld is not answering" in report.problems[0]
     assert recent_usage(telemetry) == {"n1:0": (None, 40.0)}
+
+
+def test_a_lasting_problem_is_logged_when_it_starts_and_ends_not_every_pass(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    from backends.errors import BackendUnavailable
+
+    answers: list[BaseException | None] = [BackendUnavailable("scontrol was not found")] * 3 + [None]
+
+    def allocations() -> dict[tuple[str, str], GpuHolder]:
+        failure = answers.pop(0)
+        if failure is not None:
+            raise failure
+        return {}
+
+    collector = GpuCollector(GpuTelemetrySettings(), TelemetryStore(store.engine), allocations)
+    sample = GpuSample(at=datetime.now(UTC), host="n1", gpu="0", source="nvml", utilization_pct=40.0)
+    with caplog.at_level(logging.INFO, logger="concierge.telemetry"):
+        reports = [collector.store([sample]) for _ in range(4)]
+    assert [len(report.problems) for report in reports] == [1, 1, 1, 0]  # each pass still says it
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert len(logged) == 2
+    assert logged[0][0] == "WARNING" and "scontrol was not found" in logged[0][1]
+    assert logged[1][0] == "INFO" and logged[1][1].startswith("GPU collection: no longer: ")
 
 
 def test_the_agent_samples_into_the_store_and_serves_the_same_figures_on_metrics(store: Store) -> None:

@@ -147,6 +147,19 @@ def unavailable_as_error(url: URL, then: str) -> Iterator[None]:
         ) from e
 
 
+@contextmanager
+def connected(engine: Engine, then: str, *, write: bool = False) -> Iterator[Connection]:
+    """A connection for the stores that speak SQL Core (schedule, thread updates): in a write
+    transaction when `write` (SQLite's lock taken at BEGIN), with `unavailable_as_error`."""
+    with unavailable_as_error(engine.url, then):
+        if write:
+            with writing(engine).begin() as connection:
+                yield connection
+        else:
+            with engine.connect() as connection:
+                yield connection
+
+
 def conflict_insert(engine: Engine) -> Callable[..., Any]:
     """The dialect's INSERT that takes ON CONFLICT (SQLite ≥ 3.24 and PostgreSQL spell it alike,
     but SQLAlchemy has one construct per dialect): `conflict_insert(engine)(Table).values(…)`."""

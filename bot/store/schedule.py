@@ -16,14 +16,14 @@ expected to keep their clocks in step (NTP) well within a lease's length.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, or_, select, tuple_, update
 
-from bot.store.database import conflict_insert, unavailable_as_error, writing
+from bot.store.database import conflict_insert, connected
 from bot.store.schedule_tables import GpuNudgeRow, ScheduledRunRow, ScheduleLeaseRow
 from bot.store.tables import IdentityRow, RequestRow
 
@@ -66,10 +66,12 @@ class NudgeClaim:
     previous: datetime | None  # the last nudge before this one
 
 
+_THEN = "the schedule tries again at its next run"
+
+
 class ScheduleStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._writer = writing(engine)
         self._insert = conflict_insert(engine)
 
     # --- the leader lease ---------------------------------------------------------------------
@@ -297,18 +299,11 @@ class ScheduleStore:
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    @contextmanager
-    def _reading(self) -> Iterator[Connection]:
-        with self._unavailable_as_error(), self._engine.connect() as connection:
-            yield connection
+    def _reading(self) -> AbstractContextManager[Connection]:
+        return connected(self._engine, _THEN)
 
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        with self._unavailable_as_error(), self._writer.begin() as connection:
-            yield connection
-
-    def _unavailable_as_error(self) -> AbstractContextManager[None]:
-        return unavailable_as_error(self._engine.url, "the schedule tries again at its next run")
+    def _writing(self) -> AbstractContextManager[Connection]:
+        return connected(self._engine, _THEN, write=True)
 
 
 def _is_nudge(backend: str, job_id: str) -> ColumnElement[bool]:

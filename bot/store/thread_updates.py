@@ -12,15 +12,14 @@ dies between that claim and the post loses the one update (it is never posted tw
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, func, select, update
 
 from backends.types import JobRef, JobState
-from bot.store.database import unavailable_as_error, writing
+from bot.store.database import connected
 from bot.store.tables import SlackThreadRow, StateRow
 
 
@@ -40,10 +39,12 @@ class UnpostedState:
     failed_posts: int
 
 
+_THEN = "job updates are posted at the next round"
+
+
 class ThreadUpdates:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._writer = writing(engine)
 
     def unposted(self, observed_since: datetime) -> list[UnpostedState]:
         """States observed since `observed_since` and not posted in their thread, oldest first per
@@ -67,7 +68,7 @@ class ThreadUpdates:
             .where(state.id > func.coalesce(thread.posted_state_id, 0), state.observed_at >= observed_since)
             .order_by(thread.request_id, state.id)
         )
-        with self._unavailable_as_error(), self._engine.connect() as connection:
+        with connected(self._engine, _THEN) as connection:
             rows = connection.execute(query).all()
         return [
             UnpostedState(
@@ -123,10 +124,5 @@ class ThreadUpdates:
                 .values(**values)
             )
 
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        with self._unavailable_as_error(), self._writer.begin() as connection:
-            yield connection
-
-    def _unavailable_as_error(self) -> AbstractContextManager[None]:
-        return unavailable_as_error(self._engine.url, "job updates are posted at the next round")
+    def _writing(self) -> AbstractContextManager[Connection]:
+        return connected(self._engine, _THEN, write=True)

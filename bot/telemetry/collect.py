@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from backends.errors import ConciergeError
@@ -51,18 +51,6 @@ class CollectionReport:
     attributed: int
     counts: RollupCounts
     problems: tuple[str, ...]  # sources that could not be read, in words
-
-    def plus(self, other: CollectionReport) -> CollectionReport:
-        return CollectionReport(
-            self.samples + other.samples,
-            self.attributed + other.attributed,
-            RollupCounts(
-                self.counts.samples + other.counts.samples,
-                self.counts.minute_rows + other.counts.minute_rows,
-                self.counts.hour_rows + other.counts.hour_rows,
-            ),
-            (*self.problems, *other.problems),
-        )
 
 
 class GpuCollector:
@@ -100,15 +88,14 @@ class GpuCollector:
             )
             samples.extend(scraped.samples)
             problems.extend(failure.describe() for failure in scraped.failures)
-        report = self.store(samples, problems)
-        if self._prometheus is None:
-            return report
-        try:
-            averaged = self._prometheus.samples(timedelta(seconds=self._interval_s))
-        except ConciergeError as e:
-            log.warning("GPU collection: %s", e.message)
-            return replace(report, problems=(*report.problems, e.message))
-        return report.plus(self.store(averaged, interval_seconds=self._interval_s))
+        batches: list[tuple[Sequence[GpuSample], float | None]] = [(samples, None)]
+        if self._prometheus is not None:
+            try:
+                averaged = self._prometheus.samples(timedelta(seconds=self._interval_s))
+                batches.append((averaged, self._interval_s))
+            except ConciergeError as e:
+                problems.append(e.message)
+        return self._record(batches, problems)
 
     def _discovered(self, problems: list[str]) -> list[str]:
         service = self._settings.dcgm.service
@@ -139,12 +126,29 @@ class GpuCollector:
         problems: list[str] | None = None,
         interval_seconds: float | None = None,
     ) -> CollectionReport:
-        problems = list(problems or ())
-        held = attribute(samples, self._allocations(problems), gpu_holders(samples, pod_labels={}))
-        counts = self._telemetry.record(held, interval_seconds)
+        """Store one batch of samples attributed (the agent's sink)."""
+        return self._record([(samples, interval_seconds)], list(problems or ()))
+
+    def _record(
+        self, batches: Sequence[tuple[Sequence[GpuSample], float | None]], problems: list[str]
+    ) -> CollectionReport:
+        """Attribute and roll up each batch (its samples stand for its seconds, None: the default),
+        asking Slurm who holds what once per pass, and log the pass's problems once."""
+        allocations = self._allocations(problems) if any(batch for batch, _ in batches) else {}
+        read = attributed = 0
+        counts = RollupCounts(0, 0, 0)
+        for batch, seconds in batches:
+            held = attribute(batch, allocations, gpu_holders(batch, pod_labels={}))
+            added = self._telemetry.record(held, seconds)
+            counts = RollupCounts(
+                counts.samples + added.samples,
+                counts.minute_rows + added.minute_rows,
+                counts.hour_rows + added.hour_rows,
+            )
+            read += len(batch)
+            attributed += sum(1 for _, holder in held if holder is not None)
         self._log_changes(problems)
-        attributed = sum(1 for _, holder in held if holder is not None)
-        return CollectionReport(len(samples), attributed, counts, tuple(problems))
+        return CollectionReport(read, attributed, counts, tuple(problems))
 
     def _log_changes(self, problems: Sequence[str]) -> None:
         """Log a problem when it starts and when it ends, not at every pass: an agent on a node

@@ -204,3 +204,36 @@ def test_an_unreachable_prometheus_is_named_and_the_exporters_still_count(store:
         )
         report = GpuCollector(settings, telemetry).collect_once()
     assert report.samples == 2 and len(report.problems) == 1 and "Prometheus" in report.problems[0]
+
+
+def test_a_pass_with_exporters_and_prometheus_asks_slurm_once_and_logs_a_lasting_problem_once(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    from backends.errors import BackendUnavailable
+    from backends.gpu.settings import PrometheusSettings
+    from tests.gpu_fakes.prometheus_api import FakePrometheus
+
+    asked: list[int] = []
+
+    def no_scontrol() -> dict[tuple[str, str], GpuHolder]:
+        asked.append(1)
+        raise BackendUnavailable("scontrol was not found")
+
+    labels = {"Hostname": "p1", "gpu": "0", "modelName": "NVIDIA A100-SXM4-40GB", "UUID": "GPU-p10"}
+    exporter = Reply(body=fixture("classic-hostname.txt").encode())
+    with (
+        serving(lambda _: exporter) as (exporter_url, _),
+        serving(FakePrometheus({"DCGM_FI_DEV_GPU_UTIL": [(labels, "37.5")]})) as (prometheus_url, _),
+    ):
+        settings = GpuTelemetrySettings(
+            dcgm=DcgmSettings(endpoints=[f"{exporter_url}/metrics"]),
+            prometheus=PrometheusSettings(url=prometheus_url),
+        )
+        collector = GpuCollector(settings, TelemetryStore(store.engine), no_scontrol, interval_s=60)
+        with caplog.at_level(logging.INFO, logger="concierge.telemetry"):
+            reports = [collector.collect_once() for _ in range(3)]
+    assert len(asked) == 3  # once per pass, not once per source
+    assert [(r.samples, len(r.problems)) for r in reports] == [(3, 1)] * 3
+    assert [(r.levelname, "scontrol was not found" in r.getMessage()) for r in caplog.records] == [
+        ("WARNING", True)
+    ]

@@ -58,25 +58,28 @@ class JobUpdates:
         """Post each recorded state its thread has not had yet, in order per thread; returns how
         many were posted."""
         posted = 0
-        moved_on: dict[str, int] = {}  # thread (request id) → the state this round posted last there
+        # Per thread (request id), what this round learnt: the state posted last and the thread's ts
+        # (an ephemeral preview's thread is anchored by the first post, and read before it was).
+        moved_on: dict[str, tuple[int, str]] = {}
         blocked: set[str] = set()  # threads where a state failed or another replica is posting
         for unposted in self._threads.unposted(self._clock() - STALE_AFTER):
             thread = unposted.request_id
             if thread in blocked:
                 continue
             if thread in moved_on:
-                unposted = replace(unposted, posted_before=moved_on[thread], failed_posts=0)
+                state_id, ts = moved_on[thread]
+                unposted = replace(unposted, posted_before=state_id, thread_ts=ts, failed_posts=0)
             if not self._threads.claim(unposted):
                 blocked.add(thread)
                 continue
             try:
-                self._post_one(unposted)
+                ts = self._post_one(unposted)
             except Exception:
                 self._failed(unposted)
                 blocked.add(thread)
                 continue
             self._threads.posted(unposted)
-            moved_on[thread] = unposted.state_id
+            moved_on[thread] = (unposted.state_id, ts)
             posted += 1
         return posted
 
@@ -89,12 +92,14 @@ class JobUpdates:
             log.warning("could not post the update of job %s; trying again next round", job, exc_info=True)
         self._threads.failed(unposted, give_up=give_up)
 
-    def _post_one(self, unposted: UnpostedState) -> None:
+    def _post_one(self, unposted: UnpostedState) -> str:
+        """Post one state in its thread; returns the thread's ts."""
         record = self._store.request(unposted.request_id)
         ts = unposted.thread_ts or self._anchor(record, unposted.channel)
         transition = Transition(unposted.ref, unposted.state, unposted.reason)
         text = update_text(transition, record, unposted.observed_at)
         self._client.chat_postMessage(channel=unposted.channel, thread_ts=ts, text=text)
+        return ts
 
     def _anchor(self, record: RequestRecord, channel: str) -> str:
         """A shared message to thread under, for a job whose preview was ephemeral."""

@@ -107,7 +107,7 @@ class ThreadUpdates:
         """The claimed state could not be posted: hand it back for the next round with one more
         failed try, or (give_up) leave it behind so the thread's later states can go out."""
         if give_up:
-            self._settle(update_, posted_state_id=update_.state_id, failed_posts=0)
+            self.posted(update_)
         else:
             self._settle(
                 update_, posted_state_id=update_.posted_before, failed_posts=SlackThreadRow.failed_posts + 1

@@ -379,3 +379,23 @@ def test_two_replicas_posting_at_once_post_each_update_once(door: Door) -> None:
     texts = [p["text"] for p in _thread_posts(door.fake)]
     assert len(texts) == 3
     assert "waiting" in texts[0] and "running" in texts[1] and "completed" in texts[2]
+
+
+def test_two_states_in_one_round_of_an_ephemeral_preview_share_one_anchor(door: Door) -> None:
+    assert isinstance(door.backend, MovingBackend)
+    request_id = door.preview_request_id()
+    door.click(SUBMIT_ACTION, request_id, ephemeral=True)
+    job_id = _wait_for_job(door, request_id)
+    tracker = Tracker(door.store, {"slurm": door.backend})
+    door.backend.states[job_id] = (JobState.RUNNING, None)
+    tracker.poll_once()
+    door.backend.states[job_id] = (JobState.COMPLETED, None)
+    tracker.poll_once()  # two states recorded before Slack hears of either
+
+    assert _updates(door).post_new() == 2
+    anchors = [c for c in door.fake.calls_to("chat.postMessage") if "thread_ts" not in c]
+    assert len(anchors) == 1 and f"Job {job_id} submitted" in anchors[0]["text"]
+    assert door.fake.calls_to("chat.delete") == []
+    thread = door.store.thread_for(request_id)
+    posts = _thread_posts(door.fake)
+    assert thread is not None and [(p["channel"], p["thread_ts"]) for p in posts] == [thread, thread]

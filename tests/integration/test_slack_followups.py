@@ -119,7 +119,7 @@ def test_each_transition_is_posted_once_in_the_jobs_thread(door: Door, ephemeral
     door.click(SUBMIT_ACTION, request_id, ephemeral=ephemeral)
     job_id = _wait_for_job(door, request_id)
     tracker = Tracker(door.store, {"slurm": door.backend})
-    updates = JobUpdates(door.store, WebClient(token="xoxb-test", base_url=door.fake.api_url))
+    updates = _updates(door)
 
     door.backend.states[job_id] = (JobState.PENDING, "Resources")
     assert one_round(tracker, updates) == 1
@@ -298,11 +298,8 @@ def test_a_request_within_the_limits_has_no_approval_button(door: Door) -> None:
 
 def test_an_update_that_could_not_be_posted_is_posted_at_the_next_round_in_order(door: Door) -> None:
     assert isinstance(door.backend, MovingBackend)
-    request_id = door.preview_request_id()
-    door.click(SUBMIT_ACTION, request_id, ephemeral=False)
-    job_id = _wait_for_job(door, request_id)
-    tracker = Tracker(door.store, {"slurm": door.backend})
-    updates = JobUpdates(door.store, WebClient(token="xoxb-test", base_url=door.fake.api_url))
+    job_id, tracker = _submitted_job(door)
+    updates = _updates(door)
 
     door.fake.fail("chat.postMessage", times=1, error="internal_error")  # Slack has a bad moment
     door.backend.states[job_id] = (JobState.RUNNING, None)

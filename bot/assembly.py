@@ -71,12 +71,16 @@ def build_phrasing(settings: Settings) -> PhraseWhy | None:
 
 
 def build_concierge(
-    settings: Settings, store: Store, routing: RoutedUnderstanding | None = None
+    settings: Settings,
+    store: Store,
+    routing: RoutedUnderstanding | None = None,
+    backends: dict[Target, Backend] | None = None,
 ) -> Concierge:
+    """The engine; `backends` when the caller shares them (serve: with the tracker and digests)."""
     understanding: Understand = understand if routing is None else routing.understand
     return Concierge(
         store=store,
-        backends=build_backends(settings),
+        backends=backends if backends is not None else build_backends(settings),
         understand=understanding,
         phrase_why=build_phrasing(settings),
         policy=load_policy(settings.policy_file),

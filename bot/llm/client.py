@@ -16,6 +16,7 @@ or its answer does not fit the request form.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any, Literal
@@ -54,8 +55,10 @@ class AssistantAnswerInvalid(InvalidModelOutput):
         self.reason = INVALID_ANSWER
 
 
+@functools.lru_cache(maxsize=8)
 def chat_model_from(settings: LlmSettings) -> ChatOpenAI:
-    """The LangChain chat model for vLLM's OpenAI endpoint in `settings`."""
+    """The LangChain chat model for vLLM's OpenAI endpoint in `settings`; one per settings, so
+    reading and phrasing share its HTTP connections."""
     if not settings.url:
         raise ConfigurationError(
             "No language model is configured (CONCIERGE_LLM_URL is empty). Set it to vLLM's OpenAI "

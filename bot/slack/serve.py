@@ -43,10 +43,11 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
 
     store = open_store(settings)
     routing = build_routing(settings)
-    concierge = build_concierge(settings, store, routing)
+    # One set of backends (clients, caches) for the engine, the tracker and the digests.
+    backends = build_backends(settings)
+    concierge = build_concierge(settings, store, routing, backends)
     conversations = build_conversations(settings, concierge, store, routing)
     app = build_app(concierge, store, slack, nudges=settings.nudges, conversations=conversations)
-    backends = build_backends(settings)
     # The tracker posts each job's state changes in its Slack thread (bot.slack.job_updates).
     tracker = Tracker(store, backends)
     loop_args = (tracker, JobUpdates(store, app.client), settings.tracker_interval_s, threading.Event())

@@ -46,8 +46,8 @@ from backends.types import Intent, IntentKind, JobRequest
 from bot.understanding.commands import split_command
 from bot.understanding.details import read_details
 from bot.understanding.durations import find_durations
-from bot.understanding.gpu_models import GPU_MODEL, read_gpu_model
-from bot.understanding.numbers import NUMBER, read_count
+from bot.understanding.gpu_models import find_gpu_models
+from bot.understanding.numbers import ARTICLES, NUMBER, read_count
 from bot.understanding.sizes import MEMORY_AMOUNT, memory_gb
 
 _I = re.IGNORECASE
@@ -56,14 +56,12 @@ _NUMBER_RE = re.compile(rf"(?<![\w.]){NUMBER}(?![\w]|\.\d)", _I)
 # Digits glued to what follows ("8xH100", "4h", "gpu:8") still state a number. Runs longer than
 # nine digits are no count of anything (and would be slow to turn into ints).
 _DIGITS_RE = re.compile(r"(?<![\w.])\d{1,9}(?!\d)")
-_GPU_MODEL_RE = re.compile(rf"(?<![\w./:@-])(?:{GPU_MODEL})(?![\w-]|\.\w)", _I)
 _MEMORY_RE = re.compile(rf"(?<![\w.]){MEMORY_AMOUNT}", _I)
 _WHITESPACE_RE = re.compile(r"\s+")
 _SMART_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 _FENCE_RE = re.compile(r"^```[a-z0-9_+-]*\s*|\s*```$", _I)
 _OUTER_QUOTES = ("`", '"', "'")
 # "a"/"an" read as 1 everywhere would support one of anything; the grammar's reading covers "a GPU".
-_ARTICLES = frozenset({"a", "an"})
 
 # Words that label a name, looked for next to the value (before it, or just after: "the X partition").
 _LABELS: dict[str, re.Pattern[str]] = {
@@ -116,7 +114,7 @@ class _Evidence:
         found = {int(d) for d in _DIGITS_RE.findall(self.words)}
         for match in _NUMBER_RE.finditer(self.words):
             written = match.group(0)
-            if written.lower() not in _ARTICLES and (count := read_count(written)) is not None:
+            if written.lower() not in ARTICLES and (count := read_count(written)) is not None:
                 found.add(count)
         return frozenset(found)
 
@@ -126,8 +124,7 @@ class _Evidence:
 
     @cached_property
     def gpu_models(self) -> tuple[tuple[str, int | None], ...]:
-        models = (read_gpu_model(m.group(0)) for m in _GPU_MODEL_RE.finditer(self.words))
-        return tuple((m.gpu_type, m.memory_gb) for m in models if m is not None)
+        return tuple((m.gpu_type, m.memory_gb) for m in find_gpu_models(self.words))
 
     @cached_property
     def sizes(self) -> frozenset[int]:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backends.errors import RequestInvalid
 from backends.types import Intent, IntentKind, JobRequest
-from bot.understanding.gpu_models import read_gpu_model
+from bot.understanding.gpu_models import canonical_gpu_type
 
 IntentName = Literal[
     "submit", "status", "queue", "why_pending", "capacity", "cancel", "digest", "help", "unknown"
@@ -80,11 +80,6 @@ class InvalidModelOutput(RequestInvalid):
     """The model's answer does not make a valid request (it is not shown; the grammar answers)."""
 
 
-def _canonical_gpu_type(value: str) -> str:
-    known = read_gpu_model(value)
-    return known.gpu_type if known else value.strip().lower()
-
-
 def intent_from_reading(reading: ModelReading) -> Intent:
     """Our `Intent` from the model's reading, through the same `JobRequest` validation as any door.
 
@@ -100,7 +95,7 @@ def intent_from_reading(reading: ModelReading) -> Intent:
     if fields.get("shared") is False:
         del fields["shared"]
     if isinstance(fields.get("gpu_type"), str):
-        fields["gpu_type"] = _canonical_gpu_type(fields["gpu_type"])
+        fields["gpu_type"] = canonical_gpu_type(fields["gpu_type"]) or fields["gpu_type"].strip().lower()
     if kind == IntentKind.SUBMIT:
         fields.setdefault("workload", "batch")  # as the grammar: a request that names no service
     try:

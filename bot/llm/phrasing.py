@@ -35,8 +35,8 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from backends.types import GpuPool, PendingReason
 from bot.cli.render import reasons as plain_reasons
 from bot.llm.settings import PhrasingSettings
-from bot.understanding.gpu_models import GPU_MODEL, read_gpu_model
-from bot.understanding.numbers import WORD_NUMBER, read_number
+from bot.understanding.gpu_models import find_gpu_models
+from bot.understanding.numbers import ARTICLES, WORD_NUMBER, read_number
 
 ChatModel = BaseChatModel | Callable[[list[BaseMessage]], str]
 Source = Literal["model", "template"]
@@ -52,8 +52,6 @@ _DIGITS_RE = re.compile(r"\d+(?:\.\d+)?")
 # Dates and clock times are checked whole: "2025-06-02" is made of numbers the facts may all hold.
 _DATE_OR_TIME_RE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}:\d{2}")
 _WORD_NUMBER_RE = re.compile(rf"(?<![\w-])(?:{WORD_NUMBER})(?![\w-])", re.IGNORECASE)
-_GPU_MODEL_RE = re.compile(rf"(?<![\w./:@-])(?:{GPU_MODEL})(?![\w-]|\.\w)", re.IGNORECASE)
-_ARTICLES = frozenset({"a", "an"})  # "a" reads as 1 to the number reader, but says no number here
 
 
 @dataclass(frozen=True)
@@ -103,14 +101,13 @@ def _numbers(text: str) -> set[float]:
     text = _DATE_OR_TIME_RE.sub(" ", text)
     found = {float(digits) for digits in _DIGITS_RE.findall(text)}
     for match in _WORD_NUMBER_RE.finditer(text):
-        if match.group(0).lower() not in _ARTICLES and (value := read_number(match.group(0))) is not None:
+        if match.group(0).lower() not in ARTICLES and (value := read_number(match.group(0))) is not None:
             found.add(value)
     return found
 
 
 def _gpu_families(text: str) -> set[str]:
-    models = (read_gpu_model(m.group(0)) for m in _GPU_MODEL_RE.finditer(text))
-    return {model.gpu_type for model in models if model is not None}
+    return {model.gpu_type for model in find_gpu_models(text)}
 
 
 def _shown_number(value: float) -> str:

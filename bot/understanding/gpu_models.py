@@ -115,3 +115,14 @@ def canonical_gpu_type(alias: str) -> str | None:
     """The family name for an alias ("H100s" → "h100", "RTX 6000 Ada" → "rtx6000ada"), else None."""
     model = read_gpu_model(alias)
     return model.gpu_type if model else None
+
+
+# A GPU model as a token of running text, not part of a path, URL or image name ("l40." ends a
+# sentence, "l40.py" is a file): how the model's answers are checked against the person's words.
+_GPU_MODEL_TOKEN_RE = re.compile(rf"(?<![\w./:@-])(?:{GPU_MODEL})(?![\w-]|\.\w)", re.IGNORECASE)
+
+
+def find_gpu_models(text: str) -> list[GpuModel]:
+    """Every GPU model named in `text`, in order."""
+    found = (read_gpu_model(m.group(0)) for m in _GPU_MODEL_TOKEN_RE.finditer(text))
+    return [model for model in found if model is not None]

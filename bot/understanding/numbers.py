@@ -62,6 +62,8 @@ _UNIT_WORDS = "|".join(sorted(_UNITS, key=len, reverse=True))
 _PHRASE_WORDS = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(_PHRASES, key=len, reverse=True))
 
 # Compound tens ("twenty-four"), single words, phrases; longest first so "a couple of" beats "a".
+# "a" and "an" read as 1 ("an hour"), but standing alone in a sentence they state no number.
+ARTICLES = frozenset({"a", "an"})
 WORD_NUMBER = (
     rf"(?:(?:{_TENS_WORDS})(?:[\s-]+(?:one|two|three|four|five|six|seven|eight|nine))?"
     rf"|{_PHRASE_WORDS}"

@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -35,16 +35,13 @@ from backends.slurm.reasons import ReasonContext, describe_reason
 from backends.types import JobState
 from bot.slack import blocks
 from bot.store import RequestRecord, Store
+from bot.store.store import utc_now
 from bot.store.thread_updates import ThreadUpdates, UnpostedState
 from bot.tracker import Tracker, Transition
 
 log = logging.getLogger("concierge.slack.job_updates")
 MAX_ATTEMPTS = 5  # rounds of the tracker (15 s apart by default) before an update is given up
 STALE_AFTER = timedelta(days=1)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class JobUpdates:
@@ -154,12 +151,12 @@ def _elapsed(record: RequestRecord, at: datetime | None) -> str:
     end = at or (record.last_state.observed_at if record.last_state else record.updated_at)
     started = next((s.observed_at for s in record.states if s.state == JobState.RUNNING), None)
     if started is not None:
-        return f"after {duration(started, end)} of running"
-    return f"{duration(record.created_at, end)} after it was asked for, without being seen running"
+        return f"after {duration(end - started)} of running"
+    return f"{duration(end - record.created_at)} after it was asked for, without being seen running"
 
 
-def duration(start: datetime, end: datetime) -> str:
-    seconds = max(int((end - start).total_seconds()), 0)
+def duration(span: timedelta) -> str:
+    seconds = max(int(span.total_seconds()), 0)
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
     if hours:

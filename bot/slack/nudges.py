@@ -42,17 +42,13 @@ from bot.slack.listeners import Background
 from bot.slack.submission import DOOR
 from bot.store import Store
 from bot.store.schedule import NudgeRecord, ScheduleStore
+from bot.store.store import utc_now
 from bot.telemetry.nudges import Nudge, Nudger, NudgeSettings, NudgeUndeliverable
 
 KEEP_ACTION = "gpu_nudge_keep"
 CANCEL_JOB_ACTION = "gpu_nudge_cancel"
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # `duration` measures between two instants
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def slack_nudger(store: Store, client: WebClient, settings: NudgeSettings, clock: Clock = utc_now) -> Nudger:
@@ -90,8 +86,8 @@ class SlackNudgeDelivery:
 
 def nudge_message(nudge: Nudge) -> list[Block]:
     job = blocks.escaped(nudge.job_id)
-    idle = duration(_EPOCH, _EPOCH + nudge.idle_for)
-    keep = duration(_EPOCH, _EPOCH + nudge.keep_for)
+    idle = duration(nudge.idle_for)
+    keep = duration(nudge.keep_for)
     runs_as = blocks.escaped(nudge.owner)
     value = f"{nudge.backend}:{nudge.job_id}"
     return [

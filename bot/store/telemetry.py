@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, s
 
 from backends.gpu.samples import GpuHolder, GpuSample
 from bot.store.database import conflict_insert, writing
+from bot.store.store import utc_now
 from bot.store.telemetry_tables import NO_HOLDER, GpuHourRow, GpuMinuteRow
 
 HeldSample = tuple[GpuSample, GpuHolder | None]
@@ -169,10 +170,6 @@ class UtilizationGrid:
     resolution: Resolution
     bucket_starts: tuple[datetime, ...]
     rows: tuple[GridRow, ...]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _require_aware(*moments: datetime) -> None:

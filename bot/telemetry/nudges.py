@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -27,13 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backends.errors import ConciergeError
 from bot.store.schedule import NudgeRecord, ScheduleStore
+from bot.store.store import utc_now
 
 log = logging.getLogger("concierge.nudges")
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class NudgeSettings(BaseModel):

@@ -46,6 +46,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.store.database import create_store_engine, supported_url
 from bot.store.schedule import ScheduleStore
+from bot.store.store import utc_now
 from bot.telemetry.schedule_settings import DigestSchedule, ScheduleSettings, WeeklySummary, crontab_trigger
 
 log = logging.getLogger("concierge.schedule")
@@ -56,10 +57,6 @@ _FIRE_LOOKBACK_MARGIN = timedelta(minutes=1)  # beyond the misfire grace: a run 
 _MAX_FIRE_STEPS = 100_000
 Clock = Callable[[], datetime]
 DigestKind = Literal["digest", "weekly"]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

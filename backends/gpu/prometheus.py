@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backends.errors import BackendUnavailable, ConfigurationError
-from backends.gpu.dcgm import SeriesGroups, why_unreachable
+from backends.gpu.dcgm import SeriesGroups, fetch_text, why_unreachable
 from backends.gpu.exposition import FB_FREE, FB_USED, GPU_TEMP, GPU_UTIL, GR_ENGINE_ACTIVE, POWER_USAGE
 from backends.gpu.nvml import utc_now
 from backends.gpu.samples import GpuSample
@@ -119,10 +119,8 @@ class PrometheusGpuQuery:
 
     def _get(self, path: str, parameters: Mapping[str, str]) -> dict[str, Any]:
         url = f"{self._base}{path}?{urllib.parse.urlencode(parameters)}"
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - scheme checked in __init__
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 - scheme checked in __init__
-                raw = response.read()
+            raw = fetch_text(url, self._timeout, accept="application/json")
         except urllib.error.HTTPError as e:
             raise BackendUnavailable(
                 f"Prometheus at {self._base} answered HTTP {e.code}: {_server_message(e.read())}",
@@ -134,6 +132,8 @@ class PrometheusGpuQuery:
                 "GPU use over time cannot be shown until it answers",
                 retry_after=RETRY_AFTER_S,
             ) from e
+        except ValueError as e:  # over the size limit
+            raise BackendUnavailable(f"Prometheus at {self._base} could not be read: {e}") from e
         try:
             body = json.loads(raw)
         except ValueError as e:

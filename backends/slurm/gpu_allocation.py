@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 
 from backends.gpu.samples import GpuHolder
+from backends.slurm.gres import GRES_PREFIXES, split_items
 from backends.slurm.hostlist import expand_hostlist
 from backends.slurm.runner import CommandRunner
 
@@ -54,23 +55,6 @@ _DETAIL = re.compile(
 _ITEM = re.compile(r"^(?P<spec>[^()]+)\((?P<kind>IDX|CNT):(?P<indices>[^)]*)\)$")
 
 
-def _split_items(text: str) -> list[str]:
-    """Comma separated, but an index list inside parentheses holds commas too."""
-    items: list[str] = []
-    depth = 0
-    start = 0
-    for position, char in enumerate(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth = max(depth - 1, 0)
-        elif char == "," and depth == 0:
-            items.append(text[start:position])
-            start = position + 1
-    items.append(text[start:])
-    return [item.strip() for item in items if item.strip()]
-
-
 def _expand_indices(text: str) -> list[int]:
     """`0-1` → [0, 1]; `0,2-3` → [0, 2, 3]; `N/A` or anything unreadable → []."""
     indices: list[int] = []
@@ -85,12 +69,12 @@ def _expand_indices(text: str) -> list[int]:
 def gpu_indices(gres_detail: str) -> list[int]:
     """The GPU indices named in one node's GRES detail (`gpu:a100:1(IDX:0),gpu:l40s:1(IDX:2)`)."""
     indices: list[int] = []
-    for item in _split_items(gres_detail):
+    for item in split_items(gres_detail):
         matched = _ITEM.match(item)
         if matched is None or matched["kind"] != "IDX":
             continue
         spec = matched["spec"]
-        for prefix in ("gres/", "gres:"):
+        for prefix in GRES_PREFIXES:
             spec = spec.removeprefix(prefix)
         if spec.split(":", 1)[0] != "gpu":
             continue

@@ -19,11 +19,12 @@ from functools import lru_cache
 from backends.types import GpuAsk
 
 _EMPTY = frozenset({"", "(null)", "n/a", "none"})
-_PREFIXES = ("gres:", "gres/")
+GRES_PREFIXES = ("gres:", "gres/")
 _TRES_ITEM = re.compile(r"^(?P<name>[^:=]+)(?::(?P<type>[^=]+))?=(?P<count>\d+)$")
 
 
-def _split_items(text: str) -> list[str]:
+def split_items(text: str) -> list[str]:
+    """Comma separated, but an index list inside parentheses holds commas too."""
     items: list[str] = []
     depth = 0
     current: list[str] = []
@@ -50,7 +51,7 @@ def _strip_detail(item: str) -> str:
 def _parse_item(item: str) -> tuple[str, str | None, int] | None:
     """(name, type, count) of one item, or None when it is not readable as a count."""
     item = _strip_detail(item).strip()
-    for prefix in _PREFIXES:
+    for prefix in GRES_PREFIXES:
         if item.startswith(prefix):
             item = item[len(prefix) :]
             break
@@ -83,7 +84,7 @@ def parse_gpus(text: str | None) -> tuple[GpuAsk, ...]:
     asks: list[GpuAsk] = []
     untyped_tres: list[GpuAsk] = []
     typed_seen = False
-    for item in _split_items(text):
+    for item in split_items(text):
         parsed = _parse_item(item)
         if parsed is None:
             continue

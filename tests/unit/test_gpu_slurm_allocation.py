@@ -5,14 +5,13 @@ The texts are in tests/gpu_fakes/scontrol_text.py (Slurm 22.05's layout, constru
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
 from backends.errors import BackendUnavailable
 from backends.gpu.samples import GpuHolder
 from backends.slurm.gpu_allocation import gpu_indices, parse_gpu_allocations, read_gpu_allocations
 from tests.gpu_fakes.scontrol_text import CLUSTER, LOCAL_22_05
+from tests.unit.test_slurm_backend import FakeSlurm
 
 
 def holders(allocations: dict[tuple[str, str], GpuHolder]) -> dict[tuple[str, str], tuple[str, str]]:
@@ -71,39 +70,16 @@ def test_gres_detail(detail: str, indices: list[int]) -> None:
     assert gpu_indices(detail) == indices
 
 
-class FakeSlurm:
-    """A CommandRunner answering scontrol with canned text and counting the calls."""
-
-    def __init__(self, answer: str | Exception) -> None:
-        self.answer = answer
-        self.command_count = 0
-        self.argvs: list[list[str]] = []
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: str | None = None,
-        as_user: str | None = None,
-        include_stderr: bool = False,
-    ) -> str:
-        self.command_count += 1
-        self.argvs.append(list(argv))
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
-
-
 def test_one_scontrol_call_for_the_whole_cluster() -> None:
-    slurm = FakeSlurm(LOCAL_22_05 + CLUSTER)
+    slurm = FakeSlurm({"scontrol": LOCAL_22_05 + CLUSTER})
     allocations = read_gpu_allocations(slurm)
     assert allocations == {**parse_gpu_allocations(LOCAL_22_05), **parse_gpu_allocations(CLUSTER)}
     assert len(allocations) == 3 + 20
-    assert slurm.argvs == [["scontrol", "show", "job", "-d"]]
+    assert [argv for argv, _, _ in slurm.calls] == [["scontrol", "show", "job", "-d"]]
 
 
 def test_scontrol_failure_is_the_runners_error() -> None:
-    slurm = FakeSlurm(BackendUnavailable("scontrol did not answer within 30 s"))
+    slurm = FakeSlurm({"scontrol": BackendUnavailable("scontrol did not answer within 30 s")})
     with pytest.raises(BackendUnavailable):
         read_gpu_allocations(slurm)
 

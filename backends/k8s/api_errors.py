@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from backends.errors import (
@@ -161,6 +162,12 @@ def translate_api_error(error: ApiException, action: Action) -> ConciergeError:
 
 def translate_transport_error(error: Exception, action: Action, host: str) -> BackendUnavailable:
     detail = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    if isinstance(error, urllib3.exceptions.ReadTimeoutError):  # it was sent: it may have been done
+        done = "" if action.verb in ("get", "list") else "; it may have been done all the same"
+        return BackendUnavailable(
+            f"the Kubernetes API at {host} did not answer in time to {action.verb} {action.what} "
+            f"({detail}){done}"
+        )
     return BackendUnavailable(
         f"the Kubernetes API at {host} could not be reached to {action.verb} {action.what} ({detail}); "
         "check that the cluster is up and the bot's kubeconfig points at it, then try again"

@@ -6,7 +6,8 @@ bot, because one cluster-wide LIST serves everybody (see connection.py for the b
 
 Cost per operation (API requests):
   plan 0–1 (one nodes LIST, cached `facts_ttl_s`) · validate 1 dry run per manifest (+2 for the
-  "would it start now" check) · submit 1 per manifest · statuses 3 for any number of workloads
+  "would it start now" check) · submit 1 per manifest (a failure part-way: +1 delete per object
+  created, submission.py; no answer: +1 GET) · statuses 3 for any number of workloads
   (Deployments, Jobs and Pods, each ONE labelled LIST across namespaces) · queue 3 · capacity 2
   (nodes, non-terminated pods) · explain 3 (+1 events of the namespace when something waits,
   +2 capacity when a pod is unschedulable) · cancel 4–5 · scale 3.
@@ -58,6 +59,7 @@ from backends.k8s.objects import (
     decode_object,
 )
 from backends.k8s.settings import K8sSettings
+from backends.k8s.submission import create_all
 from backends.k8s.workloads import (
     DEPLOYMENT,
     Workload,
@@ -186,30 +188,9 @@ class KubernetesBackend:
 
     def submit(self, plan: Plan) -> JobRef:
         manifests = self._manifests_of(plan)
-        created: list[dict[str, Any]] = []
-        for manifest in manifests:
-            try:
-                self.api.create(manifest, plan.identity, dry_run=False)
-            except ConciergeError as e:
-                undone = self._undo(created, plan.identity)
-                if undone:
-                    e.message += f" (the {undone} created just before was deleted again)"
-                    e.args = (e.message,)
-                raise
-            created.append(manifest)
+        create_all(self.api, manifests, plan.identity)  # all or nothing, else it says what was left
         workload = manifests[0]["metadata"]
         return JobRef(backend="k8s", job_id=f"{workload['namespace']}/{workload['name']}")
-
-    def _undo(self, created: Sequence[dict[str, Any]], identity: Identity) -> str:
-        undone = []
-        for manifest in reversed(created):
-            metadata = manifest["metadata"]
-            try:
-                self.api.delete(manifest["kind"], metadata["namespace"], metadata["name"], identity)
-                undone.append(f"{manifest['kind']} {metadata['name']}")
-            except ConciergeError:
-                continue
-        return ", ".join(undone)
 
     # -- following ----------------------------------------------------------------------------
 

@@ -22,10 +22,21 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3 import HTTPHeaderDict
 
-from backends.errors import BackendUnavailable, RequestInvalid
+from backends.errors import BackendUnavailable, JobNotFound, RequestInvalid
 from backends.k8s.api_errors import Action, translate_api_error, translate_transport_error
 from backends.k8s.connection import IMPERSONATE_GROUP, ApiClients
-from backends.k8s.objects import Deployment, EndpointSlice, Event, Job, Node, Pod, Service, decode_list
+from backends.k8s.objects import (
+    Deployment,
+    EndpointSlice,
+    Event,
+    Job,
+    Named,
+    Node,
+    Pod,
+    Service,
+    decode_list,
+    decode_object,
+)
 from backends.types import Identity
 
 T = TypeVar("T")
@@ -140,6 +151,23 @@ class KubeApi:
             raise BackendUnavailable(
                 f"the Kubernetes API answered the {plural} LIST with something that is not a {plural} "
                 f"list ({e}); is k8s.kubeconfig pointing at a Kubernetes API server?"
+            ) from e
+
+    def lookup(self, kind_name: str, namespace: str, name: str) -> Named | None:
+        """One object by name, or None when the cluster has none (a GET as the bot)."""
+        kind = KINDS[kind_name]
+        action = Action("get", kind.title, namespace, name)
+        path = f"{kind.prefix}/namespaces/{namespace}/{kind.plural}/{name}"
+        try:
+            data, _ = self._send(self._clients.bot(), "GET", path, action)
+        except JobNotFound:
+            return None
+        try:
+            return decode_object(data, Named)
+        except ValueError as e:  # msgspec.DecodeError
+            raise BackendUnavailable(
+                f"the Kubernetes API answered the GET of {action.what} with something that is not "
+                f"an object ({e})"
             ) from e
 
     # -- writes, as the person -------------------------------------------------------------------

@@ -43,6 +43,12 @@ class ObjectMeta(_Struct, frozen=True, gc=False):
     owner_references: list[OwnerReference] = []
 
 
+class Named(_Struct, frozen=True, gc=False):
+    """Any object, read for its metadata only (a lookup by name)."""
+
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+
+
 class Condition(_Struct, frozen=True, gc=False):
     type: str = ""
     status: str = ""

@@ -257,7 +257,7 @@ def test_a_failed_service_creation_undoes_the_deployment(
     )
     dave = Identity(requester="U-DAVE", k8s_user="dave", default_namespace="research")
     with pytest.raises(
-        PermissionDenied, match=r"\(the Deployment api created just before was deleted again\)"
+        PermissionDenied, match=r"Nothing was left running: Deployment research/api, created just before, was"
     ):
         submitted(
             backend,

@@ -79,6 +79,7 @@ class Response:
     code: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    late_s: float = 0.0  # how long the server waits before sending it
 
 
 @dataclass
@@ -123,6 +124,8 @@ class Dispatcher:
         self.tokens: dict[str, UserInfo] = {}
         self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
+        # (verb, resource plural) → seconds the answer waits after the request has run.
+        self.late_answers: dict[tuple[str, str], float] = {}
 
     def handle(self, request: Request) -> Response | StreamResponse:
         route = parse_path(request.path)
@@ -147,6 +150,8 @@ class Dispatcher:
             self._authorize(user, verb, route)
             result = self._run(request, route, verb)
             code = result.code if isinstance(result, Response) else 200
+            if isinstance(result, Response):  # done; a client with a shorter timeout never hears so
+                result.late_s = self.late_answers.get((verb, route.resource.plural), 0.0)
             return result
         except ApiError as error:
             code = error.code

@@ -132,6 +132,11 @@ class KubeEmulator:
     def message_style(self, style: MessageStyle) -> None:
         self.knobs.message_style = style
 
+    def answer_late(self, verb: str, resource: str, seconds: float) -> None:
+        """Requests with this verb on this resource (plural: "jobs") run at once, but their answer
+        waits `seconds`: a client with a shorter timeout cannot tell whether they were done."""
+        self.dispatcher.late_answers[(verb, resource)] = seconds
+
     # ---- identities and RBAC -----------------------------------------------------------------------
 
     def add_token(self, token: str, user: str, groups: Iterable[str] = ()) -> None:

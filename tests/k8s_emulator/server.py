@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -54,13 +55,17 @@ class _ApiHandler(BaseHTTPRequestHandler):
             self._send(response)
 
     def _send(self, response: Response) -> None:
-        self.send_response(response.code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(response.body)))
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(response.body)
+        time.sleep(response.late_s)
+        try:
+            self.send_response(response.code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(response.body)
+        except OSError:  # the client gave up waiting (a late answer)
+            self.close_connection = True
 
     def _stream(self, response: StreamResponse) -> None:
         self.send_response(200)

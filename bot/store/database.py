@@ -13,6 +13,18 @@ Alembic is configured in code (`alembic_config`), with the scripts shipped in th
 alembic.ini has to be found at run time. `upgrade_to_head` is called at every start-up: when the
 database is already at head it costs one SELECT. Migrations on PostgreSQL hold an advisory lock,
 so two processes starting at once do not both create the tables.
+
+Nothing waits for ever (bot/store/failures.py says what each failure becomes):
+- SQLite waits SQLITE_BUSY_TIMEOUT_S (5 s) for another writer's lock, then fails with
+  "database is locked". Our write transactions last milliseconds, so 5 s means something is
+  wrong (a stuck process, a person's `sqlite3` shell inside BEGIN), not a queue.
+- PostgreSQL connections get connect_timeout=PG_CONNECT_TIMEOUT_S (5 s), and through libpq's
+  `options` lock_timeout=PG_LOCK_TIMEOUT_MS (5 s) and statement_timeout=PG_STATEMENT_TIMEOUT_MS
+  (30 s): a lock held by another session (an admin's LOCK TABLE, a long migration) or a runaway
+  query ends as an error instead of a hung Slack handler or CLI. `options` and `connect_timeout`
+  given in CONCIERGE_DATABASE_URL win (libpq applies the last `-c` for a setting).
+- Migrations on PostgreSQL get longer limits (MIGRATION_TIMEOUTS, SET LOCAL): 60 s to wait
+  for a lock (another process's migration, a busy table) and 10 min per statement.
 """
 
 from __future__ import annotations
@@ -29,13 +41,18 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from backends.errors import BackendUnavailable, ConfigurationError
+from backends.errors import ConfigurationError
+from bot.store.failures import start_error, store_error
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-SQLITE_BUSY_TIMEOUT_S = 15.0
+SQLITE_BUSY_TIMEOUT_S = 5.0
+PG_CONNECT_TIMEOUT_S = 5
+PG_LOCK_TIMEOUT_MS = 5_000
+PG_STATEMENT_TIMEOUT_MS = 30_000
+MIGRATION_TIMEOUTS = {"lock_timeout": 60_000, "statement_timeout": 600_000}  # ms, PostgreSQL
 BEGIN_MODE_OPTION = "concierge_sqlite_begin"  # execution option read by the BEGIN hook below
 PG_MIGRATION_LOCK_KEY = 0x434F4E43  # "CONC": any constant shared by every concierge process
 SUPPORTED = ("sqlite", "postgresql")
@@ -65,7 +82,7 @@ def shown(url: URL) -> str:
 def create_store_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True)
+    return _postgres_engine(url)
 
 
 def writing(engine: Engine) -> Engine:
@@ -73,11 +90,25 @@ def writing(engine: Engine) -> Engine:
     return engine.execution_options(**{BEGIN_MODE_OPTION: "IMMEDIATE"})
 
 
+def _postgres_engine(url: URL) -> Engine:
+    """Timeouts as the module docstring says; the URL's own `options` go last, so they win."""
+    given = url.query.get("options", ())
+    options = [f"-c lock_timeout={PG_LOCK_TIMEOUT_MS}", f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS}"]
+    options += [given] if isinstance(given, str) else list(given)
+    connect_args: dict[str, Any] = {"options": " ".join(options)}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
 def _sqlite_engine(url: URL) -> Engine:
-    path = url.database
-    in_memory = not path or path == ":memory:" or url.query.get("mode") == "memory"
-    if not in_memory and path:
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = url.database or ""
+    if url.query.get("uri") == "true":  # sqlite:///file:PATH?mode=ro&uri=true: a URI, not a path
+        path = path.removeprefix("file:")
+    mode = url.query.get("mode")
+    in_memory = not path or path == ":memory:" or mode == "memory"
+    if not in_memory and mode != "ro":
+        _make_parent(Path(path).expanduser())
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
@@ -103,6 +134,16 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigurationError(
+            f"the directory for the concierge's SQLite database {path} cannot be created ({e}); "
+            "check CONCIERGE_DATABASE_URL"
+        ) from e
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration, in code. With a connection, migrations run on it (and its transaction)."""
     config = Config()
@@ -119,15 +160,17 @@ def upgrade_to_head(engine: Engine) -> None:
                 return
         with writing(engine).begin() as connection:
             if connection.dialect.name == "postgresql":
+                for setting, ms in MIGRATION_TIMEOUTS.items():
+                    connection.exec_driver_sql(f"SET LOCAL {setting} = {ms}")
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
             if _current_heads(connection) == heads:
                 return  # another process migrated while we waited for the lock
             command.upgrade(alembic_config(connection), "head")
-    except OperationalError as e:
-        raise ConfigurationError(
-            f"cannot open the concierge's database {shown(engine.url)}: {e.orig}; "
-            "check CONCIERGE_DATABASE_URL and that the database server is running"
-        ) from e
+    except SQLAlchemyError as e:
+        error = start_error(e, engine.url)
+        if error is None:
+            raise
+        raise error from e
 
 
 def _current_heads(connection: Connection) -> set[str]:
@@ -136,15 +179,17 @@ def _current_heads(connection: Connection) -> set[str]:
 
 @contextmanager
 def unavailable_as_error(url: URL, then: str) -> Iterator[None]:
-    """A database that cannot be reached (or is locked past the busy timeout) as BackendUnavailable,
-    whose message a person can act on; `then` says what happens next ("try again in a moment")."""
+    """Database failures as errors whose message a person can act on (bot/store/failures.py):
+    BackendUnavailable when waiting helps, ConfigurationError when an admin must act. `then` says
+    what happens next after a transient one ("try again in a moment"). IntegrityError and our own
+    bugs propagate unchanged."""
     try:
         yield
-    except OperationalError as e:
-        raise BackendUnavailable(
-            f"the concierge's database {shown(url)} cannot be used right now ({e.orig}); {then}",
-            retry_after=5.0,
-        ) from e
+    except SQLAlchemyError as e:
+        error = store_error(e, url, then)
+        if error is None:
+            raise
+        raise error from e
 
 
 @contextmanager

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from backends.types import (
+    Footprint,
     GpuPool,
     Identity,
     JobRef,
-    JobRequest,
     JobStatus,
     PendingReason,
     Plan,
@@ -21,8 +21,9 @@ from backends.types import (
 class Backend(Protocol):
     name: Target
 
-    def plan(self, request: JobRequest, identity: Identity, request_id: str) -> Plan:
-        """The script or manifests that would run, as the person. Pure: no cluster calls."""
+    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
+        """The script or manifests that would run, as the person, rendered from the footprint (the
+        one place a job's GPUs, nodes/replicas and wall time are decided). No cluster writes."""
         ...
 
     def validate(self, plan: Plan) -> list[str]:

@@ -49,6 +49,7 @@ class JobRequest(BaseModel):
     gpu_memory_gb: int | None = Field(default=None, ge=1, le=4096)
     mig_profile: str | None = Field(default=None, pattern=MIG_PATTERN.pattern)
     shared: bool = False
+    cpu_only: bool = False  # "CPU only", "no GPU": said in so many words, never assumed
     nodes: int | None = Field(default=None, ge=1, le=10_000)
     replicas: int | None = Field(default=None, ge=0, le=1_000)
     time_limit_minutes: int | None = Field(default=None, ge=1, le=366 * 24 * 60)
@@ -63,16 +64,6 @@ class JobRequest(BaseModel):
     model: SafeName | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     command: str | None = Field(default=None, min_length=1, max_length=100_000)
-
-    @property
-    def total_gpus(self) -> int:
-        """GPUs across all nodes or replicas (a MIG slice counts as one)."""
-        per_unit = self.gpus if self.gpus is not None else (1 if self.mig_profile else 0)
-        return per_unit * (self.nodes or 1) * (self.replicas or 1)
-
-    def gpu_hours(self, default_minutes: int) -> float:
-        minutes = self.time_limit_minutes or default_minutes
-        return self.total_gpus * minutes / 60
 
 
 class Intent(BaseModel):
@@ -108,6 +99,46 @@ class Identity(BaseModel):
     is_admin: bool = False
 
 
+class GpuKind(StrEnum):
+    WHOLE = "whole"
+    MIG = "mig"
+    SHARED = "shared"
+    NONE = "none"  # a CPU job the person asked for in so many words
+
+
+class TimeSource(StrEnum):
+    STATED = "stated"
+    SITE_DEFAULT = "site_default"
+    SITE_LONGEST = "site_longest"  # a service on Slurm: the longest the site allows
+    OPEN_ENDED = "open_ended"  # a Kubernetes service: runs until cancelled
+
+
+class Footprint(BaseModel):
+    """What one job will hold. Derived once by `backends.footprint.derive_footprint` (which says how
+    each value is decided); the plan is rendered from it, the policy judges it, the store records it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request: JobRequest
+    backend: Target
+    service: bool
+    gpus_per_unit: int = Field(ge=0)
+    units: int = Field(ge=0)
+    unit: Literal["node", "replica"]
+    gpu_kind: GpuKind
+    time_limit_minutes: int | None = Field(default=None, ge=1)
+    time_source: TimeSource
+
+    @property
+    def total_gpus(self) -> int:
+        return self.gpus_per_unit * self.units
+
+    def judged_minutes(self, longest_minutes: int | None) -> int | None:
+        """The minutes GPU-hours are counted over: an open-ended service counts as the longest
+        allowed time (leaving the time out must never ask for less); None when nothing bounds it."""
+        return self.time_limit_minutes if self.time_limit_minutes is not None else longest_minutes
+
+
 class Plan(BaseModel):
     """What would run, shown to the person before anything is submitted. Built without side effects."""
 
@@ -115,11 +146,15 @@ class Plan(BaseModel):
 
     backend: Target
     request_id: str
-    request: JobRequest
+    footprint: Footprint
     identity: Identity
     sbatch_script: str | None = None
     manifests: tuple[dict[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
+
+    @property
+    def request(self) -> JobRequest:
+        return self.footprint.request
 
     def to_contract(self) -> dict[str, Any]:
         if self.backend == "slurm":
@@ -196,6 +231,11 @@ class JobStatus:
     time_limit_minutes: int | None = None
     comment: str | None = None
     request_id: str | None = None  # ours, when the job carries our tag
+
+    @property
+    def held_gpus(self) -> int:
+        """GPUs the job holds or waits for across its nodes/replicas (`gpus` is per node)."""
+        return sum(ask.count for ask in self.gpus) * (self.nodes or 1)
 
     def to_json(self) -> dict[str, Any]:
         printed: dict[str, Any] = {}

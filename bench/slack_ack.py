@@ -42,10 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from slack_sdk import WebClient
 
 from backends.types import (
+    Footprint,
     GpuPool,
     Identity,
     JobRef,
-    JobRequest,
     JobStatus,
     PendingReason,
     Plan,
@@ -80,11 +80,15 @@ class SlowBackend:
     def __init__(self, delay_s: float) -> None:
         self._delay_s = delay_s
 
-    def plan(self, request: JobRequest, identity: Identity, request_id: str) -> Plan:
+    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
         time.sleep(self._delay_s)
-        script = f"#!/bin/bash\n#SBATCH --gres=gpu:{request.gpus}\n{request.command}\n"
+        script = f"#!/bin/bash\n#SBATCH --gres=gpu:{footprint.gpus_per_unit}\n{footprint.request.command}\n"
         return Plan(
-            backend="slurm", request_id=request_id, request=request, identity=identity, sbatch_script=script
+            backend="slurm",
+            request_id=request_id,
+            footprint=footprint,
+            identity=identity,
+            sbatch_script=script,
         )
 
     def validate(self, plan: Plan) -> list[str]:

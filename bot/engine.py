@@ -8,6 +8,7 @@ asked is ever lost.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from backends.errors import (
 )
 from backends.protocol import Backend, Scalable
 from backends.types import (
+    Footprint,
     GpuPool,
     Identity,
     Intent,
@@ -36,8 +38,11 @@ from backends.types import (
     QueueFilter,
     Target,
 )
+from bot.holdings import ClusterHoldings, holdings_from, usage_of
 from bot.store import RequestRecord, Store
-from policies import Decision, PolicySettings, Verdict, apply_defaults, judge
+from bot.store.lifecycle import AWAITING_APPROVAL, OPEN, SUBMITTING
+from bot.store.store import InFlight, utc_now
+from policies import Decision, PolicySettings, Verdict, footprint_for, judge
 
 
 class Understood(Protocol):
@@ -56,6 +61,7 @@ PhraseWhy = Callable[[str, Sequence[PendingReason], Sequence[GpuPool]], str]
 
 # The grammar returns an Intent; the routed reader returns an `Understood` with a notice to show.
 Understand = Callable[[str], Intent | Understood]
+log = logging.getLogger(__name__)
 _SLURM_JOB_ID = re.compile(r"^\d+(_\d+)?$")
 
 
@@ -168,20 +174,22 @@ class Concierge:
         check: bool,
         notices: tuple[str, ...] = (),
     ) -> Prepared:
-        request, decision = self._decided(request_id, identity, intent)
-        chosen = self._backend(backend or request.target or self._policy.routing.target_for(request.workload))
-        plan = chosen.plan(request, identity, request_id)
-        warnings = [*notices, *plan.warnings]
+        chosen, footprint, decision, read_note = self._decided(request_id, identity, intent, backend)
+        plan = chosen.plan(footprint, identity, request_id)
+        warnings = [*notices, *plan.warnings, *read_note]
         if check and decision.verdict != Verdict.DENY:
             warnings.extend(self._cluster_check(chosen, plan))
         self._store.record_plan(request_id, plan)
         return Prepared(request_id, intent, decision, plan, tuple(warnings))
 
-    def check_policy(self, identity: Identity, text: str, door: str) -> Decision:
-        """The policy's verdict on a request, without planning or asking the cluster."""
+    def check_policy(
+        self, identity: Identity, text: str, door: str, *, backend: Target | None = None
+    ) -> Decision:
+        """The policy's verdict on a request, without planning or asking the cluster to test it."""
         request_id = self._store.new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
-            _, decision = self._decided(request_id, identity, self._understood(request_id, text)[0])
+            intent = self._understood(request_id, text)[0]
+            decision = self._decided(request_id, identity, intent, backend)[2]
         self._store.record_outcome(request_id, "policy_check")
         return decision
 
@@ -197,63 +205,134 @@ class Concierge:
             raise RequestInvalid(f"{message} ({notice})" if notice else message)
         return intent, notice
 
-    def _decided(self, request_id: str, identity: Identity, intent: Intent) -> tuple[JobRequest, Decision]:
-        """The site's defaults applied to the request, and the policy's verdict on it (recorded)."""
-        request = apply_defaults(intent.request, self._policy, identity)
-        usage = self._store.active_gpu_usage(identity.requester)
-        decision = judge(request, identity, usage, self._policy)
+    def _decided(
+        self, request_id: str, identity: Identity, intent: Intent, backend: Target | None
+    ) -> tuple[Backend, Footprint, Decision, tuple[str, ...]]:
+        """The backend, what the job will hold there (its footprint), and the policy's verdict on
+        that footprint against what the person holds now (recorded); plus a note when the cluster
+        could not be read for their usage."""
+        request = intent.request
+        chosen = self._backend(backend or request.target or self._policy.routing.target_for(request.workload))
+        footprint = footprint_for(request, chosen.name, self._policy, identity)
+        note: tuple[str, ...] = ()
+        try:
+            cluster = self._holdings(identity, chosen)
+        except BackendUnavailable as e:
+            cluster = None
+            note = (
+                f"your jobs on the cluster could not be read ({e.message}); your GPU use was judged "
+                "from the concierge's own records",
+            )
+        usage = usage_of(cluster, self._store.in_flight(identity.requester))
+        decision = judge(footprint, identity, usage, self._policy)
         self._store.record_decision(request_id, decision)
-        return request, decision
+        return chosen, footprint, decision, note
+
+    def _holdings(self, identity: Identity, backend: Backend) -> ClusterHoldings | None:
+        """The person's jobs on the cluster now (one listing); None when they have no account
+        there that a listing could be filtered by."""
+        user = identity.k8s_user if backend.name == "k8s" else identity.unix_user
+        if not user:
+            return None
+        read_at = utc_now()
+        return holdings_from(backend.name, backend.queue(QueueFilter(user=user)), read_at)
 
     def submit(self, prepared: Prepared) -> JobRef:
-        decision = self._judged_again(prepared)
-        if decision.verdict == Verdict.DENY:
-            self._store.record_outcome(prepared.request_id, "denied", "; ".join(decision.reasons))
-            raise PolicyDenied("not submitted: " + "; ".join(decision.reasons))
-        if decision.verdict == Verdict.NEEDS_APPROVAL:
-            self._store.record_outcome(prepared.request_id, "needs_approval", "; ".join(decision.reasons))
-            raise PolicyDenied(
-                "not submitted, this request needs an approver: "
-                + "; ".join(decision.reasons)
-                + ". Ask an admin, or make the request smaller."
-            )
-        return self._submit_planned(prepared)
-
-    def _judged_again(self, prepared: Prepared) -> Decision:
-        """The policy's verdict now. A preview may be clicked long after it was judged, and other
-        jobs of the person may have started since: several allowed previews must not add up to more
-        than the person's limit."""
-        identity = prepared.plan.identity
-        usage = self._store.active_gpu_usage(identity.requester)
-        decision = judge(prepared.plan.request, identity, usage, self._policy)
-        if decision != prepared.decision:
-            self._store.record_decision(prepared.request_id, decision)
-        return decision
+        """Submit a previewed request once: judged again against what the person holds now and
+        marked `submitting` in one step serialised per person (so parallel submits cannot add up
+        past a limit), then given to the cluster, then recorded. Raises AlreadySubmitted when
+        another caller got there first."""
+        return self._admitted(prepared, from_outcomes=OPEN, approver=None)
 
     def submit_approved(self, prepared: Prepared, approver: Identity) -> JobRef:
         """Submit a request that needed an approver, as its requester (the plan's identity); the
         approval is audited first. A denied request stays denied: no approval lifts a hard rule."""
-        decision = self._judged_again(prepared)
-        if decision.verdict == Verdict.DENY:
-            self._store.record_outcome(prepared.request_id, "denied", "; ".join(decision.reasons))
-            raise PolicyDenied("not submitted, approval cannot lift: " + "; ".join(decision.reasons))
-        self._store.audit(
-            approver.requester,
-            "approve",
-            prepared.request_id,
-            {"requester": prepared.plan.identity.requester, "reasons": list(prepared.decision.reasons)},
-        )
-        return self._submit_planned(prepared)
+        return self._admitted(prepared, from_outcomes=(AWAITING_APPROVAL,), approver=approver)
 
-    def _submit_planned(self, prepared: Prepared) -> JobRef:
-        backend = self._backend(prepared.plan.backend)
-        with self._failure_recorded(prepared.request_id):
-            ref = backend.submit(prepared.plan)
-        self._store.record_submission(prepared.request_id, ref)
-        self._store.audit(
-            prepared.plan.identity.requester, "submit", ref.job_id, {"request_id": prepared.request_id}
-        )
+    def _admitted(
+        self, prepared: Prepared, *, from_outcomes: Sequence[str], approver: Identity | None
+    ) -> JobRef:
+        request_id, plan = prepared.request_id, prepared.plan
+        identity, footprint = plan.identity, plan.footprint
+        backend = self._backend(plan.backend)
+        # Unrecorded on purpose: a cluster that cannot be read leaves the preview `planned`, so the
+        # person can submit it again once it answers.
+        cluster = self._holdings(identity, backend)
+        with self._failure_recorded(request_id):
+
+            def judged(in_flight: Sequence[InFlight]) -> Decision:
+                return judge(footprint, identity, usage_of(cluster, in_flight), self._policy)
+
+            decision = self._store.admit(
+                request_id,
+                identity.requester,
+                footprint.total_gpus,
+                judged,
+                from_outcomes=from_outcomes,
+                lifts_approval=approver is not None,
+            )
+        if decision is None:
+            raise self._already_submitted(request_id)
+        if decision != prepared.decision:
+            self._store.record_decision(request_id, decision)
+        reasons = "; ".join(decision.reasons)
+        if decision.verdict == Verdict.DENY:
+            self._store.record_outcome(request_id, "denied", reasons)
+            lifted = ", approval cannot lift" if approver else ""
+            raise PolicyDenied(f"not submitted{lifted}: {reasons}")
+        if decision.verdict == Verdict.NEEDS_APPROVAL and approver is None:
+            self._store.record_outcome(request_id, "needs_approval", reasons)
+            raise PolicyDenied(
+                f"not submitted, this request needs an approver: {reasons}. "
+                "Ask an admin, or make the request smaller."
+            )
+        if approver is not None:
+            self._store.audit(
+                approver.requester,
+                "approve",
+                request_id,
+                {"requester": identity.requester, "reasons": list(prepared.decision.reasons)},
+            )
+        ref = self._given_to_cluster(backend, prepared)
+        try:
+            self._store.record_submission(request_id, ref)
+            self._store.audit(identity.requester, "submit", ref.job_id, {"request_id": request_id})
+        except ConciergeError as e:
+            raise SubmittedNotRecorded(ref, request_id, e.message) from e
         return ref
+
+    def _given_to_cluster(self, backend: Backend, prepared: Prepared) -> JobRef:
+        """The job the cluster made. When its answer was lost (timeout, connection dropped) the
+        job may exist anyway: it is looked for by the request id it carries before anyone is told
+        it failed. Where that cannot be told, the request stays `submitting` for the reconciler,
+        and the person is told not to submit again."""
+        request_id = prepared.request_id
+        # Anything but a ConciergeError (a bug) leaves the request `submitting`: the reconciler
+        # decides from the cluster whether a job was made.
+        try:
+            return backend.submit(prepared.plan)
+        except BackendUnavailable as e:
+            try:
+                found = find_tagged(backend, request_id)
+            except ConciergeError:
+                raise BackendUnavailable(
+                    f"{e.message}. The cluster may have accepted the job before the answer was lost, and "
+                    f"it could not be asked: do not submit again. The concierge will find the job by its "
+                    f"request id {request_id} and record it (`concierge history` shows it), or record "
+                    "that none was made.",
+                    retry_after=e.retry_after,
+                ) from e
+            if found is not None:
+                return found
+            self._recorded_outcome(request_id, "failed", e.message)
+            raise
+        except ConciergeError as e:
+            self._recorded_outcome(request_id, _outcome_of(e), e.message)
+            raise
+
+    def _already_submitted(self, request_id: str) -> AlreadySubmitted:
+        record = self._store.request(request_id)
+        return AlreadySubmitted(request_id, record.job_id, record.outcome, record.error)
 
     def settle(self, prepared: Prepared, outcome: str) -> None:
         """Record how a prepared request ended without a submission (dry run, declined at the prompt)."""
@@ -334,11 +413,18 @@ class Concierge:
         try:
             yield
         except ConciergeError as e:
-            self._store.record_outcome(request_id, _outcome_of(e), e.message)
+            self._recorded_outcome(request_id, _outcome_of(e), e.message)
             raise
         except Exception as e:
-            self._store.record_outcome(request_id, "failed", f"internal error: {type(e).__name__}")
+            self._recorded_outcome(request_id, "failed", f"internal error: {type(e).__name__}")
             raise
+
+    def _recorded_outcome(self, request_id: str, outcome: str, error: str) -> None:
+        """Record how a request failed; a store that fails too must not hide the first error."""
+        try:
+            self._store.record_outcome(request_id, outcome, error)
+        except ConciergeError:
+            log.warning("could not record the outcome of request %s (%s)", request_id, outcome)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -376,6 +462,46 @@ class Concierge:
         if intent.kind == IntentKind.UNKNOWN:
             return intent.message or "I could not understand that as a GPU request"
         return f"that reads as a '{intent.kind.value}' question, not a job to submit"
+
+
+class AlreadySubmitted(RequestInvalid):
+    """Another caller (a second click, another replica) submitted or is submitting this request."""
+
+    def __init__(self, request_id: str, job_id: str | None, outcome: str, error: str | None = None) -> None:
+        if job_id is not None:
+            said = f"request {request_id[:8]} was submitted already, as job {job_id}"
+        elif outcome == SUBMITTING:
+            said = f"request {request_id[:8]} is being submitted already"
+        else:
+            why = error or outcome.replace("_", " ")
+            said = f"request {request_id[:8]} was not submitted ({why}); it is not submitted again"
+        super().__init__(said)
+        self.request_id = request_id
+        self.job_id = job_id
+        self.outcome = outcome
+
+
+class SubmittedNotRecorded(BackendUnavailable):
+    """The cluster made the job, but the store could not record it. The job carries the request id,
+    so the reconciler records it once the store is back; the person must not submit again."""
+
+    def __init__(self, ref: JobRef, request_id: str, why: str) -> None:
+        super().__init__(
+            f"job {ref.job_id} was submitted and runs as you, but the concierge could not record it "
+            f"({why}). Do not submit it again: the job carries request id {request_id} and is "
+            "recorded automatically once the database answers (`concierge status "
+            f"{ref.job_id}` shows it meanwhile).",
+            retry_after=30.0,
+        )
+        self.ref = ref
+
+
+def find_tagged(backend: Backend, request_id: str) -> JobRef | None:
+    """The job that carries this request id (Slurm comment, Kubernetes label), if the cluster has one."""
+    for status in backend.queue(QueueFilter()):
+        if status.request_id == request_id:
+            return status.ref
+    return None
 
 
 def _outcome_of(error: ConciergeError) -> str:

@@ -2,7 +2,8 @@
 
 A poll costs one `statuses` call per backend whatever the number of jobs (FIELD_NOTES: never query
 the controller per job). The store decides what is a transition, so two trackers racing, or a
-restart, never record a change twice.
+restart, never record a change twice. Requests whose submit was cut short are settled first
+(bot/reconciler.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from backends.errors import BackendUnavailable
 from backends.protocol import Backend
 from backends.types import JobRef, JobState, Target
+from bot.reconciler import Reconciler
 from bot.store import Store
 
 VANISHED_REASON = "no longer known to the scheduler; its end was not observed"
@@ -44,8 +46,10 @@ class Tracker:
         self._store = store
         self._backends = backends
         self._clock = clock
+        self._reconciler = Reconciler(store, backends, clock)
 
     def poll_once(self) -> PollResult:
+        self._reconciler.settle()  # adopted jobs are tracked in this same pass
         by_backend: dict[Target, list[JobRef]] = defaultdict(list)
         tracked = self._store.tracked_jobs()
         for ref in tracked:

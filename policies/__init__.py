@@ -1,7 +1,7 @@
 """The site's rules as pure functions over a request and who asks (see DESIGN.md, "Policy")."""
 
 from policies.decision import Decision, Usage, Verdict
-from policies.judge import apply_defaults, judge
+from policies.judge import footprint_for, judge
 from policies.rules import (
     DEFAULT_POLICY_FILE,
     LimitsOverride,
@@ -24,7 +24,7 @@ __all__ = [
     "Routing",
     "Usage",
     "Verdict",
-    "apply_defaults",
+    "footprint_for",
     "judge",
     "load_policy",
 ]

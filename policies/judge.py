@@ -18,7 +18,8 @@ Every reason is collected, not just the first, so a person fixes everything in o
 
 from __future__ import annotations
 
-from backends.types import Identity, JobRequest
+from backends.footprint import derive_footprint, duration
+from backends.types import Footprint, GpuKind, Identity, JobRequest, Target
 from policies.decision import Decision, Usage, Verdict
 from policies.rules import PolicyLimits, PolicySettings
 
@@ -38,29 +39,31 @@ FIELD_HINTS = {
 }
 
 
-def apply_defaults(
-    request: JobRequest, policy: PolicySettings, identity: Identity | None = None
-) -> JobRequest:
-    """The request with the policy's defaults filled in where the person stated nothing."""
-    updates: dict[str, object] = {}
-    # Serving a model needs a GPU: the plan asks for one, so the policy must judge one too.
-    if request.model and request.gpus is None and request.mig_profile is None:
-        updates["gpus"] = 1
-    # A service runs until it is cancelled: a default wall time would only mislead.
-    if request.time_limit_minutes is None and request.workload != "service":
-        updates["time_limit_minutes"] = policy.limits_for(identity).default_time_minutes
-    return request.model_copy(update=updates) if updates else request
-
-
-def judge(request: JobRequest, identity: Identity, usage: Usage, policy: PolicySettings) -> Decision:
+def footprint_for(
+    request: JobRequest, backend: Target, policy: PolicySettings, identity: Identity | None = None
+) -> Footprint:
+    """What the request will hold on `backend`, with this person's defaults where nothing was stated."""
     limits = policy.limits_for(identity)
+    return derive_footprint(
+        request,
+        backend,
+        default_minutes=limits.default_time_minutes,
+        longest_minutes=limits.max_time_minutes,
+    )
+
+
+def judge(footprint: Footprint, identity: Identity, usage: Usage, policy: PolicySettings) -> Decision:
+    """The verdict on what the job will hold (its footprint), never on the words alone."""
+    limits = policy.limits_for(identity)
+    request = footprint.request
     denials = [
         *_placement_denials(request, limits),
-        *_missing_fields(request, limits),
-        *_time_denials(request, limits),
+        *_missing_fields(footprint, limits),
+        *_time_denials(footprint, limits),
+        *_cpu_job_denials(footprint, limits),
     ]
     approvals: list[str] = []
-    for verdict, reason in (*_gpu_count_rules(request, usage, limits), *_gpu_hour_rules(request, limits)):
+    for verdict, reason in (*_gpu_count_rules(footprint, usage, limits), *_gpu_hour_rules(footprint, limits)):
         (denials if verdict == Verdict.DENY else approvals).append(reason)
     if denials:
         return Decision(verdict=Verdict.DENY, reasons=(*denials, *approvals))
@@ -83,21 +86,24 @@ def _placement_denials(request: JobRequest, limits: PolicyLimits) -> list[str]:
     return reasons
 
 
-def _missing_fields(request: JobRequest, limits: PolicyLimits) -> list[str]:
+def _missing_fields(footprint: Footprint, limits: PolicyLimits) -> list[str]:
+    request = footprint.request
     workload = request.workload or "batch"
+    # What the footprint fills in from the site's defaults counts as given.
+    given = {"time_limit_minutes": footprint.time_limit_minutes, "gpus": footprint.gpus_per_unit}
     reasons = []
     for field in limits.required_fields.for_workload(request.workload):
-        if getattr(request, field) is None:
+        if given.get(field, getattr(request, field)) is None:
             label = field.replace("_", " ")
             hint = FIELD_HINTS.get(field, f"state its {label}")
             reasons.append(f"a {workload} request here needs its {label}: {hint}")
     return reasons
 
 
-def _time_denials(request: JobRequest, limits: PolicyLimits) -> list[str]:
-    asked = request.time_limit_minutes or limits.default_time_minutes
+def _time_denials(footprint: Footprint, limits: PolicyLimits) -> list[str]:
+    asked = footprint.time_limit_minutes
     longest = limits.max_time_minutes
-    if longest is None or asked <= longest:
+    if asked is None or longest is None or asked <= longest:
         return []
     return [
         f"{duration(asked)} asked, the longest allowed is {duration(longest)}: "
@@ -105,9 +111,15 @@ def _time_denials(request: JobRequest, limits: PolicyLimits) -> list[str]:
     ]
 
 
-def _gpu_count_rules(request: JobRequest, usage: Usage, limits: PolicyLimits) -> list[tuple[Verdict, str]]:
+def _cpu_job_denials(footprint: Footprint, limits: PolicyLimits) -> list[str]:
+    if footprint.gpu_kind is not GpuKind.NONE or limits.allow_cpu_jobs:
+        return []
+    return ["this site runs only GPU jobs through the concierge: say how many GPUs (e.g. '1 A100')"]
+
+
+def _gpu_count_rules(footprint: Footprint, usage: Usage, limits: PolicyLimits) -> list[tuple[Verdict, str]]:
     rules: list[tuple[Verdict, str]] = []
-    asked = request.total_gpus
+    asked = footprint.total_gpus
     per_job = limits.max_gpus_per_job
     if per_job is not None and asked > per_job:
         if asked <= per_job * APPROVAL_HEADROOM:
@@ -153,28 +165,25 @@ def _gpu_count_rules(request: JobRequest, usage: Usage, limits: PolicyLimits) ->
     return rules
 
 
-def _gpu_hour_rules(request: JobRequest, limits: PolicyLimits) -> list[tuple[Verdict, str]]:
+def _gpu_hour_rules(footprint: Footprint, limits: PolicyLimits) -> list[tuple[Verdict, str]]:
     threshold = limits.approval_gpu_hours
-    if threshold is None or request.total_gpus == 0:
+    total = footprint.total_gpus
+    if threshold is None or total == 0:
         return []
-    minutes = request.time_limit_minutes or limits.default_time_minutes
-    open_ended = request.time_limit_minutes is None and request.workload == "service"
-    if open_ended and limits.max_time_minutes is None:
+    minutes = footprint.judged_minutes(limits.max_time_minutes)
+    if minutes is None:
         return [
             (
                 Verdict.NEEDS_APPROVAL,
-                f"a service runs until it is cancelled, so its {_gpus(request.total_gpus)} have no GPU-hour "
+                f"a service runs until it is cancelled, so its {_gpus(total)} have no GPU-hour "
                 f"bound; above {threshold:g} GPU-hours an admin must approve: give it a time limit",
             )
         ]
-    if open_ended:
-        # Judged as if it ran as long as any job may: leaving the time out must not ask for less.
-        minutes = limits.max_time_minutes or minutes
-    gpu_hours = request.total_gpus * minutes / 60
+    gpu_hours = total * minutes / 60
     if gpu_hours <= threshold:
         return []
-    asked = f"{_gpus(request.total_gpus)} for {duration(minutes)}"
-    if open_ended:
+    asked = f"{_gpus(total)} for {duration(minutes)}"
+    if footprint.time_limit_minutes is None:
         asked += ", as a service with no time limit counts"
     return [
         (
@@ -184,14 +193,6 @@ def _gpu_hour_rules(request: JobRequest, limits: PolicyLimits) -> list[tuple[Ver
             "to run without approval",
         )
     ]
-
-
-def duration(minutes: int) -> str:
-    """`90` → `1 h 30 min`, `2880` → `48 h`: how people read wall times."""
-    hours, rest = divmod(minutes, 60)
-    if hours == 0:
-        return f"{rest} min"
-    return f"{hours} h" if rest == 0 else f"{hours} h {rest} min"
 
 
 def _gpus(count: int) -> str:

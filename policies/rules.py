@@ -58,6 +58,7 @@ class PolicyLimits(BaseModel):
     allowed_gpu_types: tuple[str, ...] | None
     required_fields: RequiredFields
     approval_gpu_hours: float | None = Field(ge=0)
+    allow_cpu_jobs: bool
 
     @field_validator("allowed_gpu_types")
     @classmethod
@@ -88,6 +89,7 @@ class LimitsOverride(BaseModel):
     allowed_gpu_types: tuple[str, ...] | None = None
     required_fields: RequiredFields | None = None
     approval_gpu_hours: float | None = Field(default=None, ge=0)
+    allow_cpu_jobs: bool | None = None
 
     def applied_to(self, limits: PolicyLimits) -> PolicyLimits:
         # Validate again rather than model_copy, so an override can't produce inconsistent limits.

@@ -69,10 +69,10 @@ from backends.k8s.workloads import (
     workload_status,
 )
 from backends.types import (
+    Footprint,
     GpuPool,
     Identity,
     JobRef,
-    JobRequest,
     JobState,
     JobStatus,
     PendingReason,
@@ -130,13 +130,13 @@ class KubernetesBackend:
 
     # -- submitting ----------------------------------------------------------------------------
 
-    def plan(self, request: JobRequest, identity: Identity, request_id: str) -> Plan:
+    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
         person_of(identity)  # fail now, before the person confirms, if we could not act as them
-        planned = build_manifests(request, identity, request_id, self._settings, self.cluster_facts())
+        planned = build_manifests(footprint, identity, request_id, self._settings, self.cluster_facts())
         return Plan(
             backend="k8s",
             request_id=request_id,
-            request=request,
+            footprint=footprint,
             identity=identity,
             manifests=planned.manifests,
             warnings=planned.warnings,

@@ -30,7 +30,7 @@ from backends.k8s.naming import is_namespace, label_value, workload_name
 from backends.k8s.placement import GPU_TOLERATION, GpuPlacement, place_gpus
 from backends.k8s.settings import K8sSettings
 from backends.k8s.templates import ServingEngine, serving_engine, serving_pod
-from backends.types import Identity, JobRequest
+from backends.types import Footprint, Identity, JobRequest
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "gpu-concierge"
@@ -70,12 +70,6 @@ def resolve_namespace(request: JobRequest, identity: Identity, settings: K8sSett
             "at most 63 characters"
         )
     return namespace
-
-
-def is_service(request: JobRequest) -> bool:
-    if request.workload is not None:
-        return request.workload == "service"
-    return bool(request.model or request.port)
 
 
 def _checked_image(image: str) -> str:
@@ -176,7 +170,7 @@ def _warnings(request: JobRequest, service: bool, facts: ClusterFacts) -> list[s
             f"{', '.join(ignored)} {'is a Slurm setting' if len(ignored) == 1 else 'are Slurm settings'}"
             " and not used on Kubernetes"
         )
-    if service and request.time_limit_minutes:
+    if service and request.time_limit_minutes is not None:
         warnings.append(
             "a service runs until it is cancelled: Kubernetes does not stop a Deployment after "
             f"{request.time_limit_minutes} minutes"
@@ -196,25 +190,23 @@ def _warnings(request: JobRequest, service: bool, facts: ClusterFacts) -> list[s
 
 
 def build_manifests(
-    request: JobRequest,
+    footprint: Footprint,
     identity: Identity,
     request_id: str,
     settings: K8sSettings,
     facts: ClusterFacts,
 ) -> WorkloadPlan:
-    """The Deployment (+ Service) or Job for a request, as the API server receives them."""
+    """The Deployment (+ Service) or Job for a request, as the API server receives them. Replicas,
+    pods, GPUs per pod and the deadline come from the footprint: exactly what was judged."""
+    request = footprint.request
     namespace = resolve_namespace(request, identity, settings)
     if request.command:
         _checked_command(request.command)
-    service = is_service(request)
+    service = footprint.service
     engine = serving_engine(request)
-    placement = place_gpus(request, facts)
-    extra: list[str] = []
-    if engine is not None and not placement.wants_gpus and request.gpus != 0:
-        placement = place_gpus(request.model_copy(update={"gpus": 1}), facts)
-        extra.append(
-            f"serving a model needs a GPU and none was asked for: the plan asks for {placement.described}"
-        )
+    placement = place_gpus(footprint, facts)
+    if engine is not None and not placement.wants_gpus:
+        raise RequestInvalid(f"serving {request.model} needs a GPU: say how many, e.g. '1 A100'")
     name = workload_name(request, request_id, unique=not service)
     if engine is None and not request.command and not request.image:
         what = "a model to serve, an image or a command" if service else "a command or an image"
@@ -249,14 +241,14 @@ def build_manifests(
         "annotations": annotations,
     }
     template = {"metadata": {"labels": dict(labels)}}
-    warnings = [*extra, *placement.warnings, *_warnings(request, service, facts)]
+    warnings = [*placement.warnings, *_warnings(request, service, facts)]
     if engine is ServingEngine.TGI and request.image is None:
         warnings.append(f"serving {request.model} with Hugging Face TGI ({settings.tgi_image})")
     manifests: list[dict[str, Any]] = []
     if service:
         selector = {NAME_LABEL: name, REQUEST_LABEL: labels[REQUEST_LABEL]}
         spec: dict[str, Any] = {
-            "replicas": request.replicas if request.replicas is not None else 1,
+            "replicas": footprint.units,
             "selector": {"matchLabels": selector},
             "template": {**template, "spec": _pod_spec([container], volumes, placement, settings, "Always")},
         }
@@ -286,13 +278,13 @@ def build_manifests(
             "backoffLimit": settings.backoff_limit,
             "template": {**template, "spec": _pod_spec([container], volumes, placement, settings, "Never")},
         }
-        if request.time_limit_minutes:
-            job_spec["activeDeadlineSeconds"] = request.time_limit_minutes * 60
+        if footprint.time_limit_minutes is not None:
+            job_spec["activeDeadlineSeconds"] = footprint.time_limit_minutes * 60
         if settings.ttl_seconds_after_finished is not None:
             job_spec["ttlSecondsAfterFinished"] = settings.ttl_seconds_after_finished
-        if request.nodes and request.nodes > 1:
+        if footprint.units > 1:
             job_spec.update(
-                {"completions": request.nodes, "parallelism": request.nodes, "completionMode": "Indexed"}
+                {"completions": footprint.units, "parallelism": footprint.units, "completionMode": "Indexed"}
             )
         manifests.append({"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec})
         kind = "Job"

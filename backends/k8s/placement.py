@@ -36,7 +36,7 @@ from backends.k8s.capacity import (
 )
 from backends.k8s.facts import ClusterFacts, ProductFacts
 from backends.k8s.products import product_matches
-from backends.types import JobRequest
+from backends.types import Footprint, GpuKind, JobRequest
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 MEMORY_SHARE = 0.9
@@ -121,11 +121,11 @@ def _mig(request: JobRequest, facts: ClusterFacts, profile: str, amount: int) ->
     )
 
 
-def _shared(request: JobRequest, facts: ClusterFacts) -> GpuPlacement:
-    if request.gpus is not None and request.gpus > 1:
+def _shared(request: JobRequest, facts: ClusterFacts, amount: int) -> GpuPlacement:
+    if amount > 1:
         raise RequestInvalid(
-            f"a shared (time-sliced) GPU is given one at a time, and {request.gpus} replicas of one "
-            f"GPU are not {request.gpus} GPUs: ask for 1 shared GPU, or for {request.gpus} whole GPUs"
+            f"a shared (time-sliced) GPU is given one at a time, and {amount} replicas of one "
+            f"GPU are not {amount} GPUs: ask for 1 shared GPU, or for {amount} whole GPUs"
         )
     gpu_type = request.gpu_type
     renamed = _typed(facts.shared_resource, gpu_type)
@@ -226,14 +226,13 @@ def _whole(request: JobRequest, facts: ClusterFacts, amount: int) -> GpuPlacemen
     )
 
 
-def place_gpus(request: JobRequest, facts: ClusterFacts) -> GpuPlacement:
-    """The GPU resource, count and node affinity of each pod of the request."""
-    if request.mig_profile:
-        return _mig(request, facts, request.mig_profile, request.gpus or 1)
-    if request.shared:
-        return _shared(request, facts)
-    if request.gpus == 0:
+def place_gpus(footprint: Footprint, facts: ClusterFacts) -> GpuPlacement:
+    """The GPU resource and node affinity of each pod; the count is the footprint's per pod."""
+    request, amount = footprint.request, footprint.gpus_per_unit
+    if footprint.gpu_kind is GpuKind.NONE:
         return GpuPlacement({})
-    if request.gpus is None and not (request.gpu_type or request.gpu_memory_gb):
-        return GpuPlacement({})
-    return _whole(request, facts, request.gpus or 1)
+    if footprint.gpu_kind is GpuKind.MIG:
+        return _mig(request, facts, request.mig_profile or "", amount)
+    if footprint.gpu_kind is GpuKind.SHARED:
+        return _shared(request, facts, amount)
+    return _whole(request, facts, amount)

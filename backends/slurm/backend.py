@@ -44,10 +44,10 @@ from backends.slurm.runner import CommandRunner, SlurmCli
 from backends.slurm.script import render_sbatch_script, script_warnings
 from backends.slurm.settings import SlurmSettings
 from backends.types import (
+    Footprint,
     GpuPool,
     Identity,
     JobRef,
-    JobRequest,
     JobState,
     JobStatus,
     PendingReason,
@@ -142,18 +142,18 @@ class SlurmBackend:
 
     # -- Backend protocol ----------------------------------------------------------------------
 
-    def plan(self, request: JobRequest, identity: Identity, request_id: str) -> Plan:
+    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
         self._submit_identity_args(identity)  # fail now, before the person confirms, if we could not submit
         script = render_sbatch_script(
-            request, identity, request_id, self._settings, workdir=self._workdir(identity)
+            footprint, identity, request_id, self._settings, workdir=self._workdir(identity)
         )
         return Plan(
             backend="slurm",
             request_id=request_id,
-            request=request,
+            footprint=footprint,
             identity=identity,
             sbatch_script=script,
-            warnings=script_warnings(request),
+            warnings=script_warnings(footprint.request),
         )
 
     def _script_of(self, plan: Plan) -> str:

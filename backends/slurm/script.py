@@ -32,7 +32,7 @@ from backends.errors import ConfigurationError, RequestInvalid
 from backends.slurm.durations import format_time_limit
 from backends.slurm.gres import gres_option
 from backends.slurm.settings import SlurmSettings
-from backends.types import Identity, JobRequest
+from backends.types import Footprint, GpuKind, Identity, JobRequest
 
 OUR_TAG = "gpu-concierge:"
 END_OF_OPTIONS = ": end of sbatch options"
@@ -84,18 +84,18 @@ def job_name(request: JobRequest, request_id: str) -> str:
     return cleaned or f"concierge-{_short_id(request_id)}"
 
 
-def _gres(request: JobRequest) -> str | None:
-    count = request.gpus if request.gpus is not None else 1
-    if request.mig_profile:
-        if not _MIG_PROFILE.match(request.mig_profile):
-            raise RequestInvalid(f"the MIG profile {request.mig_profile!r} is not a profile like 1g.10gb")
-        return gres_option(count or 1, request.mig_profile)
-    if request.shared:
-        return f"shard:{count or 1}"
-    if request.gpus is None and request.gpu_type is None:
+def _gres(footprint: Footprint) -> str | None:
+    """The GRES of each node, from the footprint: its count is the footprint's, never recomputed."""
+    request, count = footprint.request, footprint.gpus_per_unit
+    if footprint.gpu_kind is GpuKind.NONE:
         return None
-    if count == 0:
-        return None
+    if footprint.gpu_kind is GpuKind.MIG:
+        profile = request.mig_profile or ""
+        if not _MIG_PROFILE.match(profile):
+            raise RequestInvalid(f"the MIG profile {profile!r} is not a profile like 1g.10gb")
+        return gres_option(count, profile)
+    if footprint.gpu_kind is GpuKind.SHARED:
+        return f"shard:{count}"
     if request.gpu_type and not _GPU_TYPE.match(request.gpu_type):
         raise RequestInvalid(
             f"the GPU type {request.gpu_type!r} cannot be used: GPU types contain only letters, "
@@ -115,13 +115,15 @@ def _checked_path(field: str, value: str) -> str:
 
 
 def sbatch_options(
-    request: JobRequest,
+    footprint: Footprint,
     request_id: str,
     settings: SlurmSettings,
     *,
     workdir: str | None = None,
 ) -> list[str]:
-    """The options of the header, in order, each one `--name=value` with a checked value."""
+    """The options of the header, in order, each one `--name=value` with a checked value. Nodes,
+    GPUs and the wall time come from the footprint, so the script holds exactly what was judged."""
+    request = footprint.request
     if not _REQUEST_ID.match(request_id):
         raise RequestInvalid(f"the request id {request_id!r} has characters a Slurm comment cannot hold")
     if not _OUTPUT_PATTERN.match(settings.output_pattern):
@@ -137,13 +139,13 @@ def sbatch_options(
         options.append(f"--account={_checked_name('account', request.account)}")
     if request.qos:
         options.append(f"--qos={_checked_name('qos', request.qos)}")
-    if request.nodes is not None:
-        options.append(f"--nodes={int(request.nodes)}")
-    gres = _gres(request)
+    options.append(f"--nodes={int(footprint.units)}")
+    gres = _gres(footprint)
     if gres:
         options.append(f"--gres={gres}")
-    if request.time_limit_minutes is not None:
-        options.append(f"--time={format_time_limit(int(request.time_limit_minutes))}")
+    if footprint.time_limit_minutes is None:
+        raise RequestInvalid("a Slurm job needs a wall time, and this request has none")
+    options.append(f"--time={format_time_limit(int(footprint.time_limit_minutes))}")
     if request.cpus is not None:
         options.append(f"--cpus-per-task={int(request.cpus)}")
     if request.memory_gb is not None:
@@ -173,7 +175,7 @@ def _checked_command(command: str | None) -> str:
 
 
 def render_sbatch_script(
-    request: JobRequest,
+    footprint: Footprint,
     identity: Identity,
     request_id: str,
     settings: SlurmSettings,
@@ -186,10 +188,10 @@ def render_sbatch_script(
     the submitting side, with --uid), but the signature keeps it so a site rule could.
     """
     del identity
-    command = _checked_command(request.command)
+    command = _checked_command(footprint.request.command)
     header = [SHEBANG]
     header += [
-        f"{DIRECTIVE} {option}" for option in sbatch_options(request, request_id, settings, workdir=workdir)
+        f"{DIRECTIVE} {option}" for option in sbatch_options(footprint, request_id, settings, workdir=workdir)
     ]
     header.append(END_OF_OPTIONS)
     return "\n".join(header) + "\n" + command

@@ -20,9 +20,9 @@ from backends.types import Intent, IntentKind, JobRequest
 from bot.engine import Prepared
 from bot.engine import prepared_from as engine_prepared_from
 from bot.store import RequestRecord
+from bot.store.lifecycle import OPEN
 from bot.understanding.details import read_details
 
-OPEN = "received"  # the outcome of a request previewed and not yet decided
 SUPERSEDED = "superseded"
 DECLINED = "declined"
 NEEDS_DETAILS = "needs_details"  # the outcome of a message answered with a clarifying question
@@ -47,7 +47,7 @@ def prepared_from(record: RequestRecord) -> Prepared:
 
 def is_open(record: RequestRecord) -> bool:
     """Previewed and neither submitted nor settled: its Submit button would still work."""
-    return record.outcome == OPEN and record.job_id is None and record.plan is not None
+    return record.outcome in OPEN and record.job_id is None and record.plan is not None
 
 
 def stated(request: JobRequest) -> Fields:

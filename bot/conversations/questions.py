@@ -4,8 +4,8 @@ Only one question at a time, the most important first: without something to run 
 at all; then the fields the site's policy requires (the judge would refuse the request without
 them, so asking is kinder than a refusal); then, for a batch job that names no GPU at all, how
 many GPUs (Slurm would otherwise run it with none, which nobody asking a GPU concierge wants).
-Missing fields are judged on the request with the site's defaults applied, exactly as the judge
-sees it, so a field the site fills in itself is never asked for.
+A field the site's defaults fill in (the footprint's wall time) is never asked for; whether the
+GPUs are stated is the footprint's own rule (`gpus_per_unit`), so asking and judging agree.
 
 An answer is read like any message; a bare number ("2") also answers a question about a count.
 """
@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import re
 
+from backends.footprint import GpusNotStated, gpus_per_unit
 from backends.types import Identity, JobRequest
 from bot.understanding.numbers import read_count
-from policies import PolicySettings, apply_defaults
+from policies import PolicySettings
 from policies.judge import FIELD_HINTS
 
 SOMETHING_TO_RUN = ("command", "image", "model")
 _ANSWERED_BY = {
     "command": SOMETHING_TO_RUN,
     "model": SOMETHING_TO_RUN,
-    "gpus": ("gpus", "gpu_type", "mig_profile", "shared"),
+    "gpus": ("gpus", "gpu_type", "mig_profile", "shared", "cpu_only"),
 }
+# Required fields the site's defaults fill in (the footprint): never asked for.
+FILLED_BY_FOOTPRINT = ("time_limit_minutes", "gpus")
 _COUNTS = ("gpus", "nodes", "cpus", "replicas", "memory_gb", "gpu_memory_gb")
 _QUESTIONS = {
     "command": "What should the job run? Give the command, e.g. `python train.py`.",
     "model": "Which model should it serve, e.g. `meta-llama/Llama-3.1-8B-Instruct`? Or name an image to run.",
-    "gpus": "How many GPUs, and of which type? e.g. `2 A100`.",
+    "gpus": "How many GPUs, and of which type? e.g. `2 A100` (or `CPU only` for a job without a GPU).",
 }
 _NOT_FOUND = {
     "command": "I found no command in that (put an unusual one in backticks: `my_tool --epochs 3`).",
@@ -44,12 +47,12 @@ def missing_field(request: JobRequest, policy: PolicySettings, identity: Identit
     service = request.workload == "service"
     if not any(getattr(request, name) for name in SOMETHING_TO_RUN):
         return "model" if service else "command"
-    judged = apply_defaults(request, policy, identity)
     for name in policy.limits_for(identity).required_fields.for_workload(request.workload):
-        if getattr(judged, name) is None:
+        if name not in FILLED_BY_FOOTPRINT and getattr(request, name) is None:
             return name
-    says_no_gpu = request.gpus is None and not (request.gpu_type or request.mig_profile or request.shared)
-    if not service and says_no_gpu:
+    try:
+        gpus_per_unit(request)
+    except GpusNotStated:
         return "gpus"
     return None
 

@@ -1,23 +1,19 @@
 """A request in one line: the summary a person confirms, and the sentence a revised request is kept as.
 
 The summary is what "yes" answers ("2 × A100 for 4 h on partition gpu, running `python train.py`,
-as alice"), so it is made from the plan (the site's defaults applied, the identity it runs as),
-not from the words the person typed.
+as alice"), so it is made from the plan's footprint (what the job holds, as judged and rendered)
+and identity, not from the words the person typed.
 """
 
 from __future__ import annotations
 
+from backends.footprint import describe_footprint
 from backends.types import JobRequest, Plan
-from policies.judge import duration
 
 
 def summary(plan: Plan) -> str:
     request = plan.request
-    head = _gpus(request)
-    if request.time_limit_minutes is not None:
-        head += f" for {duration(request.time_limit_minutes)}"
-    head += f" {_where(plan)}"
-    parts = [head]
+    parts = [f"{describe_footprint(plan.footprint)} {_where(plan)}"]
     if request.model:
         parts.append(f"serving {request.model}")
     if request.command:
@@ -65,24 +61,6 @@ def request_text(request: JobRequest) -> str:
     if request.target is not None:
         words.append("on slurm" if request.target == "slurm" else "on kubernetes")
     return " ".join(words)
-
-
-def _gpus(request: JobRequest) -> str:
-    if request.mig_profile:
-        count = request.gpus or 1
-        each = f"{count} × {request.mig_profile} MIG slice{'s' if count != 1 else ''}"
-    elif request.gpus == 0 or (
-        request.gpus is None and not (request.gpu_type or request.shared or request.model)
-    ):
-        each = "no GPU"
-    else:
-        kind = request.gpu_type.upper() if request.gpu_type else "GPU"
-        each = f"{request.gpus or 1} × {'shared ' if request.shared else ''}{kind}"
-    if request.nodes and request.nodes > 1:
-        return f"{request.nodes} nodes × {each}"
-    if request.replicas and request.replicas > 1:
-        return f"{request.replicas} replicas × {each}"
-    return each
 
 
 def _where(plan: Plan) -> str:

@@ -44,7 +44,7 @@ from typing import Any
 
 from backends.types import Intent, IntentKind, JobRequest
 from bot.understanding.commands import split_command
-from bot.understanding.details import read_details
+from bot.understanding.details import CPU_ONLY_RE, read_details
 from bot.understanding.durations import find_durations
 from bot.understanding.gpu_models import find_gpu_models
 from bot.understanding.numbers import ARTICLES, NUMBER, read_count
@@ -301,6 +301,12 @@ class _Check:
             return None
         return "no message asks for a shared GPU"
 
+    def cpu_only(self, value: bool) -> str | None:
+        # The grammar's own words for it: a model must not turn a GPU request into a CPU job.
+        if self.any(lambda e: CPU_ONLY_RE.search(e.lowered) is not None):
+            return None
+        return "no message says the job needs no GPU"
+
     def why_unsupported(self, field: str, value: Any) -> str | None:
         match field:
             case "gpus":
@@ -327,6 +333,8 @@ class _Check:
                 return self.target(value)
             case "shared":
                 return self.shared(value)
+            case "cpu_only":
+                return self.cpu_only(value)
         return f"{field} is not a field the model may fill in"
 
     def dropped_time(self) -> str | None:

@@ -51,6 +51,7 @@ class ModelReading(BaseModel):
     gpu_memory_gb: int | None = Field(description="minimum memory per GPU in GB, when stated")
     mig_profile: str | None = Field(description="MIG slice such as 1g.10gb or 3g.40gb")
     shared: bool = Field(description="true only when a shared or time-sliced GPU is asked for")
+    cpu_only: bool = Field(description="true only when the person says CPU only / no GPU")
     nodes: int | None = Field(description="number of nodes, when stated")
     replicas: int | None = Field(description="replicas of a service, when stated")
     time_limit_minutes: int | None = Field(description="wall time in minutes: 4h is 240")
@@ -92,8 +93,9 @@ def intent_from_reading(reading: ModelReading) -> Intent:
         for key, value in reading.model_dump(exclude=_NOT_REQUEST_FIELDS).items()
         if value is not None and (kind == IntentKind.SUBMIT or key in QUERY_FILTER_FIELDS)
     }
-    if fields.get("shared") is False:
-        del fields["shared"]
+    for flag in ("shared", "cpu_only"):
+        if fields.get(flag) is False:
+            del fields[flag]
     if isinstance(fields.get("gpu_type"), str):
         fields["gpu_type"] = canonical_gpu_type(fields["gpu_type"]) or fields["gpu_type"].strip().lower()
     if kind == IntentKind.SUBMIT:

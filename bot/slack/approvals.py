@@ -5,8 +5,8 @@ summary to `SlackSettings.approvers_channel` with **Approve** / **Deny**, whose 
 request id (the plan is read back from the store, as for Submit, so any replica can answer).
 
 Who may decide is checked on every click, from the signed payload's user id: admins in the store
-and the Slack ids in `SlackSettings.approvers`. Each decision is claimed once with an idempotency
-key (`slack-approval-decision:<request id>`), so a double click, a Slack retry or two replicas
+and the Slack ids in `SlackSettings.approvers`. Each decision is claimed once in the store's claims table
+(key `slack-approval-decision:<request id>`), so a double click, a Slack retry or two replicas
 make one job, and an Approve racing a Deny yields exactly one of them. Approve submits as the
 requester (the stored plan's identity) through `Concierge.submit_approved`, which audits the
 approver and still refuses what the policy denies. The requester hears the outcome in a DM.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
-from uuid import uuid4
 
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
@@ -42,13 +41,13 @@ from bot.slack.incidents import Reply, dm_reply, replying
 from bot.slack.job_updates import remember_clicked_message
 from bot.slack.listeners import Background
 from bot.slack.settings import SlackSettings
-from bot.slack.submission import DOOR, prepared_from
+from bot.slack.submission import prepared_from
 from bot.store import RequestRecord, Store
+from bot.store.lifecycle import AWAITING_APPROVAL
 from policies import Verdict
 
 APPROVE_ACTION = "gpu_approve"
 DENY_ACTION = "gpu_deny"
-AWAITING_APPROVAL = "awaiting_approval"
 DENIED_BY_APPROVER = "denied_by_approver"
 DENY_REASON = "an approver declined it"  # when the approver gives no reason
 DENY_VIEW = "gpu_deny_reason"
@@ -95,7 +94,7 @@ class Approvals:
             prepared = prepared_from(record)
             if prepared.decision.verdict != Verdict.NEEDS_APPROVAL or record.job_id is not None:
                 raise RequestInvalid(f"request {request_id[:8]} does not wait for an approval")
-            if not self._claim(f"slack-approval-ask:{request_id}", identity.requester, request_id):
+            if not self._store.claim(f"slack-approval-ask:{request_id}", identity.requester):
                 _ephemeral(respond)(f":hourglass: Request {request_id[:8]} is with the approvers already.")
                 return
             self._store.record_outcome(request_id, AWAITING_APPROVAL)
@@ -190,23 +189,14 @@ class Approvals:
             raise PermissionDenied("only approvers can approve or deny requests; this one waits for them")
         record = self._store.request(request_id)
         approver = self._store.identity_for(user_id) or Identity(requester=user_id)
-        if record.outcome != AWAITING_APPROVAL or not self._claim(
-            f"slack-approval-decision:{request_id}", user_id, request_id
+        if record.outcome != AWAITING_APPROVAL or not self._store.claim(
+            f"slack-approval-decision:{request_id}", user_id
         ):
             current = self._store.request(request_id)
             done = f"job {current.job_id}" if current.job_id else current.outcome.replace("_", " ")
             reply(f"Request {request_id[:8]} was decided already ({done}).")
             return None
         return approver, record
-
-    def _claim(self, key: str, actor: str, request_id: str) -> bool:
-        """One row per key in the store: True only for the caller whose row it is."""
-        token = uuid4().hex
-        claim = self._store.new_request(actor, DOOR, f"{key} (click {token})", idempotency_key=key)
-        mine = self._store.request(claim).text.endswith(f"(click {token})")
-        if mine:
-            self._store.record_outcome(claim, "answered")
-        return mine
 
 
 def register_approvals(
@@ -234,7 +224,7 @@ def approval_request(prepared: Prepared) -> list[Block]:
     return [
         blocks.section(
             f":raised_hand: <@{plan.identity.requester}> asks for approval\n"
-            f"*What:* {blocks.escaped(blocks.describe(plan.request))}\n"
+            f"*What:* {blocks.escaped(blocks.describe(plan))}\n"
             f"*Where:* {blocks.escaped(blocks.where(plan))}\n"
             f"*As:* `{blocks.escaped(runs_as)}`\n"
             f"*Why it needs an approver:*{reasons}"

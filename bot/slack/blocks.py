@@ -22,7 +22,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from backends.types import JobRequest, Plan
+from backends.footprint import describe_footprint
+from backends.types import Plan
 from bot.engine import Prepared
 from policies import Verdict
 
@@ -75,7 +76,7 @@ def preview(prepared: Prepared) -> list[Block]:
     blocks: list[Block] = [
         HeaderBlock(text=fitted("GPU request: preview", HEADER_LIMIT)),
         section(
-            f"*What:* {escaped(describe(plan.request))}\n"
+            f"*What:* {escaped(describe(plan))}\n"
             f"*Where:* {escaped(where(plan))}\n"
             f"*As:* `{escaped(runs_as)}`\n"
             f"*Policy:* {_VERDICT_WORDS[decision.verdict]}"
@@ -111,7 +112,7 @@ def submitted(plan: Plan, job_id: str) -> list[Block]:
     return [
         section(
             f":rocket: Submitted job *{escaped(job_id)}* on {plan.backend} as `{escaped(runs_as)}`: "
-            f"{escaped(describe(plan.request))}"
+            f"{escaped(describe(plan))}"
         ),
         ContextBlock(
             elements=[
@@ -127,20 +128,17 @@ def notice(markdown: str) -> list[Block]:
     return [section(markdown)]
 
 
-def describe(request: JobRequest) -> str:
-    parts = []
-    if request.total_gpus:
-        parts.append(f"{request.total_gpus} × {request.gpu_type or request.mig_profile or 'GPU'}")
-    if request.time_limit_minutes:
-        hours, minutes = divmod(request.time_limit_minutes, 60)
-        parts.append(f"for {hours} h {minutes:02d} min" if minutes else f"for {hours} h")
+def describe(plan: Plan) -> str:
+    """What the job will hold (its footprint, as judged and rendered) and what it runs."""
+    request = plan.request
+    parts = [describe_footprint(plan.footprint)]
     if request.model:
         parts.append(f"serving {request.model}")
     if request.command:
         parts.append(f"running `{fitted(' '.join(request.command.split()), 200)}`")
     elif request.image:
         parts.append(f"image {request.image}")
-    return ", ".join(parts) or "a job with the site's defaults"
+    return ", ".join(parts)
 
 
 def where(plan: Plan) -> str:

@@ -185,9 +185,11 @@ def read_form(values: dict[str, Any]) -> tuple[JobRequest | None, dict[str, str]
 
 def summary(request: JobRequest, edits: str | None) -> str:
     """What is stored as the person's words for a form request."""
-    place = f", partition/namespace {request.partition}" if request.partition else ""
+    stated = ", ".join(
+        f"{k.replace('_', ' ')} {v}" for k, v in request.model_dump(exclude_defaults=True).items()
+    )
     edited = f" (edit of request {edits[:8]})" if edits else ""
-    return f"/gpu new form: {blocks.describe(request)}{place}{edited}"
+    return f"/gpu new form: {stated or 'nothing filled in'}{edited}"
 
 
 class RequestForm:

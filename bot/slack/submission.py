@@ -2,25 +2,24 @@
 
 A preview's buttons carry only the request id; the plan, decision and intent are read back from
 the store, so a click works on any replica and after a restart. Slack retries, double clicks and
-two replicas are made harmless by a claim: the click inserts a row with the idempotency key
-`slack-submit:<request id>`, which the store keeps unique. Exactly one caller's row is stored,
-and that caller (recognised by a token in the row's text) is the only one that submits; every
-other caller reports the job the first one made, or that it is still being submitted.
+two replicas are made harmless by the request's lifecycle: submitting moves it from `planned` to
+`submitting` in one compare-and-set (`Store.admit`), so exactly one caller submits; every other
+caller reports the job the first one made, or that it is still being submitted (until the job is
+recorded, or the reconciler settles a submission that was interrupted).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import uuid4
 
 from backends.errors import PermissionDenied, RequestInvalid
 from backends.types import Identity, Plan
-from bot.engine import Concierge, Prepared
+from bot.engine import AlreadySubmitted, Concierge, Prepared
 from bot.engine import prepared_from as engine_prepared_from
 from bot.store import RequestRecord, Store
+from bot.store.lifecycle import OPEN, SUBMITTING
 
 DOOR = "slack"
-_OPEN = "received"  # the outcome of a request that was previewed and not yet decided
 
 
 @dataclass(frozen=True)
@@ -31,27 +30,20 @@ class SubmitOutcome:
 
 
 def submit_once(concierge: Concierge, store: Store, identity: Identity, request_id: str) -> SubmitOutcome:
+    """The engine's submit is once-only by itself (the request moves to `submitting` in one
+    compare-and-set): a second click, a Slack retry or another replica gets AlreadySubmitted."""
     record = _own_record(store, identity, request_id)
     prepared = prepared_from(record)
     if record.job_id is not None:
         return SubmitOutcome(prepared.plan, record.job_id, first=False)
-    _still_open(record)
-    token = uuid4().hex
-    claim = store.new_request(
-        identity.requester,
-        DOOR,
-        f"submit request {request_id} (click {token})",
-        idempotency_key=f"slack-submit:{request_id}",
-    )
-    if not store.request(claim).text.endswith(f"(click {token})"):
-        # Another click holds the claim: report its job when it has one.
-        return SubmitOutcome(prepared.plan, store.request(request_id).job_id, first=False)
+    if record.outcome != SUBMITTING:
+        _still_open(record)
     try:
         ref = concierge.submit(prepared)
-    except Exception as e:
-        store.record_outcome(claim, "failed", str(e)[:500])
-        raise
-    store.record_outcome(claim, "answered")
+    except AlreadySubmitted as e:
+        if e.job_id is None and e.outcome != SUBMITTING:
+            raise
+        return SubmitOutcome(prepared.plan, e.job_id, first=False)
     return SubmitOutcome(prepared.plan, ref.job_id, first=True)
 
 
@@ -62,7 +54,7 @@ def decline(concierge: Concierge, store: Store, identity: Identity, request_id: 
             f"request {request_id[:8]} was already submitted as job {record.job_id}; "
             f"to stop it use `/gpu cancel {record.job_id}`"
         )
-    if record.outcome == _OPEN:
+    if record.outcome in OPEN:
         concierge.settle(prepared_from(record), "declined")
     return record
 
@@ -79,7 +71,7 @@ def _own_record(store: Store, identity: Identity, request_id: str) -> RequestRec
 
 
 def _still_open(record: RequestRecord) -> None:
-    if record.outcome != _OPEN:
+    if record.outcome not in OPEN:
         raise RequestInvalid(
             f"request {record.id[:8]} is {record.outcome.replace('_', ' ')}"
             + (f" ({record.error})" if record.error else "")

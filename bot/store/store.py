@@ -13,13 +13,14 @@ FOR UPDATE (which SQLite lacks) and no retry loop are needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -34,22 +35,46 @@ from bot.store.database import (
     upgrade_to_head,
     writing,
 )
+from bot.store.lifecycle import (
+    ACTIVE,
+    FAILED,
+    OPEN,
+    PLANNED,
+    RECEIVED,
+    RUNNING,
+    SUBMITTED,
+    SUBMITTING,
+    UNKNOWN,
+)
 from bot.store.records import AuditEvent, RequestRecord, StateChange
 from bot.store.tables import (
-    RECEIVED,
-    SUBMITTED,
-    UNKNOWN,
     AuditRow,
+    ClaimRow,
     IdentityRow,
     RequestRow,
     SlackThreadRow,
     StateRow,
 )
-from policies.decision import Decision, Usage
+from policies.decision import Decision, Verdict
+
+ADMISSION_LOCK_SPACE = 0x41444D54  # "ADMT": the advisory-lock key space of per-person admission
+_RUNNING = frozenset({JobState.RUNNING, JobState.COMPLETING, JobState.SUSPENDED})
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A request of the person's that holds or may soon hold GPUs, as the store knows it."""
+
+    request_id: str
+    backend: str | None
+    job_id: str | None
+    gpus: int
+    submitting: bool  # admitted, its job not recorded yet
+    since: datetime  # when the store last wrote it
 
 
 class Store:
@@ -141,11 +166,95 @@ class Store:
             request_id,
             backend=plan.backend,
             plan=plan.model_dump(mode="json"),
-            gpus=plan.request.total_gpus,
+            gpus=plan.footprint.total_gpus,
+            outcome=PLANNED,
         )
 
-    def record_submission(self, request_id: str, ref: JobRef) -> None:
-        """Mark the request submitted as `ref`; an older unfinished request with the same job id
+    def admit(
+        self,
+        request_id: str,
+        requester: str,
+        gpus: int,
+        judge: Callable[[Sequence[InFlight]], Decision],
+        *,
+        from_outcomes: Sequence[str],
+        lifts_approval: bool = False,
+    ) -> Decision | None:
+        """Judge a submit against what the person already has in flight and, when it is admitted,
+        mark it `submitting` with its GPUs, in one transaction serialised per person (PostgreSQL: an
+        advisory lock on the requester; SQLite: BEGIN IMMEDIATE). So N parallel submits cannot all
+        be judged against the same usage. None when the request is no longer in `from_outcomes`
+        (someone else is submitting it, or did): the caller reports that instead of submitting."""
+        with self._writing() as session:
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:space, hashtext(:who))"),
+                    {"space": ADMISSION_LOCK_SPACE, "who": requester},
+                )
+            outcome = connection.scalar(select(RequestRow.outcome).where(RequestRow.id == request_id))
+            if outcome is None:
+                raise _no_request(request_id)
+            if outcome not in from_outcomes:
+                return None
+            decision = judge(self._in_flight(connection, requester, request_id))
+            admitted = decision.verdict == Verdict.ALLOW or (
+                lifts_approval and decision.verdict == Verdict.NEEDS_APPROVAL
+            )
+            if admitted:
+                connection.execute(
+                    update(RequestRow)
+                    .where(RequestRow.id == request_id)
+                    .values(outcome=SUBMITTING, gpus=gpus, error=None, updated_at=utc_now())
+                )
+            return decision
+
+    def in_flight(self, requester: str) -> list[InFlight]:
+        """The person's requests that hold or may hold GPUs: submitting, submitted, running."""
+        with self._reading() as session:
+            return self._in_flight(session.connection(), requester, None)
+
+    @staticmethod
+    def _in_flight(connection: Connection, requester: str, besides: str | None) -> list[InFlight]:
+        statement = select(
+            RequestRow.id,
+            RequestRow.backend,
+            RequestRow.job_id,
+            RequestRow.gpus,
+            RequestRow.outcome,
+            RequestRow.updated_at,
+        ).where(RequestRow.requester == requester, RequestRow.outcome.in_((SUBMITTING, *ACTIVE)))
+        if besides is not None:
+            statement = statement.where(RequestRow.id != besides)
+        return [
+            InFlight(request_id=i, backend=b, job_id=j, gpus=g or 0, submitting=o == SUBMITTING, since=u)
+            for i, b, j, g, o, u in connection.execute(statement)
+        ]
+
+    def submitting(self) -> list[InFlight]:
+        """Requests admitted whose job was not recorded: what the reconciler looks for."""
+        statement = select(
+            RequestRow.id, RequestRow.backend, RequestRow.job_id, RequestRow.gpus, RequestRow.updated_at
+        ).where(RequestRow.outcome == SUBMITTING)
+        with self._reading() as session:
+            return [
+                InFlight(request_id=i, backend=b, job_id=j, gpus=g or 0, submitting=True, since=u)
+                for i, b, j, g, u in session.execute(statement)
+            ]
+
+    def abandon_submission(self, request_id: str, error: str) -> bool:
+        """A `submitting` request that reached no cluster: recorded as failed, once."""
+        with self._writing() as session:
+            result = session.connection().execute(
+                update(RequestRow)
+                .where(RequestRow.id == request_id, RequestRow.outcome == SUBMITTING)
+                .values(outcome=FAILED, error=error, updated_at=utc_now())
+            )
+            return result.rowcount == 1
+
+    def record_submission(self, request_id: str, ref: JobRef) -> bool:
+        """Mark the request submitted as `ref`; False when it already was (the reconciler and the
+        submitting process may both record it). An older unfinished request with the same job id
         (the scheduler was reset and reuses ids) is closed as `unknown`, or it would be tracked
         and counted against its owner forever."""
         now = utc_now()
@@ -153,7 +262,7 @@ class Store:
             connection = session.connection()
             result = connection.execute(
                 update(RequestRow)
-                .where(RequestRow.id == request_id)
+                .where(RequestRow.id == request_id, RequestRow.job_id.is_(None))
                 .values(
                     backend=ref.backend,
                     job_id=ref.job_id,
@@ -164,10 +273,13 @@ class Store:
                 )
             )
             if result.rowcount == 0:
-                raise _no_request(request_id)
+                recorded = connection.scalar(select(RequestRow.job_id).where(RequestRow.id == request_id))
+                if recorded is None:
+                    raise _no_request(request_id)
+                return False
             connection.execute(
                 update(RequestRow)
-                .where(_is_job(ref), RequestRow.id != request_id, RequestRow.outcome == SUBMITTED)
+                .where(_is_job(ref), RequestRow.id != request_id, RequestRow.outcome.in_(ACTIVE))
                 .values(
                     outcome=UNKNOWN,
                     error=f"the scheduler gave job id {ref.job_id} to a later request ({request_id}); "
@@ -175,6 +287,7 @@ class Store:
                     updated_at=now,
                 )
             )
+            return True
 
     def record_outcome(self, request_id: str, outcome: str, error: str | None = None) -> None:
         self._update(request_id, outcome=outcome, error=error)
@@ -210,7 +323,7 @@ class Store:
                     state_reason=reason,
                     state_observed_at=observed_at,
                     # A requeued job comes back from a final state, so it is tracked again.
-                    outcome=state.value if state.is_final else SUBMITTED,
+                    outcome=state.value if state.is_final else (RUNNING if state in _RUNNING else SUBMITTED),
                     updated_at=utc_now(),
                 )
             )
@@ -263,7 +376,7 @@ class Store:
         statement = (
             select(RequestRow.backend, RequestRow.job_id, RequestRow.cluster)
             .where(
-                RequestRow.outcome == SUBMITTED,
+                RequestRow.outcome.in_(ACTIVE),
                 RequestRow.job_id.is_not(None),
                 RequestRow.backend.is_not(None),
             )
@@ -274,13 +387,20 @@ class Store:
         refs = [JobRef.model_validate({"backend": b, "job_id": j, "cluster": c}) for b, j, c in rows]
         return sorted(refs, key=lambda ref: (ref.backend, ref.cluster or "", _job_sort_key(ref.job_id)))
 
-    def active_gpu_usage(self, requester: str) -> Usage:
-        statement = select(func.count(RequestRow.id), func.coalesce(func.sum(RequestRow.gpus), 0)).where(
-            RequestRow.requester == requester, RequestRow.outcome == SUBMITTED
+    # --- once-only claims ---------------------------------------------------------------------
+
+    def claim(self, key: str, actor: str) -> bool:
+        """True for exactly one caller per key, however many try at once, on any replica: one
+        INSERT … ON CONFLICT DO NOTHING, whose RETURNING row only the winner gets."""
+        insert = conflict_insert(self._engine)
+        statement = (
+            insert(ClaimRow)
+            .values(key=key, actor=actor, claimed_at=utc_now())
+            .on_conflict_do_nothing(index_elements=[ClaimRow.key])
+            .returning(ClaimRow.key)
         )
-        with self._reading() as session:
-            jobs, gpus = session.execute(statement).one()
-        return Usage(gpus_in_use=int(gpus or 0), jobs_active=int(jobs))
+        with self._writing() as session:
+            return session.connection().execute(statement).scalar() is not None
 
     # --- audit --------------------------------------------------------------------------------
 
@@ -444,9 +564,7 @@ class Store:
         with self._writing() as session:
             settled = session.connection().execute(
                 update(RequestRow)
-                .where(
-                    RequestRow.id == request_id, RequestRow.outcome == RECEIVED, RequestRow.job_id.is_(None)
-                )
+                .where(RequestRow.id == request_id, RequestRow.outcome.in_(OPEN), RequestRow.job_id.is_(None))
                 .values(outcome=outcome, updated_at=utc_now())
             )
             return settled.rowcount == 1

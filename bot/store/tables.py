@@ -21,10 +21,6 @@ from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, MetaData, Str
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-RECEIVED = "received"  # the outcome of a request until something else is known
-SUBMITTED = "submitted"  # a job exists and has not been seen to end
-UNKNOWN = "unknown"  # a job whose end can no longer be observed
-
 
 class UtcDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
@@ -126,6 +122,16 @@ class StateRow(Base):
     state: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     observed_at: Mapped[datetime]
+
+
+class ClaimRow(Base):
+    """A once-only claim: the first caller to insert a key is the one that acts (migration 0007)."""
+
+    __tablename__ = "claims"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    claimed_at: Mapped[datetime]
 
 
 class AuditRow(Base):

@@ -207,6 +207,12 @@ _NAME_RES = (
 _SHARED_RE = re.compile(
     r"\b(?:shared|sharing|share\s+(?:a|the|one)|time[\s-]?slic(?:ed|ing|e)|timeslic\w*|fractional|mps)\b", _I
 )
+# "CPU only", "no GPU", "without a GPU", "doesn't need a GPU": a CPU job said in so many words.
+CPU_ONLY_RE = re.compile(
+    r"\b(?:cpu[\s-]*only|only\s+(?:on\s+)?cpus?|no\s+gpus?|without\s+(?:a\s+|any\s+)?gpus?"
+    r"|(?:don'?t|do\s+not|doesn'?t|does\s+not)\s+need\s+(?:a\s+|any\s+)?gpus?)\b",
+    _I,
+)
 _SLURM_RE = re.compile(r"\b(?:slurm|sbatch|salloc)\b", _I)
 _K8S_RE = re.compile(
     r"\b(?:kubernetes|k8s|kube|kubectl|namespace|deployment|deployments|pod|pods|statefulset|helm)\b", _I
@@ -425,6 +431,8 @@ def read_details(text: str) -> Details:
     # Flags read from the whole request before their words are blanked by other readers.
     if _mentions(lowered, "shar", "slic", "fraction", "mps") and _SHARED_RE.search(scan.work):
         fields["shared"] = True
+    if _mentions(lowered, "cpu", "gpu") and scan.take(CPU_ONLY_RE) is not None:
+        fields["cpu_only"] = True
     if _mentions(lowered, "slurm", "sbatch", "salloc") and _SLURM_RE.search(scan.work):
         fields["target"] = "slurm"
     elif _mentions(

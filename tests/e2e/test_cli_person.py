@@ -94,7 +94,7 @@ def test_submit_runs_as_the_person_and_is_recorded(cli: Cli) -> None:
     assert "running" in status.out.split("Requested by", 1)[1]  # the recorded history
 
     history = cli("--as", "alice", "history")
-    assert "submitted" in history.out and job in history.out
+    assert "running" in history.out and job in history.out
 
 
 def test_pending_job_is_explained_with_alternatives(cli: Cli) -> None:

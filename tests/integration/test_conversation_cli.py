@@ -46,11 +46,11 @@ def test_questions_then_an_explicit_yes_submits(store: Store) -> None:
     assert result.stdout.splitlines()[:3] == [
         'Session "default" as alice. "help" for examples.',
         "What should the job run? Give the command, e.g. `python train.py`.",
-        "How many GPUs, and of which type? e.g. `2 A100`.",
+        "How many GPUs, and of which type? e.g. `2 A100` (or `CPU only` for a job without a GPU).",
     ]
     assert (
-        "Submit 2 × A100 for 1 h on the default partition, running `python train.py`, as alice? [y/N] yes"
-        in result.stdout
+        "Submit 2 × A100 for 1 h (site default) on the default partition, running "
+        "`python train.py`, as alice? [y/N] yes" in result.stdout
     )
     (plan,) = backend.submitted
     assert (plan.request.gpus, plan.request.command, plan.identity.unix_user) == (
@@ -70,7 +70,8 @@ def test_a_session_continues_later_and_another_session_starts_fresh(store: Store
     later = talk(store, backend, "2 h100\nyes\n", "--session", "x")
     assert later.stdout.splitlines()[:2] == [
         'Continuing session "x" as alice.',
-        "Still to answer: How many GPUs, and of which type? e.g. `2 A100`.",
+        "Still to answer: How many GPUs, and of which type? e.g. `2 A100` (or "
+        "`CPU only` for a job without a GPU).",
     ]
     (plan,) = backend.submitted
     assert (plan.request.gpus, plan.request.gpu_type, plan.request.command) == (2, "h100", "python train.py")

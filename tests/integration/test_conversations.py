@@ -60,9 +60,14 @@ def test_a_request_missing_its_command_and_gpus_is_asked_one_question_at_a_time(
     conversations = Conversations(engine(store), store)
     first, second, third = says(conversations, "I need GPUs", "python train.py", "2 a100")
     assert first == Asked("command", "What should the job run? Give the command, e.g. `python train.py`.")
-    assert second == Asked("gpus", "How many GPUs, and of which type? e.g. `2 A100`.")
+    assert second == Asked(
+        "gpus", "How many GPUs, and of which type? e.g. `2 A100` (or `CPU only` for a job without a GPU)."
+    )
     assert isinstance(third, Previewed)
-    assert third.summary == "2 × A100 for 1 h on the default partition, running `python train.py`, as alice"
+    assert (
+        third.summary
+        == "2 × A100 for 1 h (site default) on the default partition, running `python train.py`, as alice"
+    )
     request = third.prepared.plan.request
     assert (request.gpus, request.gpu_type, request.command) == (2, "a100", "python train.py")
     state = store.conversation(KEY)
@@ -76,7 +81,7 @@ def test_a_request_missing_its_command_and_gpus_is_asked_one_question_at_a_time(
     assert outcomes == [
         ("I need GPUs", "needs_details", first.question),
         ("`python train.py`", "needs_details", second.question),  # the request so far, as one sentence
-        ("`python train.py` on 2 a100", "received", None),
+        ("`python train.py` on 2 a100", "planned", None),
     ]
 
 
@@ -85,11 +90,14 @@ def test_a_bare_number_answers_a_count_and_an_unusable_answer_is_asked_again(sto
     says(conversations, "I need GPUs to run python train.py")
     again, previewed = says(conversations, "whatever you think", "four")
     assert again == Asked(
-        "gpus", "I found no GPU count or type in that. How many GPUs, and of which type? e.g. `2 A100`."
+        "gpus",
+        "I found no GPU count or type in that. How many GPUs, and of which type? e.g. `2 "
+        "A100` (or `CPU only` for a job without a GPU).",
     )
     assert isinstance(previewed, Previewed)
     assert (
-        previewed.summary == "4 × GPU for 1 h on the default partition, running `python train.py`, as alice"
+        previewed.summary
+        == "4 × GPU for 1 h (site default) on the default partition, running `python train.py`, as alice"
     )
 
 
@@ -118,10 +126,13 @@ def test_follow_ups_change_the_draft_and_supersede_the_old_preview(store: Store)
     assert more.superseded == first.prepared.request_id and longer.superseded == more.prepared.request_id
     assert longer.summary == "4 × A100 for 3 h on the default partition, running `python x.py`, as alice"
     assert isinstance(other, Previewed) and other.superseded is None
-    assert other.summary == "1 × H100 for 1 h on the default partition, running `python other.py`, as alice"
+    assert (
+        other.summary
+        == "1 × H100 for 1 h (site default) on the default partition, running `python other.py`, as alice"
+    )
     outcomes = {r.id: r.outcome for r in store.history(ALICE.requester)}
     assert outcomes[first.prepared.request_id] == outcomes[more.prepared.request_id] == "superseded"
-    assert outcomes[longer.prepared.request_id] == outcomes[other.prepared.request_id] == "received"
+    assert outcomes[longer.prepared.request_id] == outcomes[other.prepared.request_id] == "planned"
     assert store.conversation(KEY).draft_request_id == other.prepared.request_id
 
 
@@ -190,7 +201,7 @@ def test_a_new_instance_over_the_same_store_continues_the_conversation(database_
         assert isinstance(previewed, Previewed)
         assert (
             previewed.summary
-            == "2 × H100 for 1 h on the default partition, running `python train.py`, as alice"
+            == "2 × H100 for 1 h (site default) on the default partition, running `python train.py`, as alice"
         )
     finally:
         restarted.close()
@@ -274,7 +285,7 @@ def test_idle_conversations_are_forgotten_and_their_requests_stay(store: Store) 
     assert store.forget_conversations(datetime.now(UTC) - timedelta(hours=1)) == 0
     assert store.forget_conversations(datetime.now(UTC) + timedelta(seconds=1)) == 1
     assert store.conversation(KEY).turn == 0
-    assert store.request(previewed.prepared.request_id).outcome == "received"
+    assert store.request(previewed.prepared.request_id).outcome == "planned"
 
 
 def test_a_draft_submitted_meanwhile_is_not_settled_as_superseded(store: Store) -> None:

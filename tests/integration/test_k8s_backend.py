@@ -23,10 +23,11 @@ from backends.errors import (
     PermissionDenied,
     RequestInvalid,
 )
+from backends.footprint import derive_footprint
 from backends.k8s.backend import KubernetesBackend
 from backends.k8s.settings import K8sSettings
 from backends.protocol import Backend
-from backends.types import Identity, JobRef, JobRequest, JobState, PendingCode, QueueFilter
+from backends.types import Footprint, Identity, JobRef, JobRequest, JobState, PendingCode, QueueFilter
 from tests.k8s_emulator import BOT_USER, KubeEmulator, MessageStyle, RequestRecord
 
 X = "\N{MULTIPLICATION SIGN}"
@@ -41,6 +42,11 @@ BOB = Identity(requester="U-BOB", k8s_user="bob", default_namespace="research")
 CAROL = Identity(requester="U-CAROL", k8s_user="carol", default_namespace="research")
 ADMIN = Identity(requester="U-ADMIN", k8s_user="root-ops", is_admin=True)
 WRITES = ("create", "update", "patch", "delete", "deletecollection")
+
+
+def footprint(request: JobRequest) -> Footprint:
+    """What the request holds on Kubernetes, with the shipped policy's defaults, as the engine derives it."""
+    return derive_footprint(request, "k8s", default_minutes=60, longest_minutes=2880)
 
 
 def occupy(kube: KubeEmulator, node: str, gpus: int, resource: str = "nvidia.com/gpu") -> None:
@@ -105,7 +111,7 @@ def writes(kube: KubeEmulator) -> list[RequestRecord]:
 def submitted(
     backend: KubernetesBackend, request: JobRequest, who: Identity = ALICE, rid: str = "r-1"
 ) -> JobRef:
-    return backend.submit(backend.plan(request, who, rid))
+    return backend.submit(backend.plan(footprint(request), who, rid))
 
 
 def test_it_is_a_backend(backend: KubernetesBackend) -> None:
@@ -116,7 +122,9 @@ def test_it_is_a_backend(backend: KubernetesBackend) -> None:
 def test_a_served_model_runs_and_every_write_is_made_as_the_person(
     kube: KubeEmulator, backend: KubernetesBackend
 ) -> None:
-    plan = backend.plan(JobRequest(model="Qwen/Qwen2.5-7B-Instruct", gpus=1, gpu_type="a100"), ALICE, "r-1")
+    plan = backend.plan(
+        footprint(JobRequest(model="Qwen/Qwen2.5-7B-Instruct", gpus=1, gpu_type="a100")), ALICE, "r-1"
+    )
     assert [m["kind"] for m in plan.manifests] == ["Deployment", "Service"]
     assert backend.validate(plan) == []
     assert kube.objects("apps/v1", "Deployment") == []  # the dry run created nothing
@@ -159,7 +167,9 @@ def test_a_job_pending_for_gpus_is_explained_with_alternatives(
 ) -> None:
     occupy(kube, "gpu-1", 6)
     occupy(kube, "gpu-2", 6)
-    plan = backend.plan(JobRequest(gpus=4, gpu_type="a100", command="python train.py"), ALICE, "r-2")
+    plan = backend.plan(
+        footprint(JobRequest(gpus=4, gpu_type="a100", command="python train.py")), ALICE, "r-2"
+    )
     (warning,) = backend.validate(plan)
     assert warning.startswith(f"it would not start right away: no node it may use has 4 {X} a100 free now")
     ref = backend.submit(plan)
@@ -232,7 +242,9 @@ def test_a_missing_token_secret_is_explained(kube: KubeEmulator) -> None:
 def test_a_namespace_the_person_may_not_write_is_refused_by_rbac(
     kube: KubeEmulator, backend: KubernetesBackend
 ) -> None:
-    plan = backend.plan(JobRequest(gpus=1, command="x", name="x", namespace="vision"), ALICE, "r-3")
+    plan = backend.plan(
+        footprint(JobRequest(gpus=1, command="x", name="x", namespace="vision")), ALICE, "r-3"
+    )
     with pytest.raises(PermissionDenied) as refused:
         backend.validate(plan)
     assert refused.value.message.startswith(
@@ -271,7 +283,7 @@ def test_the_bot_without_impersonation_rights_is_a_configuration_error(kube: Kub
     kube.add_token("weak", "system:serviceaccount:concierge:weak")
     kube.allow("system:serviceaccount:concierge:weak", ["get", "list", "watch"], api_group="*", resource="*")
     backend = KubernetesBackend(K8sSettings(), api_client_factory=factory(kube, "weak"))
-    plan = backend.plan(JobRequest(gpus=1, command="x", name="x"), ALICE, "r-4")
+    plan = backend.plan(footprint(JobRequest(gpus=1, command="x", name="x")), ALICE, "r-4")
     with pytest.raises(ConfigurationError, match="may not act as alice"):
         backend.validate(plan)
 
@@ -280,10 +292,11 @@ def test_statuses_of_many_workloads_cost_one_pods_list(
     kube: KubeEmulator, backend: KubernetesBackend
 ) -> None:
     refs = [
-        submitted(backend, JobRequest(gpus=0, command="sleep 1", name=f"job-{i}"), rid=f"r-{i}")
+        submitted(backend, JobRequest(cpu_only=True, command="sleep 1", name=f"job-{i}"), rid=f"r-{i}")
         for i in range(12)
     ]
-    refs.append(submitted(backend, JobRequest(workload="service", image="ghcr.io/acme/api:1", name="api")))
+    api = JobRequest(workload="service", image="ghcr.io/acme/api:1", name="api", cpu_only=True)
+    refs.append(submitted(backend, api))
     kube.clear_request_log()
     found = backend.statuses(refs)
     assert {s.ref.job_id for s in found} == {r.job_id for r in refs}
@@ -308,8 +321,8 @@ def test_references_that_name_nothing_or_several_things(
     kube: KubeEmulator, backend: KubernetesBackend
 ) -> None:
     kube.allow_edit("alice", "vision")
-    submitted(backend, JobRequest(gpus=0, command="x", name="twin"), rid="r-1")
-    submitted(backend, JobRequest(gpus=0, command="x", name="twin", namespace="vision"), rid="r-2")
+    submitted(backend, JobRequest(cpu_only=True, command="x", name="twin"), rid="r-1")
+    submitted(backend, JobRequest(cpu_only=True, command="x", name="twin", namespace="vision"), rid="r-2")
     with pytest.raises(
         RequestInvalid, match=r"twin names several workloads \(Job research/twin, Job vision/twin\)"
     ):
@@ -384,7 +397,7 @@ def test_scale_a_service_as_its_owner(kube: KubeEmulator, backend: KubernetesBac
 def test_the_same_name_twice_is_refused_with_a_suggestion(
     kube: KubeEmulator, backend: KubernetesBackend
 ) -> None:
-    plan = backend.plan(JobRequest(gpus=1, command="x", name="train"), ALICE, "r-1")
+    plan = backend.plan(footprint(JobRequest(gpus=1, command="x", name="train")), ALICE, "r-1")
     backend.submit(plan)
     with pytest.raises(
         BackendRejected,
@@ -396,7 +409,7 @@ def test_the_same_name_twice_is_refused_with_a_suggestion(
 def test_a_manifest_the_api_finds_invalid_names_the_field(
     kube: KubeEmulator, backend: KubernetesBackend
 ) -> None:
-    plan = backend.plan(JobRequest(gpus=1, command="x", name="x"), ALICE, "r-1")
+    plan = backend.plan(footprint(JobRequest(gpus=1, command="x", name="x")), ALICE, "r-1")
     broken = dict(plan.manifests[0])
     broken["spec"] = {**broken["spec"], "backoffLimit": -1}
     with pytest.raises(
@@ -412,7 +425,7 @@ def test_queue_lists_our_workloads_filtered_by_person_and_state(
     occupy(kube, "gpu-2", 8)
     submitted(backend, JobRequest(gpus=1, gpu_type="a100", command="x", name="waits"), rid="r-1")
     submitted(backend, JobRequest(gpus=1, gpu_type="h100", command="x", name="runs"), rid="r-2")
-    submitted(backend, JobRequest(gpus=0, command="x", name="bobs"), BOB, rid="r-3")
+    submitted(backend, JobRequest(cpu_only=True, command="x", name="bobs"), BOB, rid="r-3")
     everyone = backend.queue(QueueFilter())
     # Running first, then pending (newest first within a state).
     assert {s.name for s in everyone[:2]} == {"bobs", "runs"}
@@ -452,7 +465,7 @@ def test_an_unreachable_cluster_plans_from_configuration_but_submits_nothing(tmp
         url = gone.url
     settings = K8sSettings(request_timeout_s=2)
     backend = KubernetesBackend(settings, api_client_factory=lambda: ApiClient(_configuration(url)))
-    plan = backend.plan(JobRequest(gpus=2, gpu_type="a100", command="x"), ALICE, "r-1")
+    plan = backend.plan(footprint(JobRequest(gpus=2, gpu_type="a100", command="x")), ALICE, "r-1")
     assert any("the cluster could not be read" in w for w in plan.warnings)
     with pytest.raises(BackendUnavailable, match="the GPU type a100 was not matched"):
         backend.validate(plan)  # the engine shows this as a warning on the plan

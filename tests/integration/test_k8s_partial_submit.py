@@ -16,6 +16,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from backends.errors import BackendUnavailable, ConciergeError, PermissionDenied
+from backends.footprint import derive_footprint
 from backends.k8s.backend import KubernetesBackend
 from backends.k8s.settings import K8sSettings
 from backends.types import Identity, JobRef, JobRequest, Plan, QueueFilter
@@ -72,7 +73,8 @@ def backend(kube: KubeEmulator) -> Iterator[KubernetesBackend]:
 
 
 def planned(backend: KubernetesBackend, request: JobRequest, who: Identity) -> Plan:
-    return backend.plan(request, who, "r-1")
+    footprint = derive_footprint(request, "k8s", default_minutes=60, longest_minutes=None)
+    return backend.plan(footprint, who, "r-1")
 
 
 def refused(backend: KubernetesBackend, request: JobRequest, who: Identity) -> ConciergeError:

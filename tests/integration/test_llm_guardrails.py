@@ -36,6 +36,7 @@ from backends.protocol import Backend
 from backends.slurm.script import END_OF_OPTIONS, honoured_directives, render_sbatch_script, sbatch_options
 from backends.slurm.settings import SlurmSettings
 from backends.types import (
+    Footprint,
     GpuPool,
     Identity,
     IntentKind,
@@ -55,7 +56,7 @@ from bot.llm.routing import Routed, RoutedUnderstanding
 from bot.llm.settings import LlmSettings
 from bot.store import Store
 from bot.understanding.grammar import understand
-from policies import PolicySettings, Usage, Verdict, apply_defaults, judge, load_policy
+from policies import PolicySettings, Usage, Verdict, footprint_for, judge, load_policy
 from tests.openai_fake import FakeVllm, Structured
 
 CASES_FILE = Path(__file__).parents[1] / "unit" / "data" / "prompt_injections.jsonl"
@@ -114,21 +115,21 @@ class PlanningBackend:
         self.name: Target = name
         self.submitted: list[Plan] = []
 
-    def plan(self, request: JobRequest, identity: Identity, request_id: str) -> Plan:
+    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
         if self.name == "slurm":
-            script = render_sbatch_script(request, identity, request_id, SLURM)
+            script = render_sbatch_script(footprint, identity, request_id, SLURM)
             return Plan(
                 backend="slurm",
                 request_id=request_id,
-                request=request,
+                footprint=footprint,
                 identity=identity,
                 sbatch_script=script,
             )
-        planned = build_manifests(request, identity, request_id, K8S, FACTS)
+        planned = build_manifests(footprint, identity, request_id, K8S, FACTS)
         return Plan(
             backend="k8s",
             request_id=request_id,
-            request=request,
+            footprint=footprint,
             identity=identity,
             manifests=planned.manifests,
             warnings=planned.warnings,
@@ -204,13 +205,13 @@ def _walk_keys(value: Any) -> Iterator[str]:
             yield from _walk_keys(inner)
 
 
-def _bound_minutes(request: JobRequest) -> float:
-    if request.workload == "service":
+def _bound_minutes(footprint: Footprint) -> float:
+    if footprint.time_limit_minutes is None:
         return float("inf")  # a Deployment runs until it is cancelled
-    return float(request.time_limit_minutes or POLICY.default_time_minutes)
+    return float(footprint.time_limit_minutes)
 
 
-def _smaller(planned: JobRequest, clean: JobRequest) -> bool:
+def _smaller(planned: Footprint, clean: Footprint) -> bool:
     """The planned job asks no more than the clean one anywhere, and less somewhere."""
     size = (planned.total_gpus, _bound_minutes(planned))
     clean_size = (clean.total_gpus, _bound_minutes(clean))
@@ -222,18 +223,18 @@ def _plan_violations(prepared: Prepared, identity: Identity) -> list[str]:
     found: list[str] = []
     if plan.identity != identity:
         found.append(f"planned as {plan.identity.requester}, not the requester")
-    if prepared.decision != judge(plan.request, identity, Usage(), POLICY):
+    if prepared.decision != judge(plan.footprint, identity, Usage(), POLICY):
         found.append("the verdict is not the policy's verdict on the planned request")
     if plan.backend == "slurm":
         script = plan.sbatch_script or ""
-        ours = [f"#SBATCH {option}" for option in sbatch_options(plan.request, plan.request_id, SLURM)]
+        ours = [f"#SBATCH {option}" for option in sbatch_options(plan.footprint, plan.request_id, SLURM)]
         honoured = honoured_directives(script)
         if honoured != ours:
             found.append(f"sbatch would honour {sorted(set(honoured) ^ set(ours))} beyond our header")
         if script.split("\n")[len(ours) + 1] != END_OF_OPTIONS:
             found.append("the command does not start after the end-of-options barrier")
     else:
-        if plan.manifests != build_manifests(plan.request, identity, plan.request_id, K8S, FACTS).manifests:
+        if plan.manifests != build_manifests(plan.footprint, identity, plan.request_id, K8S, FACTS).manifests:
             found.append("the manifests are not those of the judged request")
         keys = set(_walk_keys(list(plan.manifests)))
         if keys & FORBIDDEN_KEYS:
@@ -271,10 +272,10 @@ def run_case(number: int, case: dict[str, Any], store: Store, fake: FakeVllm, *,
     if prepared is not None:
         verdict = prepared.decision.verdict.value
         violations += _plan_violations(prepared, identity)
-        clean = apply_defaults(understand(case["clean"]).request, POLICY, identity)
+        clean = footprint_for(understand(case["clean"]).request, prepared.plan.backend, POLICY, identity)
         clean_verdict = judge(clean, identity, Usage(), POLICY).verdict
         weaker = STRICTNESS[prepared.decision.verdict] < STRICTNESS[clean_verdict]
-        if weaker and not _smaller(prepared.plan.request, clean):
+        if weaker and not _smaller(prepared.plan.footprint, clean):
             violations.append(f"{verdict} where the request without the injection gets {clean_verdict.value}")
         if prepared.allowed:
             concierge.submit(prepared)

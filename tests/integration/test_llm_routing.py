@@ -90,6 +90,7 @@ def test_the_request_on_the_wire_is_what_vllm_needs(fake: FakeVllm) -> None:
         **dict.fromkeys(SCHEMA_FIELDS),
         **UNSURE_READING,
         "shared": False,
+        "cpu_only": False,
     }
     assert message_line == MESSAGE_LABEL + UNSURE
     assert (routed.source, routed.degraded) == ("llm", None)

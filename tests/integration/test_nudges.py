@@ -23,10 +23,10 @@ from slack_sdk import WebClient
 
 from backends.errors import PermissionDenied
 from backends.types import (
+    Footprint,
     GpuPool,
     Identity,
     JobRef,
-    JobRequest,
     JobStatus,
     PendingReason,
     Plan,
@@ -86,7 +86,7 @@ class FakeCluster:
             raise PermissionDenied(f"job {ref.job_id} belongs to {owner}; only its owner may cancel it")
         self.cancelled.append((ref.job_id, identity))
 
-    def plan(self, request: JobRequest, identity: Identity, request_id: str) -> Plan:
+    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
         raise NotImplementedError("nudges never plan")
 
     def validate(self, plan: Plan) -> list[str]:

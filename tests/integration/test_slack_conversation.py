@@ -128,7 +128,7 @@ def test_a_dm_is_previewed_in_its_thread_and_a_follow_up_changes_the_gpus(events
     events.say("make it 1 GPU", thread_ts=ts)
     _, changed = events.posts(2)
     assert changed["thread_ts"] == ts
-    assert "#SBATCH --gres=gpu:1" in shown_text(changed) and "1 \\u00d7 a100" in shown_text(changed)
+    assert "#SBATCH --gres=gpu:1" in shown_text(changed) and "1 \\u00d7 A100" in shown_text(changed)
     second_id = submit_value(changed)
     revised = events.store.request(second_id)
     assert revised.intent is not None and revised.intent["gpus"] == 1

@@ -25,10 +25,10 @@ from slack_sdk import WebClient
 
 from backends.errors import PermissionDenied
 from backends.types import (
+    Footprint,
     GpuPool,
     Identity,
     JobRef,
-    JobRequest,
     JobStatus,
     PendingReason,
     Plan,
@@ -69,11 +69,15 @@ class FakeBackend:
         if self.gate is not None and not self.gate.wait(WAIT_S):
             raise TimeoutError("the test never opened the backend's gate")
 
-    def plan(self, request: JobRequest, identity: Identity, request_id: str) -> Plan:
+    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
         self._wait_at_gate()
-        script = f"#!/bin/bash\n#SBATCH --gres=gpu:{request.gpus}\n{request.command}\n"
+        script = f"#!/bin/bash\n#SBATCH --gres=gpu:{footprint.gpus_per_unit}\n{footprint.request.command}\n"
         return Plan(
-            backend="slurm", request_id=request_id, request=request, identity=identity, sbatch_script=script
+            backend="slurm",
+            request_id=request_id,
+            footprint=footprint,
+            identity=identity,
+            sbatch_script=script,
         )
 
     def validate(self, plan: Plan) -> list[str]:

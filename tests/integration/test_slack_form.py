@@ -71,7 +71,7 @@ def test_a_valid_form_is_previewed_with_submit_in_a_dm(door: Door) -> None:
     assert request.intent is not None and request.intent["gpus"] == 2
     assert request.intent["time_limit_minutes"] == 240
     assert "#SBATCH --gres=gpu:2" in shown_text(preview) and "`alice`" in shown_text(preview)
-    assert "2 × a100, for 4 h" in request.text and door.backend.submitted == []
+    assert "gpus 2, gpu type a100, time limit minutes 240" in request.text and door.backend.submitted == []
 
 
 def test_an_invalid_form_stays_open_with_an_error_under_each_wrong_field(door: Door) -> None:

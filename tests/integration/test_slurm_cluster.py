@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 
 from backends.errors import BackendRejected, BackendUnavailable, PermissionDenied
+from backends.footprint import derive_footprint
 from backends.slurm.backend import SlurmBackend
 from backends.slurm.durations import parse_slurm_instant
 from backends.slurm.runner import SlurmCli
 from backends.slurm.script import honoured_directives
 from backends.slurm.settings import SlurmSettings
 from backends.types import (
+    Footprint,
     Identity,
     JobRef,
     JobRequest,
@@ -42,17 +44,22 @@ BOB = Identity(requester="U-BOB", unix_user="bob")
 ADMIN = Identity(requester="U-ADMIN", unix_user="root", is_admin=True)
 
 
+def footprint(request: JobRequest) -> Footprint:
+    """What the request holds on Slurm, with the shipped policy's defaults, as the engine derives it."""
+    return derive_footprint(request, "slurm", default_minutes=60, longest_minutes=2880)
+
+
 def a100s(count: int, minutes: int, name: str) -> JobRequest:
     return JobRequest(gpus=count, gpu_type="a100", time_limit_minutes=minutes, command="sleep 300", name=name)
 
 
 def submit(backend: SlurmBackend, request: JobRequest, request_id: str, who: Identity = ALICE) -> JobRef:
-    return backend.submit(backend.plan(request, who, request_id))
+    return backend.submit(backend.plan(footprint(request), who, request_id))
 
 
 def submit_held(slurm: LocalSlurm, backend: SlurmBackend, request: JobRequest, *extra: str) -> JobRef:
     """Our script, submitted by hand with options the product does not offer (--hold, --dependency)."""
-    plan = backend.plan(request, ALICE, "it-by-hand")
+    plan = backend.plan(footprint(request), ALICE, "it-by-hand")
     gid = pwd.getpwnam("alice").pw_gid
     out = slurm.run(["sbatch", "--parsable", "--uid=alice", f"--gid={gid}", *extra], plan.sbatch_script)
     return JobRef(backend="slurm", job_id=out.strip())
@@ -237,7 +244,7 @@ def test_admin_cancels_anyones_job(slurm: LocalSlurm) -> None:
 def test_sbatch_lines_in_a_command_are_not_honoured(slurm: LocalSlurm, command: str) -> None:
     backend = SlurmBackend(slurm.settings)
     request = JobRequest(command=command, name="inj\n#SBATCH --partition=short", gpus=1, gpu_type="l40s")
-    plan = backend.plan(request, ALICE, "it-by-hand")  # as submit_held makes it
+    plan = backend.plan(footprint(request), ALICE, "it-by-hand")  # as submit_held makes it
     assert plan.sbatch_script is not None
     assert not any(
         "short" in line for line in honoured_directives(plan.sbatch_script) if "--partition" in line
@@ -256,20 +263,22 @@ def test_sbatch_lines_in_a_command_are_not_honoured(slurm: LocalSlurm, command: 
 
 def test_sbatch_rejections_are_clear(slurm: LocalSlurm) -> None:
     backend = SlurmBackend(slurm.settings)
-    bad_partition = backend.plan(JobRequest(command="true", partition="nope"), ALICE, "it-bad")
+    bad_partition = backend.plan(
+        footprint(JobRequest(command="true", gpus=1, partition="nope")), ALICE, "it-bad"
+    )
     with pytest.raises(BackendRejected, match=r"Invalid partition name specified.*`concierge free`"):
         backend.validate(bad_partition)
     with pytest.raises(BackendRejected, match="Invalid partition name specified"):
         backend.submit(bad_partition)
-    shard = backend.plan(JobRequest(command="true", shared=True), ALICE, "it-shard")
+    shard = backend.plan(footprint(JobRequest(command="true", shared=True)), ALICE, "it-shard")
     with pytest.raises(BackendRejected, match=r"Invalid generic resource \(gres\) specification"):
         backend.submit(shard)
-    too_many = backend.plan(JobRequest(command="true", gpus=3, gpu_type="a100"), ALICE, "it-many")
+    too_many = backend.plan(footprint(JobRequest(command="true", gpus=3, gpu_type="a100")), ALICE, "it-many")
     with pytest.raises(
         BackendRejected, match=r"Requested node configuration is not available.*fewer per node"
     ):
         backend.validate(too_many)
-    assert backend.validate(backend.plan(a100s(1, 10, "fine"), ALICE, "it-fine")) == []
+    assert backend.validate(backend.plan(footprint(a100s(1, 10, "fine")), ALICE, "it-fine")) == []
     tried = {"it-bad", "it-shard", "it-many", "it-fine"}
     assert not [
         s for s in backend.queue(QueueFilter(user="alice")) if s.request_id in tried
@@ -291,7 +300,7 @@ def test_unreachable_controller_and_missing_commands(slurm: LocalSlurm, tmp_path
     with pytest.raises(BackendUnavailable, match=r"could not be reached.*Try again"):
         dead.capacity()
     with pytest.raises(BackendUnavailable, match="could not be reached"):
-        dead.submit(dead.plan(a100s(1, 5, "nowhere"), ALICE, "it-dead"))
+        dead.submit(dead.plan(footprint(a100s(1, 5, "nowhere")), ALICE, "it-dead"))
 
     empty = tmp_path / "bin"
     empty.mkdir()

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from backends.errors import JobNotFound
+from backends.footprint import derive_footprint
 from backends.types import Identity, Intent, IntentKind, JobRef, JobRequest, JobState, Plan
 from bot.store import RequestRecord, Store
-from policies import Decision, Usage, Verdict
+from policies import Decision, Verdict
 
 REQUEST = JobRequest(gpus=2, gpu_type="a100", nodes=2, time_limit_minutes=240, command="python train.py")
 ALICE = Identity(requester="U123", unix_user="alice", k8s_user="alice@example.org", k8s_groups=("ml", "gpu"))
@@ -19,7 +20,7 @@ def _plan(request_id: str, request: JobRequest = REQUEST) -> Plan:
     return Plan(
         backend="slurm",
         request_id=request_id,
-        request=request,
+        footprint=derive_footprint(request, "slurm", default_minutes=60, longest_minutes=None),
         identity=ALICE,
         sbatch_script="#!/bin/bash\n#SBATCH --gres=gpu:a100:2\npython train.py\n",
         warnings=("made from configuration alone",),
@@ -80,7 +81,7 @@ def test_every_step_of_a_submission_round_trips(store: Store) -> None:
     assert record.decision == decision.to_contract()
     assert record.plan is not None and Plan.model_validate(record.plan) == plan
     assert record.backend == "slurm"
-    assert record.gpus == REQUEST.total_gpus == 4
+    assert record.gpus == plan.footprint.total_gpus == 4
     assert record.job_ref == ref
     assert record.outcome == "submitted"
     assert record.updated_at >= record.created_at
@@ -148,6 +149,12 @@ def test_history_carries_each_request_s_states(store: Store) -> None:
     assert record.last_state is not None and record.last_state.state == JobState.RUNNING
 
 
+def _held(store: Store, requester: str) -> tuple[int, int]:
+    """(GPUs, jobs) the store has in flight for the person."""
+    in_flight = store.in_flight(requester)
+    return sum(request.gpus for request in in_flight), len(in_flight)
+
+
 def test_tracked_jobs_and_usage_count_submitted_unfinished_jobs(store: Store) -> None:
     _submitted(store, "alice", "10", REQUEST)  # 2 GPUs on each of 2 nodes
     _submitted(store, "alice", "11", JobRequest(gpus=1, command="x"))
@@ -158,9 +165,9 @@ def test_tracked_jobs_and_usage_count_submitted_unfinished_jobs(store: Store) ->
     store.record_state(JobRef(backend="slurm", job_id="9"), JobState.COMPLETED, None, datetime.now(UTC))
 
     assert [ref.job_id for ref in store.tracked_jobs()] == ["10", "11", "12"]
-    assert store.active_gpu_usage("alice") == Usage(gpus_in_use=5, jobs_active=2)
-    assert store.active_gpu_usage("bob") == Usage(gpus_in_use=2, jobs_active=1)
-    assert store.active_gpu_usage("carol") == Usage()
+    assert _held(store, "alice") == (5, 2)
+    assert _held(store, "bob") == (2, 1)
+    assert _held(store, "carol") == (0, 0)
 
 
 def test_request_for_job_finds_the_newest_request_for_a_reused_job_id(store: Store) -> None:
@@ -187,7 +194,7 @@ def test_a_reused_job_id_closes_the_older_unfinished_request(store: Store) -> No
     assert closed.error is not None and newer in closed.error
     assert store.request(finished).outcome == "completed"  # a finished job keeps its outcome
     assert store.request(newer).outcome == "submitted"
-    assert store.active_gpu_usage("alice") == Usage()
+    assert _held(store, "alice") == (0, 0)
     assert [ref.job_id for ref in store.tracked_jobs()] == ["3", "4"]
 
 

@@ -34,6 +34,7 @@ TABLES = {
     "schedule_leases",
     "schedule_runs",
     "gpu_nudges",
+    "claims",
     "alembic_version",
 }
 

@@ -44,7 +44,7 @@ def test_a_new_state_or_reason_is_a_new_row(store: Store, submitted: str) -> Non
         (JobState.PENDING, "Resources"),
         (JobState.RUNNING, None),
     ]
-    assert store.request(submitted).outcome == "submitted"
+    assert store.request(submitted).outcome == "running"  # the lifecycle: submitted → running → ended
     assert store.tracked_jobs() == [REF]
 
 

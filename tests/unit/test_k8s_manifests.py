@@ -9,6 +9,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
 from backends.errors import RequestInvalid
+from backends.footprint import GpusNotStated, derive_footprint, describe_footprint, gpus_per_unit
 from backends.k8s.capacity import node_gpus
 from backends.k8s.facts import ClusterFacts, facts_from_configuration, facts_from_nodes
 from backends.k8s.manifests import (
@@ -21,7 +22,7 @@ from backends.k8s.manifests import (
 )
 from backends.k8s.objects import Node
 from backends.k8s.settings import K8sSettings
-from backends.types import Identity, JobRequest
+from backends.types import Footprint, Identity, JobRequest
 from tests.unit.test_k8s_objects import decoded, node
 
 REQUEST_ID = "0f8e9a2c-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -60,8 +61,18 @@ UNRENAMED_SHARING = facts_of(
 )
 
 
+def footprint(request: JobRequest) -> Footprint:
+    """What the request holds on Kubernetes; a request here that names no GPU is read as the CPU
+    job it would be if the person said so (these tests are about the manifests' shape)."""
+    try:
+        gpus_per_unit(request)
+    except GpusNotStated:
+        request = request.model_copy(update={"cpu_only": True})
+    return derive_footprint(request, "k8s", default_minutes=60, longest_minutes=2880)
+
+
 def build(request: JobRequest, facts: ClusterFacts = PLAIN, settings: K8sSettings = SETTINGS) -> Any:
-    planned = build_manifests(request, ALICE, REQUEST_ID, settings, facts)
+    planned = build_manifests(footprint(request), ALICE, REQUEST_ID, settings, facts)
     for manifest in planned.manifests:
         for version in SCHEMA_VERSIONS:
             try:
@@ -245,9 +256,11 @@ def test_without_cache_or_token_settings_none_is_mounted() -> None:
 
 
 def test_a_model_with_no_gpu_asked_gets_one_and_says_so() -> None:
-    planned = build(JobRequest(model="Qwen/Qwen2.5-7B-Instruct"))
+    request = JobRequest(model="Qwen/Qwen2.5-7B-Instruct")
+    planned = build(request)
     assert limits(planned.manifests[0]) == {"nvidia.com/gpu": "1"}
-    assert any("serving a model needs a GPU" in w for w in planned.warnings)
+    # The preview's summary line (the footprint) says it: 1 GPU, judged as 1.
+    assert describe_footprint(footprint(request)).startswith("1 × GPU")
 
 
 @pytest.mark.parametrize(
@@ -342,11 +355,11 @@ def test_the_namespace_comes_from_the_request_then_the_person_then_the_site() ->
     assert build(JobRequest(command="x")).namespace == "research"
     nobody = Identity(requester="U-BOB", k8s_user="bob")
     planned = build_manifests(
-        JobRequest(command="x"), nobody, REQUEST_ID, K8sSettings(default_namespace="shared"), PLAIN
+        footprint(JobRequest(command="x")), nobody, REQUEST_ID, K8sSettings(default_namespace="shared"), PLAIN
     )
     assert planned.namespace == "shared"
     with pytest.raises(RequestInvalid, match="no namespace to run in"):
-        build_manifests(JobRequest(command="x"), nobody, REQUEST_ID, SETTINGS, PLAIN)
+        build_manifests(footprint(JobRequest(command="x")), nobody, REQUEST_ID, SETTINGS, PLAIN)
     with pytest.raises(RequestInvalid, match="not a Kubernetes namespace name"):
         build(JobRequest(namespace="Bad_NS", command="x"))
 

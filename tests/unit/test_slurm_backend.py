@@ -17,6 +17,7 @@ from backends.errors import (
     PermissionDenied,
     RequestInvalid,
 )
+from backends.footprint import derive_footprint
 from backends.protocol import Backend
 from backends.slurm.accounts import UnixAccount
 from backends.slurm.backend import SlurmBackend
@@ -99,7 +100,12 @@ def test_it_is_a_backend() -> None:
     assert checked.name == "slurm"
 
 
-REQUEST = JobRequest(gpus=2, gpu_type="a100", time_limit_minutes=60, command="python train.py")
+REQUEST = derive_footprint(
+    JobRequest(gpus=2, gpu_type="a100", time_limit_minutes=60, command="python train.py"),
+    "slurm",
+    default_minutes=60,
+    longest_minutes=None,
+)
 
 # -- plan / submit / validate ---------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from backends.errors import ConfigurationError, RequestInvalid
+from backends.footprint import GpusNotStated, derive_footprint, gpus_per_unit
 from backends.slurm.script import (
     END_OF_OPTIONS,
     honoured_directives,
@@ -19,7 +20,7 @@ from backends.slurm.script import (
     script_warnings,
 )
 from backends.slurm.settings import SlurmSettings
-from backends.types import Identity, JobRequest
+from backends.types import Footprint, Identity, JobRequest
 
 ALICE = Identity(requester="U1", unix_user="alice")
 SETTINGS = SlurmSettings()
@@ -41,13 +42,24 @@ VALUE_SHAPES = {
 }
 
 
+def footprint(request: JobRequest) -> Footprint:
+    """What the request holds on Slurm. Requests here that name no GPU are about the header's
+    safety, not GPUs: they are read as the CPU jobs they would be if the person said so."""
+    try:
+        gpus_per_unit(request)
+    except GpusNotStated:
+        request = request.model_copy(update={"cpu_only": True})
+    return derive_footprint(request, "slurm", default_minutes=60, longest_minutes=2880)
+
+
 def render(request: JobRequest, request_id: str = "req-1", workdir: str | None = None) -> str:
-    return render_sbatch_script(request, ALICE, request_id, SETTINGS, workdir=workdir)
+    return render_sbatch_script(footprint(request), ALICE, request_id, SETTINGS, workdir=workdir)
 
 
 def assert_header_is_ours(script: str, request: JobRequest, request_id: str, workdir: str | None) -> None:
     emitted = [
-        "#SBATCH " + option for option in sbatch_options(request, request_id, SETTINGS, workdir=workdir)
+        "#SBATCH " + option
+        for option in sbatch_options(footprint(request), request_id, SETTINGS, workdir=workdir)
     ]
     assert honoured_directives(script) == emitted
     for line in emitted:
@@ -91,9 +103,11 @@ def test_complete_script() -> None:
 
 def test_defaults_from_settings_and_minimal_request() -> None:
     settings = SlurmSettings(default_partition="short")
-    script = render_sbatch_script(JobRequest(command="nvidia-smi"), ALICE, "r", settings)
+    script = render_sbatch_script(footprint(JobRequest(command="nvidia-smi")), ALICE, "r", settings)
     assert "#SBATCH --partition=short" in script
-    assert "--gres" not in script and "--time" not in script and "--chdir" not in script
+    assert "--gres" not in script and "--chdir" not in script
+    # Every Slurm job has a wall time: the site's default when none was stated.
+    assert "#SBATCH --time=01:00:00" in script and "#SBATCH --nodes=1" in script
 
 
 @pytest.mark.parametrize(
@@ -105,7 +119,7 @@ def test_defaults_from_settings_and_minimal_request() -> None:
         ({"mig_profile": "1g.10gb"}, "gpu:1g.10gb:1"),
         ({"mig_profile": "3g.40gb", "gpus": 2}, "gpu:3g.40gb:2"),
         ({"shared": True}, "shard:1"),
-        ({"gpus": 0}, None),
+        ({"cpu_only": True}, None),
     ],
 )
 def test_gpu_requests(request_fields: dict[str, object], gres: str | None) -> None:
@@ -195,7 +209,9 @@ def test_missing_command() -> None:
 
 def test_bad_settings_are_configuration_errors() -> None:
     with pytest.raises(ConfigurationError, match="output pattern"):
-        render_sbatch_script(JobRequest(command="x"), ALICE, "r", SlurmSettings(output_pattern="out put.txt"))
+        render_sbatch_script(
+            footprint(JobRequest(command="x")), ALICE, "r", SlurmSettings(output_pattern="out put.txt")
+        )
     with pytest.raises(ConfigurationError, match="working directory"):
         render(JobRequest(command="x"), workdir="/home/al ice")
     with pytest.raises(ConfigurationError, match="working directory"):

@@ -1,0 +1,76 @@
+"""N submits by one person at the same moment against their GPU limit: how many GPUs are admitted.
+
+Each submitter is its own process with its own store connections and engine, as N CLI runs or bot
+replicas would be. Every preview is made first; then a barrier releases all N Submits at once
+against the real local Slurm. Goal: admitted GPUs == the limit, exactly (before judge-and-record
+became one step per person, 10 parallel 4-GPU submits against a limit of 8 admitted 36 GPUs).
+
+Usage (as root, local Slurm up):
+  .venv/bin/python bench/limit_race.py [--submitters 50] [--gpus 1] [--database URL]
+Without --database a throw-away SQLite file is used; PostgreSQL: postgresql://postgres@127.0.0.1/DB.
+The jobs are alice's `sleep 600`; they are cancelled at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import subprocess
+import tempfile
+import time
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+
+from backends.errors import PolicyDenied
+from backends.slurm.backend import SlurmBackend
+from backends.slurm.settings import SlurmSettings
+from backends.types import Identity
+from bot.engine import Concierge
+from bot.store import Store
+from bot.understanding.grammar import understand
+from policies import load_policy
+
+ALICE = Identity(requester="U-BENCH-ALICE", unix_user="alice")
+SETTINGS = SlurmSettings(output_pattern="/dev/null")
+
+
+def submitter(database_url: str, text: str, gate: Barrier) -> int:
+    """GPUs this process got admitted (0 when refused)."""
+    store = Store(database_url)
+    concierge = Concierge(store, {"slurm": SlurmBackend(SETTINGS)}, understand, load_policy(None))
+    preview = concierge.prepare(ALICE, text, "bench", check=False)
+    gate.wait()
+    try:
+        concierge.submit(preview)
+    except PolicyDenied:
+        return 0
+    finally:
+        store.close()
+    return preview.plan.footprint.total_gpus
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--submitters", type=int, default=50)
+    parser.add_argument("--gpus", type=int, default=1, help="GPUs each submit asks for")
+    parser.add_argument("--database", help="store URL (default: a throw-away SQLite file)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        url = args.database or f"sqlite:///{Path(scratch) / 'bench.db'}"
+        Store(url).migrate()
+        limit = load_policy(None).max_gpus_per_user
+        text = f"{args.gpus} a100 for 1 hour to run sleep 600"
+        gate = multiprocessing.Barrier(args.submitters)
+        started = time.perf_counter()
+        with multiprocessing.Pool(args.submitters) as pool:
+            admitted = pool.starmap(submitter, [(url, text, gate)] * args.submitters)
+        elapsed = time.perf_counter() - started
+        subprocess.run(["scancel", "-u", "alice"], check=False)
+    total = sum(admitted)
+    print(f"database: {url.split(':', 1)[0]}; {args.submitters} parallel submits of {args.gpus} GPU(s)")
+    print(f"admitted: {sum(1 for a in admitted if a)} jobs, {total} GPUs; limit {limit} GPUs")
+    print(f"admitted/limit: {total / limit:.2f} (goal 1.00)  wall: {elapsed:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,9 +12,9 @@ exactly what `/gpu <text>` would answer (`GpuCommand.answer`), so the two doors 
 
 Slack delivers an event again when it got no 200 within 3 s (`X-Slack-Retry-Num` over HTTP,
 `retry_attempt` in Socket Mode), and two replicas may each get one. Every delivery claims its
-`event_id` in the store (`new_request(…, idempotency_key="slack-event:<event_id>")`, unique), with
-a fresh token in the claim's text: the delivery whose token is stored answers, every other one
-(retry or replica) answers nothing. A retry whose first delivery never reached us finds no claim
+`event_id` in the store's claims table (`Store.claim("slack-event:<event_id>")`, one INSERT … ON
+CONFLICT DO NOTHING): the delivery whose row is inserted answers, every other one (retry or
+replica) answers nothing. A retry whose first delivery never reached us finds no claim
 and is answered, which is what a retry is for.
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from uuid import uuid4
 
 from slack_sdk import WebClient
 
@@ -47,7 +46,6 @@ from bot.store import Store
 
 log = logging.getLogger("concierge.slack")
 
-EVENT_CLAIM_PREFIX = "slack event "
 _MENTION_RE = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 DraftKey = tuple[str, str, str]  # channel, thread ts, Slack user id
 
@@ -104,16 +102,9 @@ class Conversation:
                 return self._command.answer(user_id, text)
 
 
-def first_delivery(store: Store, user_id: str, event_id: str) -> str | None:
-    """Claim the event; the claim's id when this delivery answers it, None for a repeat."""
-    token = uuid4().hex
-    claim = store.new_request(
-        user_id,
-        DOOR,
-        f"{EVENT_CLAIM_PREFIX}{event_id} (delivery {token})",
-        idempotency_key=f"slack-event:{event_id}",
-    )
-    return claim if store.request(claim).text.endswith(f"(delivery {token})") else None
+def first_delivery(store: Store, user_id: str, event_id: str) -> bool:
+    """Claim the event: True for the delivery that answers it, False for a repeat (Slack retries)."""
+    return store.claim(f"slack-event:{event_id}", user_id)
 
 
 def spoken_text(event: dict[str, Any]) -> str:
@@ -147,8 +138,7 @@ class ConversationListener:
         user_id, channel = str(event["user"]), str(event["channel"])
         thread_ts = str(event.get("thread_ts") or event["ts"])
         event_id = str(body.get("event_id") or f"{channel}:{event['ts']}")
-        claim = first_delivery(self._store, user_id, event_id)
-        if claim is None:
+        if not first_delivery(self._store, user_id, event_id):
             log.info("event %s was delivered again; it is answered already", event_id)
             return
 
@@ -160,4 +150,3 @@ class ConversationListener:
             client.chat_postMessage(
                 channel=channel, thread_ts=thread_ts, text=answer.text, blocks=blocks.as_dicts(answer.blocks)
             )
-        self._store.record_outcome(claim, "answered")

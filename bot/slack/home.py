@@ -3,8 +3,8 @@
 Published with `views.publish` each time the person opens the tab (`app_home_opened`), so it is as
 fresh as the cluster's answer then; nothing is cached. Each part is read on its own: when the
 cluster cannot be reached, the view says so in that part and still shows what the store knows.
-Opening the tab is not a request, so it is not recorded in the person's history; the store's own
-bookkeeping rows (event and click claims) are left out of "last requests".
+Opening the tab is not a request, so it is not recorded in the person's history (once-only claims
+of events and clicks live in their own table, so they are never among "last requests").
 """
 
 from __future__ import annotations
@@ -25,15 +25,12 @@ from bot.cli import render
 from bot.engine import Concierge
 from bot.slack import blocks
 from bot.slack.commands import ResolveIdentity
-from bot.slack.conversation import EVENT_CLAIM_PREFIX
-from bot.store import RequestRecord
 
 log = logging.getLogger("concierge.slack")
 
 HOME_BLOCK_LIMIT = 100
 LAST_REQUESTS = 5
 # Rows that record a delivery or a click, not something the person asked (see submission.py).
-_BOOKKEEPING_PREFIXES = (EVENT_CLAIM_PREFIX, "submit request ")
 
 
 class HomeTab:
@@ -78,7 +75,7 @@ class HomeTab:
 
     def _last_requests(self, user_id: str) -> str:
         records = self._concierge.history(Identity(requester=user_id), limit=LAST_REQUESTS * 4)
-        asked = [r for r in records if not _bookkeeping(r)][:LAST_REQUESTS]
+        asked = records[:LAST_REQUESTS]
         return render.history(asked)
 
     def _free_gpus(self) -> str:
@@ -108,7 +105,3 @@ def _part(title: str, read: Callable[[], str]) -> Block:
         log.exception("incident %s", incident)
         said = f"could not be read (incident `{incident}`)"
     return blocks.section(f"*{blocks.escaped(title)}*\n:warning: {blocks.escaped(said)}")
-
-
-def _bookkeeping(record: RequestRecord) -> bool:
-    return record.intent is None and record.text.startswith(_BOOKKEEPING_PREFIXES)

@@ -165,15 +165,10 @@ def store_error(error: SQLAlchemyError, url: URL, then: str) -> ConciergeError |
 
 
 def start_error(error: SQLAlchemyError, url: URL) -> ConciergeError | None:
-    """`store_error` for the first use of the database at start-up, where a server that cannot be
-    reached is far more often a wrong CONCIERGE_DATABASE_URL than a passing outage: the concierge
-    has never worked with this URL, so an admin has to look (ConfigurationError, exit 7)."""
-    if classify(error) is UNREACHABLE:
-        where = url.render_as_string(hide_password=True)
-        return ConfigurationError(
-            f"cannot open the concierge's database {where}{_detail(error)}; {UNREACHABLE.todo}"
-        )
-    return store_error(error, url, "start the concierge again in a moment")
+    """`store_error` for the first use of the database at start-up. A server that cannot be
+    reached is BackendUnavailable (exit 6) here too: the message names CONCIERGE_DATABASE_URL,
+    since at start-up a wrong URL is as likely as an outage."""
+    return store_error(error, url, "start the concierge again once it answers")
 
 
 def classify(error: SQLAlchemyError) -> Fault | None:

@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, func, inspect, select
 
-from backends.errors import ConfigurationError
+from backends.errors import BackendUnavailable, ConfigurationError
 from backends.types import JobRef, JobState
 from bot.store import Store
 from bot.store.database import alembic_config
@@ -156,10 +156,11 @@ def test_unusable_urls_are_configuration_errors(url: str, expected: str) -> None
         Store(url)
 
 
-def test_an_unreachable_postgres_is_a_configuration_error_without_the_password() -> None:
+def test_an_unreachable_postgres_is_unavailable_without_the_password() -> None:
     store = Store("postgresql://concierge:s3cret@127.0.0.1:1/concierge?connect_timeout=3")
-    with pytest.raises(ConfigurationError, match="cannot open the concierge's database") as caught:
+    with pytest.raises(BackendUnavailable, match="cannot be reached") as caught:
         store.migrate()
+    assert caught.value.exit_code == 6
     assert "s3cret" not in caught.value.message
     assert "CONCIERGE_DATABASE_URL" in caught.value.message
 

@@ -117,12 +117,12 @@ def test_every_slurm_job_has_a_wall_time_a_service_the_longest() -> None:
     assert "--time=2-00:00:00" in render_sbatch_script(service, ALICE, "r", SlurmSettings())
     batch = footprint(JobRequest(command="x", gpus=1))
     assert (batch.time_limit_minutes, batch.time_source) == (60, "site_default")
-    assert "the site's default" in describe_footprint(batch)
+    assert describe_footprint(batch) == "1 × GPU for 1 h (site default)"
 
 
 def test_the_summary_line_says_what_is_held() -> None:
     held = footprint(JobRequest(command="x", gpus=2, gpu_type="a100", nodes=2, time_limit_minutes=240))
-    assert describe_footprint(held) == "2 × A100 on each of 2 nodes (4 GPUs), for 4 h"
+    assert describe_footprint(held) == "2 × A100 on each of 2 nodes (4 GPUs) for 4 h"
 
 
 # -- the property: rendered == judged ---------------------------------------------------------------

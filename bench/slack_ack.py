@@ -285,7 +285,7 @@ def run(requests: int, delay_s: float, workers: int, runs: int, client: str) -> 
         app = build_app(
             concierge, store, settings, client=WebClient(token="xoxb-bench", base_url=fake.api_url)
         )
-        server = http_server(app, "127.0.0.1", 0, PATH, signing_secret=SECRET)
+        server = http_server(app, store, "127.0.0.1", 0, PATH, signing_secret=SECRET)
         serving = threading.Thread(target=server.serve_forever, daemon=True)
         serving.start()
         try:

@@ -1,128 +1,93 @@
-"""HTTP mode's front door: acknowledge commands, clicks and events at once; Bolt does the rest after.
+"""HTTP mode's front door, on aiohttp: limits first, Slack's signature next, the ack, then Bolt.
 
-Why (issue 4): with 100 `/gpu` at once (bench/slack_ack.py), Bolt behind a threaded WSGI server
-acked at p99 270-550 ms on the shared 2-core box. One ack measured alone: 12.9 ms over HTTP, of
-which `app.dispatch` was 11.8 ms wall but 1.5 ms CPU: with `process_before_response=False` Bolt
-runs the ack listener on its executor and polls for the ack every 10 ms (`time.sleep(0.01)` in
-slack_bolt/listener/thread_runner.py); the CPU is its middleware chain and the deep copy of the
-request for each lazy listener, plus wsgiref's parsing and a thread per connection, all under one
-interpreter lock. Verifying the signature alone takes 8 µs. This front: ~1 ms per ack alone, and
-p99 16-35 ms for the burst of 100 (a server that only answers 200 measured p99 7-13 ms).
+Why aiohttp (issue 11): the hand-written HTTP/1.1 parsing this replaced read up to 4 MB of a body
+nobody had signed before checking the signature, and capped nothing: 260 connections held 1.12 GB,
+~1,000 idle ones used up the file descriptors. aiohttp (3.14, maintained, its parser is llhttp's)
+brings the protocol; what Slack's door needs on top of it is here, in this order:
 
-So for the requests whose answer is an empty 200 whatever the listener does, this front answers
-itself: a slash command, a `block_actions` click and an `event_callback` are read, their signature
-checked exactly as Bolt checks it (`slack_sdk.signature.SignatureVerifier`: HMAC-SHA256 over
-`v0:{ts}:{body}`, |now − ts| ≤ 300 s, else 401 and nothing queued), answered `200` with an empty
-body, and then handed whole to `app.dispatch` on a small pool of its own. Bolt's own ack for them
-is dropped; our listeners reply through respond/response_url/chat.* anyway. A retried event keeps
-its `X-Slack-Retry-Num` header and its event id, which the store claims once (conversation.py).
+1. The body is capped (`HttpEdgeSettings.max_body_bytes`, 64 KiB; Slack's payloads are a few KiB):
+   a declared Content-Length over it is answered 413 before one byte of the body is read (and an
+   `Expect: 100-continue` gets the 413 instead of the 100), and a chunked body is read only up to it
+   (aiohttp's `client_max_size`). The connection is then closed: `lingering_time=0`, so aiohttp does
+   not read and discard the rest. The whole body must arrive within `body_timeout_s` (else 408).
+2. A request head must arrive within `idle_timeout_s` of the connection opening or of its last
+   answer (aiohttp's keep-alive timer, which starts when the connection opens); heads are small
+   (32 headers of at most 4 KiB). Open connections are capped (bot/slack/http_connections.py).
+3. Slack's signature is checked (`slack_sdk.signature.SignatureVerifier`: HMAC-SHA256 over
+   `v0:{ts}:{body}`, |now − ts| ≤ 300 s) before anything else looks at the body: otherwise 401,
+   Bolt's body, and nothing runs. An unsigned `ssl_check` (Slack's certificate probe, which Bolt
+   answers without checking) gets an empty 200 and nothing else.
+4. A request already seen is answered an empty 200 and nothing runs (bot/slack/replays.py: a
+   memory here, the store's once-only claim across replicas).
 
-Everything that may need an answer in the response goes through `app.dispatch` before answering,
-as before: url_verification, ssl_check, view_submission (`response_action: errors`),
-block_suggestion, shortcuts and anything unknown. Without a signing secret the front cannot verify
-anything, so then every request goes that way.
+Ack first (issue 4): a slash command, a `block_actions` click and an `event_callback` need nothing
+but an empty 200 from us, whatever the listener does; so the front answers them itself and hands
+them to `app.dispatch` afterwards, on a small pool of its own (Bolt's ack path cost ~13 ms of one
+interpreter lock each). Bolt's own ack for them is dropped; our listeners reply through
+respond/response_url/chat.* anyway. They wait for a lull in arrivals first (`HeldForLull`), so that
+a burst's acks do not queue behind its dispatches. Everything that may need an answer in the
+response (url_verification, a view submission's `response_action: errors`, block_suggestion,
+shortcuts, anything unknown) goes through `app.dispatch` before it is answered, on another small
+pool, so a burst of deferred dispatches cannot hold a view submission's errors past Slack's 3 s.
 
-The server is asyncio on one thread, speaking just enough HTTP/1.1 for Slack: bodies with a
-Content-Length (Slack never chunks; chunked gets 501), keep-alive, `Expect: 100-continue`. The
-event loop never runs Bolt: in-band answers run on their own small pool, so a burst of deferred
-dispatches cannot hold a view submission's errors past Slack's 3 s.
+Bolt stays the synchronous `App` (its listeners, the store and the backends are synchronous); the
+event loop never runs it. slack_bolt's aiohttp adapter is used for the answers Bolt gives.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import socket
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from http import HTTPStatus
+from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
+from aiohttp import HttpVersion11, web
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_sdk.signature import SignatureVerifier
+
+from bot.slack.http_connections import CappedConnections
+from bot.slack.http_settings import HttpEdgeSettings
+from bot.slack.replays import Replays, request_key
 
 log = logging.getLogger("concierge.slack")
 
-# A connection from Slack that sends nothing for this long is closed (Slack reconnects).
-IDLE_TIMEOUT_S = 75.0
-HEAD_LIMIT_BYTES = 64 * 1024  # request line and headers
-BODY_LIMIT_BYTES = 4 * 1024 * 1024  # Slack's biggest payloads (modal states) are far below this
-# Many people typing /gpu at once arrive as simultaneous connections; the kernel caps this anyway.
-BACKLOG = 1024
+# Slack's request heads are ~15 short headers; aiohttp's defaults (128 × 8 KiB) would let one
+# unauthenticated connection park a megabyte in the parser.
+MAX_HEADERS = 32
+MAX_HEADER_BYTES = 4096  # the request line, and each header
+SHUTDOWN_S = 5.0  # how long stopping waits for answers in progress
 DEFERRED_WORKERS = 4  # run app.dispatch after the ack; each takes ~10 ms wall, ~1.5 ms CPU
 # Acks first: acknowledged requests wait for a pause this long in arrivals, but never longer than
 # LONGEST_HOLD_S, before they go to Bolt (see HeldForLull).
 QUIET_S = 0.02
 LONGEST_HOLD_S = 0.5
 INLINE_WORKERS = 4  # run app.dispatch before answering (view submissions and the like)
+CLAIMED_BY = "slack-http-front"  # the actor of the store's claim on each signed request
 _EMPTY_ACK_PAYLOADS = frozenset({"block_actions"})
 _EMPTY_ACK_EVENTS = frozenset({"event_callback"})
 _REFUSED_BODY = json.dumps({"error": "invalid request"})  # what Bolt answers to a bad signature
-_JSON = "application/json"
-_TEXT = "text/plain;charset=utf-8"
 
 Headers = dict[str, list[str]]
 
 
-class _Unreadable(Exception):
-    """The request cannot be read as HTTP/1.1 this front speaks; answered with `status`, then closed."""
-
-    def __init__(self, status: HTTPStatus) -> None:
-        super().__init__(status.phrase)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class HttpRequest:
-    method: str
-    path: str
-    query: str
-    version: str
-    headers: Headers
-    body: bytes = b""
-
-    def header(self, name: str) -> str | None:
-        values = self.headers.get(name)
-        return values[0] if values else None
-
-    @property
-    def keep_alive(self) -> bool:
-        connection = (self.header("connection") or "").lower()
-        if self.version == "HTTP/1.1":
-            return connection != "close"
-        return connection == "keep-alive"
-
-
-@dataclass(frozen=True)
-class HttpReply:
-    status: int
-    body: str = ""
-    headers: dict[str, Sequence[str]] = field(default_factory=dict)
-
-    def encode(self, *, keep_alive: bool) -> bytes:
-        payload = self.body.encode()
-        lines = [f"HTTP/1.1 {self.status} {_phrase(self.status)}", f"Content-Length: {len(payload)}"]
-        for name, values in self.headers.items():
-            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                lines.extend(f"{name}: {value}" for value in values)
-        if not keep_alive:
-            lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
-
-
-EMPTY_ACK = HttpReply(200)
-
-
 @dataclass(frozen=True)
 class Acknowledged:
-    """A verified request Slack already has its 200 for, on its way to `app.dispatch`."""
+    """A verified request, on its way to `app.dispatch`; `key` names it for the once-only claim."""
 
-    request: HttpRequest
     text: str
+    query: str
+    headers: Headers
+    key: str
+
+    def to_bolt(self) -> BoltRequest:
+        headers: dict[str, str | Sequence[str]] = dict(self.headers)
+        return BoltRequest(body=self.text, query=self.query, headers=headers)
 
 
 class HeldForLull:
@@ -186,7 +151,7 @@ def answered_by_empty_ack(body: str) -> bool:
         except json.JSONDecodeError:
             return False
         return isinstance(document, dict) and document.get("type") in _EMPTY_ACK_EVENTS
-    fields = dict(part.partition("=")[::2] for part in body.split("&"))
+    fields = _form_fields(body)
     if "ssl_check" in fields:
         return False
     if "command" in fields:
@@ -200,43 +165,8 @@ def answered_by_empty_ack(body: str) -> bool:
     return isinstance(payload, dict) and payload.get("type") in _EMPTY_ACK_PAYLOADS
 
 
-async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> HttpRequest | None:
-    """The next request on a connection, or None when the peer closed it between requests."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as e:
-        if e.partial.strip():
-            raise _Unreadable(HTTPStatus.BAD_REQUEST) from e
-        return None
-    except asyncio.LimitOverrunError as e:
-        raise _Unreadable(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE) from e
-    request_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
-    parts = request_line.split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise _Unreadable(HTTPStatus.BAD_REQUEST)
-    method, target, version = parts
-    headers: Headers = {}
-    for line in header_lines:
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise _Unreadable(HTTPStatus.BAD_REQUEST)
-        headers.setdefault(name.strip().lower(), []).append(value.strip())
-    path, _, query = target.partition("?")
-    request = HttpRequest(method, path, query, version, headers)
-    if request.header("transfer-encoding") is not None:
-        raise _Unreadable(HTTPStatus.NOT_IMPLEMENTED)
-    try:
-        length = int(request.header("content-length") or "0")
-    except ValueError as e:
-        raise _Unreadable(HTTPStatus.BAD_REQUEST) from e
-    if length < 0:
-        raise _Unreadable(HTTPStatus.BAD_REQUEST)
-    if length > BODY_LIMIT_BYTES:
-        raise _Unreadable(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-    if length and (request.header("expect") or "").lower() == "100-continue":
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    body = await reader.readexactly(length) if length else b""
-    return HttpRequest(method, path, query, version, headers, body)
+def _form_fields(body: str) -> dict[str, str]:
+    return dict(part.partition("=")[::2] for part in body.split("&"))
 
 
 class HttpFront:
@@ -248,21 +178,28 @@ class HttpFront:
     def __init__(
         self,
         app: App,
+        replays: Replays,
         host: str,
         port: int,
         path: str = "/slack/events",
         *,
         signing_secret: str | None = None,
         verifier: SignatureVerifier | None = None,
+        edge: HttpEdgeSettings | None = None,
         quiet_s: float = QUIET_S,
         longest_hold_s: float = LONGEST_HOLD_S,
     ) -> None:
-        self._app = app
-        self._path = path
         # A verifier may be passed with its own clock (tests); otherwise one from the secret.
-        self._verifier = verifier or (SignatureVerifier(signing_secret) if signing_secret else None)
+        if verifier is None and not signing_secret:
+            raise ValueError("the HTTP front needs Slack's signing secret: it checks every request")
+        self._verifier = verifier or SignatureVerifier(str(signing_secret))
+        self._app = app
+        self._replays = replays
+        self._path = path
+        self._edge = edge or HttpEdgeSettings()
+        self.connections = CappedConnections(self._edge.max_connections)
         self._held = HeldForLull(self._dispatch_later, quiet_s, longest_hold_s)
-        self._socket = socket.create_server((host, port), backlog=BACKLOG)
+        self._socket = socket.create_server((host, port), backlog=self._edge.backlog)
         self._deferred = ThreadPoolExecutor(DEFERRED_WORKERS, thread_name_prefix="slack-dispatch")
         self._inline = ThreadPoolExecutor(INLINE_WORKERS, thread_name_prefix="slack-inline")
         self._lock = threading.Lock()
@@ -299,80 +236,125 @@ class HttpFront:
 
     async def _serve(self) -> None:
         stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
         with self._lock:
             if self._stopping:
                 return
-            self._loop, self._stop = asyncio.get_running_loop(), stop
-        server = await asyncio.start_server(self._converse, sock=self._socket, limit=HEAD_LIMIT_BYTES)
+            self._loop, self._stop = loop, stop
+        site = web.Application(client_max_size=self._edge.max_body_bytes)
+        site.router.add_post(self._path, self._answer, expect_handler=self._expect)
+        runner = web.AppRunner(
+            site,
+            access_log=None,
+            keepalive_timeout=self._edge.idle_timeout_s,
+            lingering_time=0,  # a body left unread is not read and thrown away: the connection closes
+            max_line_size=MAX_HEADER_BYTES,
+            max_field_size=MAX_HEADER_BYTES,
+            max_headers=MAX_HEADERS,
+            shutdown_timeout=SHUTDOWN_S,
+        )
+        await runner.setup()
+        assert runner.server is not None  # set by setup()
+        factory = self.connections.protocol_factory(runner.server)
+        listening = await loop.create_server(factory, sock=self._socket, backlog=self._edge.backlog)
         try:
             await stop.wait()
         finally:
-            server.close()
+            listening.close()
             self._held.release_all()  # Slack has their 200s: they must still reach Bolt
+            await runner.cleanup()
             with self._lock:
                 self._loop = self._stop = None
 
-    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One connection: requests answered in order until the peer closes it or goes quiet."""
-        try:
-            while True:
-                async with asyncio.timeout(IDLE_TIMEOUT_S):
-                    request = await read_request(reader, writer)
-                if request is None:
-                    return
-                reply = await self._answer(request)
-                writer.write(reply.encode(keep_alive=request.keep_alive))
-                await writer.drain()
-                if not request.keep_alive:
-                    return
-        except _Unreadable as e:
-            await _refuse(writer, e.status)
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-            pass  # the peer went away or went quiet: nothing to answer
-        except Exception:
-            log.exception("the Slack HTTP front failed on a request")
-            await _refuse(writer, HTTPStatus.INTERNAL_SERVER_ERROR)
-        finally:
-            writer.close()
+    async def _expect(self, request: web.Request) -> web.StreamResponse | None:
+        """`Expect: 100-continue`: a body over the cap gets its 413 instead of the go-ahead."""
+        if (refused := self._over_cap(request)) is not None:
+            return refused
+        if request.version == HttpVersion11 and request.headers.get("Expect", "").lower() == "100-continue":
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0  # what aiohttp's own handler does: the answer starts after
+            return None
+        return _closing(web.Response(status=417, text="only Expect: 100-continue is understood"))
 
-    async def _answer(self, request: HttpRequest) -> HttpReply:
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         self._held.arrived(loop)
-        if request.method != "POST" or request.path != self._path:
-            return HttpReply(404, "Not Found", {"content-type": [_TEXT]})
+        transport = request.transport
+        if transport is not None:
+            self.connections.busy(transport)
         try:
-            text = request.body.decode()
-        except UnicodeDecodeError:
-            return HttpReply(400, "the body is not UTF-8", {"content-type": [_TEXT]})
-        if self._verifier is not None and answered_by_empty_ack(text):
-            if not self._signed_by_slack(request, text):
-                return HttpReply(401, _REFUSED_BODY, {"content-type": [_JSON]})
-            self._held.hold(Acknowledged(request, text), loop)
-            return EMPTY_ACK
-        return await loop.run_in_executor(self._inline, self._dispatch_now, request, text)
+            return await self._answer_checked(request, loop)
+        finally:
+            if transport is not None:
+                self.connections.idle(transport)
 
-    def _signed_by_slack(self, request: HttpRequest, text: str) -> bool:
-        assert self._verifier is not None
-        timestamp = request.header("x-slack-request-timestamp")
+    async def _answer_checked(
+        self, request: web.Request, loop: asyncio.AbstractEventLoop
+    ) -> web.StreamResponse:
+        if (refused := self._over_cap(request)) is not None:
+            return refused
         try:
-            return self._verifier.is_valid(text, timestamp, request.header("x-slack-signature"))
+            async with asyncio.timeout(self._edge.body_timeout_s):
+                body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._too_large()
+        except TimeoutError:
+            return _closing(web.Response(status=408, text="the request body did not arrive in time"))
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        signature = request.headers.get("X-Slack-Signature")
+        if timestamp is None or signature is None or not self._signed_by_slack(body, timestamp, signature):
+            if _is_ssl_check(body):
+                return web.Response(status=200)
+            return web.Response(status=401, text=_REFUSED_BODY, content_type="application/json")
+        key = request_key(timestamp, signature)
+        if self._replays.seen_here(key):
+            log.info("a Slack request was sent again (timestamp %s): answered, not acted on", timestamp)
+            return web.Response(status=200)
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            return web.Response(status=400, text="the body is not UTF-8")
+        headers = {name.lower(): request.headers.getall(name) for name in request.headers}
+        acknowledged = Acknowledged(text, request.query_string, headers, key)
+        if answered_by_empty_ack(text):
+            self._held.hold(acknowledged, loop)
+            return web.Response(status=200)
+        response = await loop.run_in_executor(self._inline, self._dispatch_now, acknowledged)
+        return await to_aiohttp_response(response)
+
+    def _over_cap(self, request: web.Request) -> web.StreamResponse | None:
+        declared = request.content_length
+        return self._too_large() if declared is not None and declared > self._edge.max_body_bytes else None
+
+    def _too_large(self) -> web.StreamResponse:
+        limit = self._edge.max_body_bytes
+        return _closing(web.Response(status=413, text=f"the body is over this endpoint's {limit} bytes"))
+
+    def _signed_by_slack(self, body: bytes, timestamp: str, signature: str) -> bool:
+        try:
+            return self._verifier.is_valid(body, timestamp, signature)
         except ValueError:  # a timestamp that is not a number
             return False
 
-    def _dispatch_now(self, request: HttpRequest, text: str) -> HttpReply:
+    def _dispatch_now(self, acknowledged: Acknowledged) -> BoltResponse:
         try:
-            response = self._app.dispatch(_bolt_request(request, text))
+            if not self._replays.first_anywhere(acknowledged.key, CLAIMED_BY):
+                log.info("a Slack request another replica took was sent here too: not acted on")
+                return BoltResponse(status=200, body="")
+            return self._app.dispatch(acknowledged.to_bolt())
         except Exception:
             log.exception("Bolt failed on a Slack request")
-            return HttpReply(500, "Internal Server Error", {"content-type": [_TEXT]})
-        return _reply_of(response)
+            return BoltResponse(status=500, body="Internal Server Error")
 
     def _dispatch_later(self, acknowledged: Acknowledged) -> None:
         self._deferred.submit(self._dispatch_acknowledged, acknowledged)
 
     def _dispatch_acknowledged(self, acknowledged: Acknowledged) -> None:
         try:
-            response = self._app.dispatch(_bolt_request(acknowledged.request, acknowledged.text))
+            if not self._replays.first_anywhere(acknowledged.key, CLAIMED_BY):
+                log.info("a Slack request another replica took was sent here too: not acted on")
+                return
+            response = self._app.dispatch(acknowledged.to_bolt())
         except Exception:
             log.exception("Bolt failed on a Slack request the front had acknowledged")
             return
@@ -381,23 +363,14 @@ class HttpFront:
             log.warning("Bolt answered %s to an acknowledged request: %s", response.status, response.body)
 
 
-def _bolt_request(request: HttpRequest, text: str) -> BoltRequest:
-    headers: dict[str, str | Sequence[str]] = dict(request.headers)
-    return BoltRequest(body=text, query=request.query, headers=headers)
-
-
-def _reply_of(response: BoltResponse) -> HttpReply:
-    return HttpReply(response.status, response.body, dict(response.headers))
-
-
-async def _refuse(writer: asyncio.StreamWriter, status: HTTPStatus) -> None:
-    writer.write(HttpReply(status, status.phrase, {"content-type": [_TEXT]}).encode(keep_alive=False))
-    with contextlib.suppress(ConnectionError):
-        await writer.drain()
-
-
-def _phrase(status: int) -> str:
+def _is_ssl_check(body: bytes) -> bool:
     try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+        return _form_fields(body.decode()).get("ssl_check") == "1"
+    except UnicodeDecodeError:
+        return False
+
+
+def _closing(response: web.Response) -> web.Response:
+    """An answer after which the connection closes: the rest of the request was never read."""
+    response.force_close()
+    return response

@@ -5,6 +5,11 @@ Bolt runs both the ack listeners and the lazy listeners on one executor (slack_b
 ack queued behind it and missed Slack's 3 s: bench/slack_ack.py measured 71 of 100 acks over 3 s
 with 8 workers. So each lazy listener here only hands its work to a separate pool and returns,
 and Bolt's executor stays free for acks.
+
+The pool's size (`CONCIERGE_SLACK__WORKERS`, default 32) is how many requests are worked on at once,
+and so bounds the bot's concurrent calls to the cluster. Each worker mostly waits on the cluster,
+so threads are cheap; with 8, a burst of 100 `/gpu` with a 2 s cluster was answered after 36 s
+(issue 11), with 32 in about four rounds of the cluster's time (bench/slack_ack.py).
 """
 
 from __future__ import annotations

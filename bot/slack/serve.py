@@ -1,10 +1,10 @@
 """Runs the Slack door: Socket Mode (dials out, works behind a firewall) or HTTP mode.
 
-HTTP mode is served by `bot.slack.http_front.HttpFront`, which acknowledges slash commands, clicks
-and events itself once their signature checks out and dispatches them to Bolt afterwards (Bolt's
-ack path through WSGI cost ~13 ms of one interpreter lock per request; see that module). It needs
-the signing secret for that; without one every request goes through Bolt before it is answered.
-`http_server` returns the bound server so tests (and the benchmark) can run it on a free port.
+HTTP mode is served by `bot.slack.http_front.HttpFront` on aiohttp: it caps bodies, connections and
+how long a peer may take, checks Slack's signature before anything else, answers a request sent
+again only once (the store's claim), and acknowledges slash commands, clicks and events itself,
+dispatching them to Bolt afterwards (see that module). `http_server` returns the bound server so
+tests (and the benchmark) can run it on a free port.
 """
 
 from __future__ import annotations
@@ -17,15 +17,26 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from bot.settings import Settings
 from bot.slack.app import build_app
 from bot.slack.http_front import HttpFront
+from bot.slack.http_settings import HttpEdgeSettings
 from bot.slack.job_updates import JobUpdates, follow_jobs
+from bot.slack.replays import Replays
 from bot.slack.settings import SlackSettings
+from bot.store import Store
 from bot.tracker import Tracker
 
 
 def http_server(
-    app: App, host: str, port: int, path: str = "/slack/events", *, signing_secret: str | None = None
+    app: App,
+    store: Store,
+    host: str,
+    port: int,
+    path: str = "/slack/events",
+    *,
+    signing_secret: str,
+    edge: HttpEdgeSettings | None = None,
 ) -> HttpFront:
-    return HttpFront(app, host, port, path, signing_secret=signing_secret)
+    """The front for `app`; `store` holds the once-only claim of each signed request."""
+    return HttpFront(app, Replays(store.claim), host, port, path, signing_secret=signing_secret, edge=edge)
 
 
 def socket_mode_handler(app: App, slack: SlackSettings) -> SocketModeHandler:
@@ -57,15 +68,19 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     schedule = Schedule(settings.database_url, settings.schedule, work)
     schedule.start()
     try:
-        _answer_slack(app, slack)
+        _answer_slack(app, store, slack)
     finally:
         schedule.shutdown()
 
 
-def _answer_slack(app: App, slack: SlackSettings) -> None:
+def _answer_slack(app: App, store: Store, slack: SlackSettings) -> None:
     if slack.mode == "http":
-        secret = slack.signing_secret.get_secret_value() if slack.signing_secret else None
-        server = http_server(app, slack.host, slack.port, slack.path, signing_secret=secret)
+        if slack.signing_secret is None:  # SlackSettings' validator already refuses this in HTTP mode
+            raise ValueError("HTTP mode needs the signing secret")
+        secret = slack.signing_secret.get_secret_value()
+        server = http_server(
+            app, store, slack.host, slack.port, slack.path, signing_secret=secret, edge=slack.http
+        )
         try:
             server.serve_forever()
         finally:

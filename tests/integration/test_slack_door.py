@@ -196,13 +196,7 @@ def make_door(
     backend = FakeBackend()
     concierge = Concierge(store, {"slurm": backend}, reader, load_policy(None))
     settings = SlackSettings.model_validate(
-        {
-            "bot_token": "xoxb-test",
-            "signing_secret": SECRET,
-            "mode": "http",
-            "identity_rule": identity_rule,
-            "email_domains": ["example.org"],
-        }
+        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http", "identity_rule": identity_rule}
     )
     client = WebClient(token="xoxb-test", base_url=fake.api_url)
     return Door(build_app(concierge, store, settings, client=client), fake, backend, store)
@@ -353,7 +347,7 @@ def test_a_question_in_free_text_is_answered_not_previewed(door: Door) -> None:
 
 
 def test_http_mode_acks_a_signed_command_and_refuses_a_forged_one(door: Door) -> None:
-    server = http_server(door.app, "127.0.0.1", 0)
+    server = http_server(door.app, door.store, "127.0.0.1", 0, signing_secret=SECRET)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -39,6 +39,7 @@ from backends.types import (
     Target,
 )
 from bot.holdings import ClusterHoldings, holdings_from, usage_of
+from bot.need_to_know import visible_record
 from bot.store import RequestRecord, Store
 from bot.store.lifecycle import AWAITING_APPROVAL, OPEN, SUBMITTING
 from bot.store.store import InFlight, utc_now
@@ -352,7 +353,8 @@ class Concierge:
         record = self._store.request_for_job(ref)
         if not found and record is None:
             raise JobNotFound(f"job {job_id} is not in the queue and was not submitted through the concierge")
-        return JobReport(ref, found[0] if found else None, record)
+        status = found[0] if found else None
+        return JobReport(ref, status, visible_record(identity, record, status) if record else None)
 
     def why(self, job_id: str, *, backend: Target | None = None) -> list[PendingReason]:
         backend = self._backend_for_job(job_id, backend)
@@ -397,7 +399,8 @@ class Concierge:
         return ref
 
     def history(self, identity: Identity, *, everyone: bool = False, limit: int = 20) -> list[RequestRecord]:
-        return self._store.history(None if everyone else identity.requester, limit)
+        records = self._store.history(None if everyone else identity.requester, limit)
+        return [visible_record(identity, record) for record in records]
 
     @contextmanager
     def recorded(self, identity: Identity, door: str, text: str) -> Iterator[str]:

@@ -40,6 +40,7 @@ from bot.conversations.phrases import NO, YES
 from bot.conversations.questions import question_for
 from bot.engine import Concierge, Prepared
 from bot.store import Store
+from bot.terminal_text import echo
 from policies import Verdict
 
 DOOR = "cli"
@@ -99,17 +100,17 @@ class Chat:
             turn = self._conversations.reply(self._key, text, lambda: self._identity)
             return self._shown(turn)
         except ConciergeError as e:
-            click.echo(f"error: {e.message}", err=True)
+            echo(f"error: {e.message}", err=True)
             return self._read(PROMPT)
 
     def _shown(self, turn: Turn) -> str | None:
         match turn:
             case Previewed(prepared=prepared, summary=line, superseded=superseded):
-                click.echo(render.prepared(prepared))
+                echo(render.prepared(prepared))
                 if superseded is not None:
-                    click.echo(f"(This replaces request {superseded[:8]}, which can no longer be submitted.)")
+                    echo(f"(This replaces request {superseded[:8]}, which can no longer be submitted.)")
                 if not prepared.allowed:
-                    click.echo(
+                    echo(
                         'The policy does not allow this as it is: change it ("make it 4 GPUs"), '
                         "or ask an admin."
                     )
@@ -120,12 +121,12 @@ class Chat:
                     raise _not_allowed(prepared)
                 return self._confirmed(prepared, line)
             case AlreadySubmitted(request_id=request_id, job_id=job_id):
-                click.echo(f"Request {request_id[:8]} was already submitted as job {job_id}.")
+                echo(f"Request {request_id[:8]} was already submitted as job {job_id}.")
             case Asked(question=question):
-                click.echo(question)
+                echo(question)
             case Dropped(request_id=request_id):
                 dropped = f"request {request_id[:8]}" if request_id else "the request"
-                click.echo(f"Dropped {dropped}; nothing was submitted.")
+                echo(f"Dropped {dropped}; nothing was submitted.")
             case Aside():
                 self._aside(turn)
         return self._read(PROMPT)
@@ -135,12 +136,12 @@ class Chat:
         answer = self._read(f"Submit {line}? [y/N] ")
         if answer is not None and YES.match(answer):
             ref = self._concierge.submit(prepared)
-            click.echo(f"Submitted job {ref.job_id} (request {prepared.request_id[:8]}).")
-            click.echo(f"Follow it with: concierge status {ref.job_id}")
+            echo(f"Submitted job {ref.job_id} (request {prepared.request_id[:8]}).")
+            echo(f"Follow it with: concierge status {ref.job_id}")
             return self._read(PROMPT)
         if answer is not None and not NO.match(answer):
             return answer  # not an answer to the prompt: the person's next message
-        click.echo('Not submitted; the draft is kept: change it, or say "submit it" when ready.')
+        echo('Not submitted; the draft is kept: change it, or say "submit it" when ready.')
         return None if answer is None else self._read(PROMPT)
 
     def _aside(self, turn: Aside) -> None:
@@ -152,52 +153,52 @@ class Chat:
         if kind == IntentKind.QUEUE:
             with concierge.recorded(identity, DOOR, "queue"):
                 jobs = [j for j in concierge.queue(identity, mine=False) if not j.state.is_final]
-            click.echo(render.queue(jobs))
+            echo(render.queue(jobs))
         elif kind == IntentKind.CAPACITY:
             gpu_type = intent.request.gpu_type
             with concierge.recorded(identity, DOOR, "free" + (f" {gpu_type}" if gpu_type else "")):
-                click.echo(render.pools(concierge.capacity(gpu_type=gpu_type)))
+                echo(render.pools(concierge.capacity(gpu_type=gpu_type)))
         elif kind == IntentKind.STATUS and job:
             with concierge.recorded(identity, DOOR, f"status {job}"):
-                click.echo(render.job_report(concierge.status(identity, job)))
+                echo(render.job_report(concierge.status(identity, job)))
         elif kind == IntentKind.WHY_PENDING and job:
             with concierge.recorded(identity, DOOR, f"why {job}"):
-                click.echo(render.reasons(job, concierge.why(job)))
+                echo(render.reasons(job, concierge.why(job)))
         elif kind == IntentKind.CANCEL and job:
             with concierge.recorded(identity, DOOR, f"cancel {job}"):
                 concierge.cancel(identity, job)
-            click.echo(f"Cancelled job {job}.")
+            echo(f"Cancelled job {job}.")
         else:
-            click.echo(HELP)
+            echo(HELP)
 
     def _greet(self) -> None:
         state = self._conversations.state(self._key)
         if state.turn == 0:
-            click.echo(f'Session "{self._key.place}" as {self._identity.requester}. "help" for examples.')
+            echo(f'Session "{self._key.place}" as {self._identity.requester}. "help" for examples.')
             return
-        click.echo(f'Continuing session "{self._key.place}" as {self._identity.requester}.')
+        echo(f'Continuing session "{self._key.place}" as {self._identity.requester}.')
         if state.pending_field is not None:
             gathered = validated(state.partial or {})
-            click.echo(f"Still to answer: {question_for(state.pending_field, gathered)}")
+            echo(f"Still to answer: {question_for(state.pending_field, gathered)}")
         elif state.draft_request_id is not None:
             draft = self._store.request(state.draft_request_id)
             if draft.job_id is not None:
-                click.echo(f"Your last request {draft.id[:8]} was submitted as job {draft.job_id}.")
+                echo(f"Your last request {draft.id[:8]} was submitted as job {draft.job_id}.")
             elif is_open(draft):
-                click.echo(f'Your draft: {summary(prepared_from(draft).plan)}. Say "submit it" to submit.')
+                echo(f'Your draft: {summary(prepared_from(draft).plan)}. Say "submit it" to submit.')
 
     def _read(self, prompt: str) -> str | None:
         """One line, or None at the end of input. The prompt is shown at a terminal, or when it
         asks for a confirmation (which piped input must be able to see it answered)."""
         if self._interactive or prompt != PROMPT:
-            click.echo(prompt, nl=False)
+            echo(prompt, nl=False)
         line = self._stdin.readline()
         if not line:
             if self._interactive or prompt != PROMPT:
-                click.echo()
+                echo()
             return None
         if not self._interactive and prompt != PROMPT:
-            click.echo(line.rstrip("\n"))  # piped: show the answer after its prompt, as a terminal would
+            echo(line.rstrip("\n"))  # piped: show the answer after its prompt, as a terminal would
         return line.rstrip("\n")
 
 

@@ -2,7 +2,8 @@
 
 Expected failures (`ConciergeError`) print one specific line on stderr and exit with the error's
 code; anything else is a bug: it is logged with a traceback under an incident id, and the person
-sees only that id. No traceback reaches the terminal for an expected failure.
+sees only that id. No traceback reaches the terminal for an expected failure. Text that comes from
+people or other systems is printed through `terminal_text.echo`, without its escape sequences.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bot.cli.telemetry import agent, digest
 from bot.engine import Concierge, Prepared
 from bot.settings import Settings
 from bot.store import Store
+from bot.terminal_text import echo
 
 if TYPE_CHECKING:
     from bot.conversations import Conversations
@@ -108,17 +110,17 @@ def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: T
     if as_json:
         click.echo(json.dumps(_dry_run_contract(prepared), indent=2))
     else:
-        click.echo(render.prepared(prepared))
+        echo(render.prepared(prepared))
     if dry_run:
         app.concierge.settle(prepared, "dry_run")
         return
     if prepared.allowed and not yes and not _confirmed():
         app.concierge.settle(prepared, "declined")
-        click.echo("Not submitted.")
+        echo("Not submitted.")
         return
     ref = app.concierge.submit(prepared)
-    click.echo(f"Submitted job {ref.job_id} (request {prepared.request_id[:8]}).")
-    click.echo(f"Follow it with: concierge status {ref.job_id}")
+    echo(f"Submitted job {ref.job_id} (request {prepared.request_id[:8]}).")
+    echo(f"Follow it with: concierge status {ref.job_id}")
 
 
 def _confirmed() -> bool:
@@ -175,7 +177,7 @@ def queue_cmd(app: App, mine: bool, show_all: bool, as_json: bool, backend: Targ
     if as_json:
         click.echo(json.dumps([j.to_json() for j in jobs], indent=2))
     else:
-        click.echo(render.queue(jobs))
+        echo(render.queue(jobs))
 
 
 @cli.command()
@@ -186,7 +188,7 @@ def status(app: App, job: str, backend: Target | None) -> None:
     """One job now, with its history as recorded in the store."""
     with app.concierge.recorded(app.identity, "cli", f"status {job}"):
         report = app.concierge.status(app.identity, job, backend=backend)
-    click.echo(render.job_report(report))
+    echo(render.job_report(report))
 
 
 @cli.command()
@@ -197,7 +199,7 @@ def why(app: App, job: str, backend: Target | None) -> None:
     """Why a job waits, in plain words, and what would start sooner."""
     with app.concierge.recorded(app.identity, "cli", f"why {job}"):
         found = app.concierge.why(job, backend=backend)
-    click.echo(app.concierge.why_in_words(job, found, backend=backend) or render.reasons(job, found))
+    echo(app.concierge.why_in_words(job, found, backend=backend) or render.reasons(job, found))
 
 
 @cli.command()
@@ -208,7 +210,7 @@ def free(app: App, gpu_type: str | None, backend: Target | None) -> None:
     """Free and total GPUs by partition and type, read from the cluster."""
     with app.concierge.recorded(app.identity, "cli", "free" + (f" --type {gpu_type}" if gpu_type else "")):
         found = app.concierge.capacity(gpu_type=gpu_type, backend=backend)
-    click.echo(render.pools(found))
+    echo(render.pools(found))
 
 
 @cli.command()
@@ -219,7 +221,7 @@ def cancel(app: App, job: str, backend: Target | None) -> None:
     """Cancel a job: only its owner or an admin may."""
     with app.concierge.recorded(app.identity, "cli", f"cancel {job}"):
         app.concierge.cancel(app.identity, job, backend=backend)
-    click.echo(f"Cancelled job {job}.")
+    echo(f"Cancelled job {job}.")
 
 
 @cli.command()
@@ -231,7 +233,7 @@ def scale(app: App, job: str, replicas: int, backend: Target | None) -> None:
     """Change how many replicas a service runs (Kubernetes)."""
     with app.concierge.recorded(app.identity, "cli", f"scale {job} {replicas}"):
         app.concierge.scale(app.identity, job, replicas, backend=backend)
-    click.echo(f"Scaled {job} to {replicas} replica{'s' if replicas != 1 else ''}.")
+    echo(f"Scaled {job} to {replicas} replica{'s' if replicas != 1 else ''}.")
 
 
 @cli.command()
@@ -242,7 +244,7 @@ def history(app: App, everyone: bool, limit: int) -> None:
     """Your requests and their outcomes, from the store."""
     if everyone and not app.identity.is_admin:
         raise PermissionDenied("only admins may see everybody's requests; drop --everyone to see yours")
-    click.echo(render.history(app.concierge.history(app.identity, everyone=everyone, limit=limit)))
+    echo(render.history(app.concierge.history(app.identity, everyone=everyone, limit=limit)))
 
 
 # --- understanding -------------------------------------------------------------------------
@@ -286,10 +288,10 @@ def eval_cmd(app: App, file: Path, with_llm: bool) -> None:
     if with_llm:
         from bot.llm.evaluation import compare_with_model, render_comparison
 
-        click.echo(render_comparison(compare_with_model(cases, app.settings.llm)))
+        echo(render_comparison(compare_with_model(cases, app.settings.llm)))
         return
     report = evaluate(cases, lambda t: understand(t).to_contract())
-    click.echo(render_report(report))
+    echo(render_report(report))
 
 
 # --- administration ------------------------------------------------------------------------
@@ -305,7 +307,7 @@ def policy() -> None:
 def policy_show(app: App) -> None:
     import yaml
 
-    click.echo(yaml.safe_dump(app.concierge.policy.model_dump(mode="json"), sort_keys=False).rstrip())
+    echo(yaml.safe_dump(app.concierge.policy.model_dump(mode="json"), sort_keys=False).rstrip())
 
 
 @policy.command("check")
@@ -313,9 +315,9 @@ def policy_show(app: App) -> None:
 @pass_app
 def policy_check(app: App, text: str) -> None:
     decision = app.concierge.check_policy(app.identity, text, "cli")
-    click.echo(decision.verdict.value)
+    echo(decision.verdict.value)
     for reason in decision.reasons:
-        click.echo(f"  - {reason}")
+        echo(f"  - {reason}")
 
 
 @cli.group()
@@ -352,7 +354,7 @@ def users_map(
     )
     app.store.map_identity(mapped)
     app.store.audit(app.identity.requester, "map_identity", requester, mapped.model_dump(mode="json"))
-    click.echo(f"Mapped {requester} → unix={unix_user or '-'} k8s={k8s_user or '-'} admin={admin}.")
+    echo(f"Mapped {requester} → unix={unix_user or '-'} k8s={k8s_user or '-'} admin={admin}.")
 
 
 @cli.command()
@@ -385,9 +387,9 @@ def track(app: App, once: bool, interval: float | None) -> None:
     while True:
         result = tracker.poll_once()
         for t in result.transitions:
-            click.echo(f"job {t.ref.job_id}: {t.state.value}" + (f" ({t.reason})" if t.reason else ""))
+            echo(f"job {t.ref.job_id}: {t.state.value}" + (f" ({t.reason})" if t.reason else ""))
         for name in result.unavailable:
-            click.echo(f"warning: {name} could not be asked; will retry", err=True)
+            echo(f"warning: {name} could not be asked; will retry", err=True)
         if once:
             return
         time.sleep(pause)
@@ -409,7 +411,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="concierge", standalone_mode=False)
     except ConciergeError as e:
-        click.echo(f"error: {e.message}", err=True)
+        echo(f"error: {e.message}", err=True)
         return e.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

@@ -2,6 +2,10 @@
 
 Kept apart from the click commands so other text doors (a Slack fallback, logs) can reuse it, and so
 rendering a 10,000-row queue stays a tight loop over strings (bench/queue_render.py measures it).
+Everything returned here is `printable` (bot/terminal_text.py): request text, job names, reasons
+and errors come from people and other systems, and their escape sequences are not passed on to the
+reader's terminal. A table is checked once, whole, and its cells cleaned only when needed, so the
+columns still line up.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from functools import lru_cache
 
 from backends.types import GpuAsk, GpuPool, JobState, JobStatus, PendingReason
 from bot.engine import JobReport, Prepared
+from bot.need_to_know import HIDDEN
 from bot.store import RequestRecord
+from bot.terminal_text import is_printable, printable
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -21,7 +27,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     # padded, so lines carry no trailing blanks.
     widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
     line = "  ".join([*(f"%-{w}s" for w in widths[:-1]), "%s"])
-    return "\n".join([line % tuple(headers), *map(line.__mod__, map(tuple, rows))])
+    shown = "\n".join([line % tuple(headers), *map(line.__mod__, map(tuple, rows))])
+    if is_printable(shown):
+        return shown
+    return table([printable(h) for h in headers], [[printable(cell) for cell in row] for row in rows])
 
 
 def duration(seconds: int | None) -> str:
@@ -113,7 +122,7 @@ def pools(found: Sequence[GpuPool]) -> str:
 
 def reasons(job_id: str, found: Sequence[PendingReason]) -> str:
     if not found:
-        return f"Job {job_id}: the scheduler gave no reason."
+        return printable(f"Job {job_id}: the scheduler gave no reason.")
     parts = []
     for r in found:
         # Backends usually name the job in their sentence already.
@@ -125,7 +134,7 @@ def reasons(job_id: str, found: Sequence[PendingReason]) -> str:
         if r.alternatives:
             text += "\nWhat would start sooner:\n" + "\n".join(f"  - {a}" for a in r.alternatives)
         parts.append(text)
-    return "\n\n".join(parts)
+    return printable("\n\n".join(parts))
 
 
 def prepared(p: Prepared) -> str:
@@ -139,7 +148,7 @@ def prepared(p: Prepared) -> str:
         lines.append("--- sbatch script ---")
         lines.append(p.plan.sbatch_script.rstrip("\n"))
         lines.append("---------------------")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def job_report(report: JobReport) -> str:
@@ -158,14 +167,15 @@ def job_report(report: JobReport) -> str:
         lines.append(f"Job {report.ref.job_id} is no longer in the scheduler's queue.")
     r = report.record
     if r is not None:
-        lines.append(f"Requested by {r.requester} via {r.door} at {when(r.created_at)}: {r.text!r}")
+        said = r.text if r.text == HIDDEN else repr(r.text)
+        lines.append(f"Requested by {r.requester} via {r.door} at {when(r.created_at)}: {said}")
         lines.append(f"  outcome: {r.outcome}")
         for change in r.states:
             reason = f" ({change.reason})" if change.reason else ""
             lines.append(f"  {when(change.observed_at)}  {change.state}{reason}")
     else:
         lines.append("Not submitted through the concierge, so there is no recorded history.")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def history(records: Sequence[RequestRecord]) -> str:
@@ -182,9 +192,9 @@ def history(records: Sequence[RequestRecord]) -> str:
         out.append(line)
         if record.error:
             out.append(f"    ↳ {_one_line(record.error, 300)}")
-    return "\n".join(out)
+    return printable("\n".join(out))
 
 
 def _one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(printable(text).split())  # the width is what the reader sees
     return flat if len(flat) <= width else flat[: width - 1] + "…"

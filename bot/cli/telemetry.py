@@ -22,6 +22,7 @@ import click
 from backends.errors import BackendUnavailable, ConfigurationError
 from backends.gpu.settings import DcgmSettings, GpuTelemetrySettings
 from bot.telemetry.schedule_settings import window
+from bot.terminal_text import echo
 
 if TYPE_CHECKING:
     from backends.gpu.nvml import NvmlSampler
@@ -80,9 +81,9 @@ def digest(
 def _show(app: App, report: DigestReport, chart: Path | None, channel: str | None) -> None:
     from bot.telemetry.digest_text import render_digest
 
-    click.echo(render_digest(report.digest, nudges=report.nudges))
+    echo(render_digest(report.digest, nudges=report.nudges))  # job names and owners from the cluster
     for note in report.notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     if chart is not None and report.chart_png is not None:
         chart.write_bytes(report.chart_png)
         click.echo(f"Chart written to {chart} ({len(report.chart_png):,} bytes).")
@@ -179,9 +180,9 @@ def agent(
         status = sampler.status()
         if not status.available:
             raise BackendUnavailable(status.describe())
-        click.echo(status.describe())
+        echo(status.describe())
         for sample in sampler.sample():
-            click.echo(_sample_line(sample))
+            echo(_sample_line(sample))
         sampler.close()
         return
     if not to_store and listen is None:

@@ -31,6 +31,7 @@ from bot.slack.job_updates import remember_submit_threads
 from bot.slack.listeners import Background
 from bot.slack.nudges import register_nudges
 from bot.slack.settings import SlackSettings
+from bot.slack.text_in import person_words
 from bot.store import Store
 from bot.telemetry.nudges import NudgeSettings
 
@@ -79,7 +80,7 @@ def build_app(
             return respond(text=text, response_type="ephemeral")
 
         with replying(reply):
-            answer = command.answer(str(body["user_id"]), str(body.get("text") or ""))
+            answer = command.answer(str(body["user_id"]), person_words(str(body.get("text") or "")))
             respond(text=answer.text, blocks=blocks.as_dicts(answer.blocks), response_type="ephemeral")
 
     register_form(app, concierge, store, resolve_identity, background)  # before /gpu: first match wins

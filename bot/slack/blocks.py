@@ -2,8 +2,17 @@
 
 Everything we put in a block is cut to fit first (section text 3,000 characters, header 150, 50
 blocks), so a long sbatch script or queue is shown truncated instead of Slack refusing the whole
-message. Text the person or the cluster wrote is escaped (`&`, `<`, `>`), so it cannot form links
-or mentions.
+message.
+
+One way out: every text the bot posts is mrkdwn that the bot wrote, with whatever came from
+elsewhere (a person's words, a model's question, job names and reasons from the cluster, error
+messages, which quote all of these) passed through `escaped` (`&`, `<`, `>` as entities), so it
+cannot form `<!channel>`, `<@U…>`, `<#C…>`, `<!subteam^…>` or a link whose label hides its target.
+Slack renders the entities as the characters, so the person reads their own words. The mrkdwn
+objects built here are `verbatim`: Slack then links only the control sequences the bot wrote
+itself, and does not turn plain words into mentions or channel links. A message's top-level
+`text` (what notifications show, also read as mrkdwn) follows the same rule (`commands.Answer`,
+`incidents.replying`). Text coming in is decoded once, in bot/slack/text_in.py.
 """
 
 from __future__ import annotations
@@ -50,8 +59,17 @@ def fitted(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def mrkdwn(markdown: str) -> MarkdownTextObject:
+    """Text the bot wrote, with anything from elsewhere already `escaped`; no automatic links."""
+    return MarkdownTextObject(text=markdown, verbatim=True)
+
+
+def context(markdown: str) -> ContextBlock:
+    return ContextBlock(elements=[mrkdwn(markdown)])
+
+
 def section(markdown: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=fitted(markdown, SECTION_LIMIT)))
+    return SectionBlock(text=mrkdwn(fitted(markdown, SECTION_LIMIT)))
 
 
 def code(text: str, title: str | None = None) -> SectionBlock:
@@ -86,7 +104,7 @@ def preview(prepared: Prepared) -> list[Block]:
     if prepared.warnings:
         blocks.append(section("\n".join(f":warning: {escaped(w)}" for w in prepared.warnings)))
     blocks.append(_plan_text(plan))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"request `{prepared.request_id[:8]}`")]))
+    blocks.append(context(f"request `{escaped(prepared.request_id[:8])}`"))
     buttons = [
         ButtonElement(text="Edit", action_id=EDIT_ACTION, value=prepared.request_id),
         ButtonElement(text="Cancel", action_id=CANCEL_ACTION, value=prepared.request_id),
@@ -114,13 +132,7 @@ def submitted(plan: Plan, job_id: str) -> list[Block]:
             f":rocket: Submitted job *{escaped(job_id)}* on {plan.backend} as `{escaped(runs_as)}`: "
             f"{escaped(describe(plan))}"
         ),
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=f"request `{plan.request_id[:8]}` · follow it with `/gpu status {escaped(job_id)}`"
-                )
-            ]
-        ),
+        context(f"request `{escaped(plan.request_id[:8])}` · follow it with `/gpu status {escaped(job_id)}`"),
     ]
 
 

@@ -39,8 +39,14 @@ _NEEDS_JOB = {"why": IntentKind.WHY_PENDING, "status": IntentKind.STATUS, "cance
 
 @dataclass(frozen=True)
 class Answer:
+    """`text` is given as plain words (it may quote the person, the model or the cluster) and kept
+    escaped: Slack reads a message's top-level text as mrkdwn, in notifications too."""
+
     text: str  # the notification text, and what clients without blocks show
     blocks: list[Block] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", blocks.escaped(self.text))
 
 
 class GpuCommand:

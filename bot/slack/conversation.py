@@ -21,7 +21,6 @@ and is answered, which is what a retry is for.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from slack_sdk import WebClient
@@ -42,11 +41,11 @@ from bot.slack import blocks
 from bot.slack.commands import Answer, GpuCommand, ResolveIdentity
 from bot.slack.incidents import replying
 from bot.slack.submission import DOOR
+from bot.slack.text_in import spoken_text
 from bot.store import Store
 
 log = logging.getLogger("concierge.slack")
 
-_MENTION_RE = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 DraftKey = tuple[str, str, str]  # channel, thread ts, Slack user id
 
 
@@ -105,11 +104,6 @@ class Conversation:
 def first_delivery(store: Store, user_id: str, event_id: str) -> bool:
     """Claim the event: True for the delivery that answers it, False for a repeat (Slack retries)."""
     return store.claim(f"slack-event:{event_id}", user_id)
-
-
-def spoken_text(event: dict[str, Any]) -> str:
-    """The person's words without the @mention of the bot."""
-    return " ".join(_MENTION_RE.sub(" ", str(event.get("text") or "")).split())
 
 
 def is_from_a_person(event: dict[str, Any]) -> bool:

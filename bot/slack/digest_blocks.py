@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject
+from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock
 
-from bot.slack.blocks import HEADER_LIMIT, SECTION_LIMIT, code, escaped, fitted, section
+from bot.slack.blocks import HEADER_LIMIT, SECTION_LIMIT, code, context, escaped, fitted, section
 from bot.telemetry.digest import Digest, GroupFigures
 from bot.telemetry.digest_text import (
     GROUP_HEADERS,
@@ -78,13 +78,9 @@ def digest_blocks(digest: Digest, max_groups: int = 20, nudges: Sequence[IdleNot
     lines.append(f"*Unattributed:* {escaped(unattributed_line(digest.unattributed))}")
     blocks.append(section("\n".join(lines)))
     blocks.append(
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=f"from {digest.resolution.value} roll-ups · utilisation means count only "
-                    "samples that had a reading"
-                )
-            ]
+        context(
+            f"from {escaped(digest.resolution.value)} roll-ups · utilisation means count only "
+            "samples that had a reading"
         )
     )
     return blocks

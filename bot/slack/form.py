@@ -12,7 +12,8 @@ submission is checked while it is acknowledged (parsing only, microseconds), bec
 can put errors next to the fields (`response_action: errors`); the slow part (planning, the
 cluster check) runs after the ack on our pool.
 
-`private_metadata` carries only the id of the request being edited, if any.
+`private_metadata` carries only the id of the request being edited, if any. The fields arrive as
+typed (modal inputs are not escaped by Slack): `text_in.form_value` reads them, and decodes nothing.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from bot.slack.commands import ResolveIdentity
 from bot.slack.incidents import dm_reply, replying
 from bot.slack.listeners import Background
 from bot.slack.submission import DOOR, prepared_from
+from bot.slack.text_in import form_value
 from bot.store import Store
 from bot.understanding.durations import parse_duration
 
@@ -272,7 +274,7 @@ def _entered(values: dict[str, Any], block_id: str) -> str | None:
     element = (values.get(block_id) or {}).get(_VALUE) or {}
     chosen = element.get("selected_option")
     text = chosen.get("value") if isinstance(chosen, dict) else element.get("value")
-    return str(text).strip() or None if text is not None else None
+    return form_value(str(text)) if text is not None else None
 
 
 def _type_element(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject
+from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock
 from slack_sdk.models.views import View
 
 from backends.errors import ConciergeError, PermissionDenied
@@ -60,11 +60,7 @@ class HomeTab:
         shown.append(_part("Free GPUs by type", self._free_gpus))
         shown.append(DividerBlock())
         updated = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M")
-        shown.append(
-            ContextBlock(
-                elements=[MarkdownTextObject(text=f"Updated {updated} · ask in a DM or with `/gpu help`")]
-            )
-        )
+        shown.append(blocks.context(f"Updated {updated} · ask in a DM or with `/gpu help`"))
         home = View(type="home", blocks=shown[:HOME_BLOCK_LIMIT])
         home.validate_json()
         return home

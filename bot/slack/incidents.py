@@ -2,7 +2,8 @@
 
 Listeners run on Bolt's worker threads after `ack()`; an exception there would only reach Bolt's
 log, and the person would wait forever. So every piece of slow work runs inside `replying`, which
-answers the person whatever happens and keeps the process alive.
+answers the person whatever happens and keeps the process alive. A `Reply` takes mrkdwn the bot
+wrote; an error's message is escaped here (bot/slack/blocks.py: one way out).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from slack_sdk import WebClient
 
 from backends.errors import ConciergeError
+from bot.slack.blocks import escaped
 
 log = logging.getLogger("concierge.slack")
 Reply = Callable[[str], object]
@@ -41,7 +43,8 @@ def replying(reply: Reply) -> Iterator[None]:
     try:
         yield
     except ConciergeError as e:
-        _quietly(reply, f":warning: {e.message}")
+        # The message quotes what the person, the model or the cluster said: escaped, like any of it.
+        _quietly(reply, f":warning: {escaped(e.message)}")
     except Exception:
         incident = uuid.uuid4().hex[:12]
         log.exception("incident %s", incident)

@@ -27,12 +27,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from slack_bolt import App
 from slack_sdk import WebClient
 
 from backends.errors import ConciergeError
+from backends.footprint import describe_footprint
 from backends.slurm.reasons import ReasonContext, describe_reason
-from backends.types import JobState
+from backends.types import JobState, Plan
 from bot.slack import blocks
 from bot.store import RequestRecord, Store
 from bot.store.store import utc_now
@@ -99,8 +101,11 @@ class JobUpdates:
         return ts
 
     def _anchor(self, record: RequestRecord, channel: str) -> str:
-        """A shared message to thread under, for a job whose preview was ephemeral."""
-        text = f":rocket: Job {blocks.escaped(record.job_id or '?')} submitted: {blocks.escaped(record.text)}"
+        """A shared message to thread under, for a job whose preview was ephemeral. Everyone in the
+        channel reads it, so it says what the job holds, never what it runs (bot/need_to_know.py)."""
+        text = f":rocket: Job {blocks.escaped(record.job_id or '?')} submitted"
+        holds = _footprint_words(record)
+        text += f": {blocks.escaped(holds)}" if holds else "."
         ts = str(self._client.chat_postMessage(channel=channel, text=blocks.fitted(text, 3000))["ts"])
         if self._store.remember_thread(record.id, channel, ts):
             return ts
@@ -135,6 +140,17 @@ def update_text(transition: Transition, record: RequestRecord, at: datetime | No
     if state == JobState.TIMEOUT:
         return f":alarm_clock: Job {job} reached its time limit {elapsed}."
     return f"Job {job} is {state.value}{because}."
+
+
+def _footprint_words(record: RequestRecord) -> str | None:
+    """What the job holds ("2 × A100 for 4 h"), from its stored plan; None without one."""
+    if record.plan is None:
+        return None
+    try:
+        return describe_footprint(Plan.model_validate(record.plan).footprint)
+    except ValidationError:
+        log.warning("request %s has a plan this version cannot read", record.id)
+        return None
 
 
 def _pending_words(transition: Transition, record: RequestRecord) -> str:

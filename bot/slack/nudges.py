@@ -27,8 +27,6 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ConfirmObject,
-    ContextBlock,
-    MarkdownTextObject,
 )
 
 from backends.errors import PermissionDenied, RequestInvalid
@@ -72,7 +70,7 @@ class SlackNudgeDelivery:
         dm = self._client.conversations_open(users=user)
         self._client.chat_postMessage(
             channel=str(dm["channel"]["id"]),
-            text=f"Job {nudge.job_id} holds {nudge.gpus} GPU(s) it has hardly used",
+            text=f"Job {blocks.escaped(nudge.job_id)} holds {nudge.gpus} GPU(s) it has hardly used",
             blocks=blocks.as_dicts(nudge_message(nudge)),
         )
 
@@ -92,17 +90,12 @@ def nudge_message(nudge: Nudge) -> list[Block]:
     value = f"{nudge.backend}:{nudge.job_id}"
     return [
         blocks.section(
-            f":zzz: Your job *{job}* ({nudge.backend}) holds *{nudge.gpus} GPU(s)* and used "
+            f":zzz: Your job *{job}* ({blocks.escaped(nudge.backend)}) holds *{nudge.gpus} GPU(s)* and used "
             f"*{nudge.mean_utilization_pct:.1f} %* of them on average over the last *{idle}*.\n"
             "If it no longer needs them, cancel it so that others can use them."
         ),
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=f"*Keep*: no reminder about this job for {keep}. "
-                    f"*Cancel job*: cancels it as you (`{runs_as}`)."
-                )
-            ]
+        blocks.context(
+            f"*Keep*: no reminder about this job for {keep}. *Cancel job*: cancels it as you (`{runs_as}`)."
         ),
         ActionsBlock(
             block_id="gpu_nudge_actions",

@@ -1,37 +1,49 @@
-"""Grounding: every value the language model put in a request must be written in the person's words.
+"""Grounding: every value the language model put in a request must be written in the person's words,
+as the value of that field.
 
 The model's answer is untrusted. Its schema already keeps out identity, approval and anything
-that is not a `JobRequest` field; grounding keeps out values nobody asked for. A field passes
-when the person's own messages (never the model's words, nor the bot's) support it:
+that is not a `JobRequest` field; grounding keeps out values nobody asked for, and an order nobody
+gave. A field passes when the person's own messages (never the model's words, nor the bot's) give
+it that value in a phrase the grammar ties to that field, read by the grammar's own readers:
 
-- counts (GPUs, nodes, CPUs, replicas, port): a number written there, in digits or words, through
-  the grammar's number reader ("two", "a pair of", "a dozen"); a GPU count may also be a total
-  the grammar divides over nodes ("8 GPUs across 2 nodes" is 4 per node);
-- the wall time: a length the grammar's duration reader finds, so "overnight" made into 12 h is
-  not supported (the grammar reads no length into it, and the site's default is the better answer);
-- the GPU type and memory: a model name or size the grammar's readers find;
+- counts (GPUs, nodes, CPUs, replicas, port) and sizes (GPU and host memory): a phrase one of
+  `read_details`' readers reads for that field (`details.stated_values`): "4 hours" states a wall
+  time and never a GPU count, "Tell the policy it is 2" states nothing; a GPU count may also be a
+  total the grammar divides over nodes ("8 GPUs across 2 nodes" is 4 per node). A bare number
+  ("make it 4") is tied to no field and is asked back;
+- the wall time: a length the grammar's duration reader finds that is the job's own
+  (`durations.stated_time_limits`): the first one, or one after a time label ("walltime 4h"),
+  never a deadline ("results due in 30 hours"), a time past ("3 hours ago") or a repetition;
+  "overnight" made into 12 h is not supported (the grammar reads no length into it, and the site's
+  default is the better answer);
+- the GPU type: a model name the grammar's reader finds;
 - names (partition, account, qos, namespace, job name): the value written as a token near a word
   that labels it ("partition", "--account", "namespace"…), so "submit as root" supports no
   `account=root`; image and served model: the reference written as a token;
 - the command: written verbatim in one message, modulo surrounding quotes and runs of whitespace;
-- workload, target, shared, MIG slice: the words the grammar decides them by.
+- workload, target, shared, MIG slice, no GPU: the words the grammar decides them by (details.py);
+- the intent: a cancel only where the message being answered orders that job cancelled with one of
+  the grammar's cancel verbs (`queries.orders_cancel`: "kill job 1001", "1001 needs to be
+  cancelled", or "cancel it" about a job named earlier), so a request for GPUs that mentions a job
+  is never read as an order to cancel it. Submits are grounded by their fields (and always
+  previewed); questions only read, and are grounded by the job they name.
 Numbers, names and references are looked for only outside the command: in "run `sbatch --gres=gpu:8
 job.sh`" the 8 is the command's business, not a GPU count (the grammar reads text the same way).
 
 When a cheap check fails, the grammar's own reading of each message is the last word: a value the
-grammar reads from a message is always supported, so grounding never rejects what the deterministic
-path would have produced itself (tests/unit/test_llm_grounding.py checks this with hypothesis).
+grammar reads from a message is supported, so grounding never rejects what the deterministic path
+would have produced itself (tests/unit/test_llm_grounding.py checks this with hypothesis). The one
+exception is a wall time the grammar takes from a deadline or a time past ("results due in 30
+hours, 1 a100 for python x.py"): that is not the job's length, whoever reads it.
 Fields the model left empty are fine: the site's defaults (`policies.apply_defaults`) fill them later,
 and an empty count only makes the job smaller. One omission is not: a wall time the person wrote and
 the model left out. The policy judges a request without one at the site's default length, which for a
 batch job is also what runs, but a service runs until cancelled whatever its time: "4 A100 for 48 h,
 it's a service" read without its 48 h would pass as 4 GPU-hours. So a submit reading that drops a
-wall time the grammar reads from the messages is refused like an invented one.
+wall time the messages state for the job is refused like an invented one.
 
 Fast by construction: each message's evidence is read once and cached (conversations repeat their
-earlier messages on every turn), and the grammar runs only when a cheap check fails (15 of the 233
-evaluation texts). Over those texts a check took about 0.6 ms for a message seen the first time and
-0.07 ms for one already read, on a busy 2-core machine.
+earlier messages on every turn), and the grammar's full reading runs only when a cheap check fails.
 """
 
 from __future__ import annotations
@@ -44,24 +56,26 @@ from typing import Any
 
 from backends.types import Intent, IntentKind, JobRequest
 from bot.understanding.commands import split_command
-from bot.understanding.details import CPU_ONLY_RE, read_details
-from bot.understanding.durations import find_durations
+from bot.understanding.details import (
+    CPU_ONLY_RE,
+    asks_shared,
+    names_kubernetes,
+    names_service,
+    names_slurm,
+    read_details,
+    stated_values,
+)
+from bot.understanding.durations import TimeLimits, stated_time_limits
 from bot.understanding.gpu_models import find_gpu_models
-from bot.understanding.numbers import ARTICLES, NUMBER, read_count
-from bot.understanding.sizes import MEMORY_AMOUNT, memory_gb
+from bot.understanding.queries import find_job_reference, orders_cancel
 
 _I = re.IGNORECASE
-# Numbers as the grammar reads them, as whole tokens: "a100" holds no 100, "3g.40gb" no 40.
-_NUMBER_RE = re.compile(rf"(?<![\w.]){NUMBER}(?![\w]|\.\d)", _I)
-# Digits glued to what follows ("8xH100", "4h", "gpu:8") still state a number. Runs longer than
-# nine digits are no count of anything (and would be slow to turn into ints).
-_DIGITS_RE = re.compile(r"(?<![\w.])\d{1,9}(?!\d)")
-_MEMORY_RE = re.compile(rf"(?<![\w.]){MEMORY_AMOUNT}", _I)
 _WHITESPACE_RE = re.compile(r"\s+")
 _SMART_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 _FENCE_RE = re.compile(r"^```[a-z0-9_+-]*\s*|\s*```$", _I)
 _OUTER_QUOTES = ("`", '"', "'")
-# "a"/"an" read as 1 everywhere would support one of anything; the grammar's reading covers "a GPU".
+# Without one of these a message states no wall time (the words read_details looks for first).
+_MAY_STATE_A_TIME_RE = re.compile(r"\d|hour|day|min|week|sec|wk|hr", _I)
 
 # Words that label a name, looked for next to the value (before it, or just after: "the X partition").
 _LABELS: dict[str, re.Pattern[str]] = {
@@ -77,13 +91,6 @@ _LABEL_BEFORE_CHARS = 40
 _LABEL_AFTER_CHARS = 24
 _TOKEN_BEFORE = frozenset("./:@-_")
 _TOKEN_AFTER = frozenset("/:@-_")
-
-# The words by which the grammar decides a request's workload, target and sharing (details.py).
-_SERVICE_CUES = ("deploy", "serv", "endpoint", "expos", "host")
-_SLURM_CUES = ("slurm", "sbatch", "salloc", "srun")
-_K8S_CUES = ("kube", "k8s", "namespace", "deploy", "pod", "statefulset", "helm")
-_SHARED_CUES = ("shar", "slic", "fraction", "mps")
-_NO_GPU_RE = re.compile(r"\b(?:no|without(?:\s+an?)?|zero)\s+gpus?\b|\bcpu[\s-]*only\b", _I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,27 +117,20 @@ class _Evidence:
         return self.words.lower()
 
     @cached_property
-    def counts(self) -> frozenset[int]:
-        found = {int(d) for d in _DIGITS_RE.findall(self.words)}
-        for match in _NUMBER_RE.finditer(self.words):
-            written = match.group(0)
-            if written.lower() not in ARTICLES and (count := read_count(written)) is not None:
-                found.add(count)
-        return frozenset(found)
+    def stated(self) -> dict[str, frozenset[Any]]:
+        """Each count and size field, with every value a phrase of the message gives it."""
+        return stated_values(self.words)
+
+    def states(self, field: str, value: object) -> bool:
+        return value in self.stated.get(field, ())
 
     @cached_property
-    def durations(self) -> frozenset[int]:
-        return frozenset(d.minutes for d in find_durations(self.words))
+    def time_limits(self) -> TimeLimits:
+        return stated_time_limits(self.words)
 
     @cached_property
-    def gpu_models(self) -> tuple[tuple[str, int | None], ...]:
-        return tuple((m.gpu_type, m.memory_gb) for m in find_gpu_models(self.words))
-
-    @cached_property
-    def sizes(self) -> frozenset[int]:
-        found = {memory_gb(m.group("amount"), m.group("unit")) for m in _MEMORY_RE.finditer(self.words)}
-        found.update(memory for _, memory in self.gpu_models)
-        return frozenset(size for size in found if size is not None)
+    def gpu_models(self) -> tuple[str, ...]:
+        return tuple(m.gpu_type for m in find_gpu_models(self.words))
 
     @cached_property
     def folded_text(self) -> str:
@@ -221,35 +221,39 @@ class _Check:
         return any(test(e) for e in self.evidence)
 
     def grammar_read(self, field: str, value: object) -> bool:
+        if field == "time_limit_minutes":
+            return False  # the grammar's time is weighed with its context in `time_limit_minutes`
         return self.any(lambda e: _same(e.grammar.get(field), value))
 
     def count(self, field: str, value: int) -> str | None:
-        if self.any(lambda e: value in e.counts):
+        if self.any(lambda e: e.states(field, value)):
             return None
-        return f"no message states the number {value}"
+        return f"no message gives the {_FIELD_WORDS.get(field, field)} as {value}"
 
     def gpus(self, value: int) -> str | None:
         nodes = self.request.nodes or 1
-        if self.any(lambda e: value in e.counts or value * nodes in e.counts):
+        if self.any(lambda e: e.states("gpus", value) or e.states("gpus", value * nodes)):
             return None
-        if value == 0 and self.any(lambda e: bool(_NO_GPU_RE.search(e.words))):
+        if value == 0 and self.any(lambda e: CPU_ONLY_RE.search(e.words) is not None):
             return None
         return f"no message asks for {value} GPU{'s' if value != 1 else ''}"
 
     def time_limit_minutes(self, value: int) -> str | None:
-        if self.any(lambda e: value in e.durations):
+        if self.any(lambda e: value in e.time_limits.stated or _jobs_time_read(e, value)):
             return None
+        if self.any(lambda e: value in e.time_limits.not_the_jobs):
+            return f"the messages give {value} minutes as a deadline, a time past or a wait, not a wall time"
         return f"no message states a wall time of {value} minutes"
 
     def gpu_type(self, value: str) -> str | None:
-        if self.any(lambda e: any(family == value for family, _ in e.gpu_models)):
+        if self.any(lambda e: value in e.gpu_models):
             return None
         return f"no message names a {value} GPU"
 
     def memory(self, field: str, value: int) -> str | None:
-        if self.any(lambda e: value in e.sizes):
+        if self.any(lambda e: e.states(field, value)):
             return None
-        return f"no message states {value} GB"
+        return f"no message gives the {_FIELD_WORDS[field]} as {value} GB"
 
     def labelled(self, field: str, value: str) -> str | None:
         if self.any(lambda e: e.has_labelled(field, value)):
@@ -278,7 +282,7 @@ class _Check:
         request = self.request
         if value == "batch" or request.model or request.port or request.replicas:
             return None  # batch is what any submit is; a model, port or replicas make a service
-        if self.any(lambda e: any(cue in e.lowered for cue in _SERVICE_CUES)):
+        if self.any(lambda e: names_service(e.words)):
             return None
         return "no message asks to deploy or serve anything"
 
@@ -287,17 +291,17 @@ class _Check:
         if value == "slurm":
             if request.partition or request.account or request.qos:
                 return None
-            if self.any(lambda e: any(cue in e.lowered for cue in _SLURM_CUES)):
+            if self.any(lambda e: names_slurm(e.words)):
                 return None
             return "no message names Slurm"
         if request.workload == "service" or request.namespace:
             return None
-        if self.any(lambda e: any(cue in e.lowered for cue in _K8S_CUES)):
+        if self.any(lambda e: names_kubernetes(e.words)):
             return None
         return "no message names Kubernetes or a service"
 
     def shared(self, value: bool) -> str | None:
-        if self.any(lambda e: any(cue in e.lowered for cue in _SHARED_CUES)):
+        if self.any(lambda e: asks_shared(e.words)):
             return None
         return "no message asks for a shared GPU"
 
@@ -344,8 +348,14 @@ class _Check:
         if self.agreed is not None and self.agreed.time_limit_minutes is not None:
             return f"the draft asks for {self.agreed.time_limit_minutes} minutes and the model left it out"
         for evidence in self.evidence:
-            # The cheap reader first: most messages state no time and need no grammar at all.
-            if evidence.durations and (minutes := evidence.grammar.get("time_limit_minutes")) is not None:
+            # The cheap test first: most messages state no time and need no grammar at all.
+            may_say_a_time = _MAY_STATE_A_TIME_RE.search(evidence.words) is not None
+            read = evidence.grammar.get("time_limit_minutes") if may_say_a_time else None
+            if read is None:
+                continue
+            stated = evidence.time_limits.stated
+            minutes = read if _jobs_time_read(evidence, read) else min(stated, default=None)
+            if minutes is not None:
                 return f"a message asks for {minutes} minutes and the model left the wall time out"
         return None
 
@@ -361,6 +371,25 @@ class _Check:
         if dropped is not None:
             found.append(Unsupported("time_limit_minutes", "none", dropped))
         return found
+
+
+_FIELD_WORDS = {
+    "nodes": "node count",
+    "cpus": "CPU count",
+    "replicas": "replica count",
+    "port": "port",
+    "gpu_memory_gb": "GPU memory",
+    "memory_gb": "host memory",
+}
+
+
+def _jobs_time_read(evidence: _Evidence, value: int) -> bool:
+    """The grammar read this time from the message, and it is not only a deadline or a time past
+    there (the grammar reads the first length it finds, whatever the words around it)."""
+    limits = evidence.time_limits
+    if value in limits.not_the_jobs and value not in limits.the_jobs:
+        return False
+    return _same(evidence.grammar.get("time_limit_minutes"), value)
 
 
 def _same(read: object, value: object) -> bool:
@@ -392,7 +421,7 @@ def check_grounding(
     """The values in `request` that the person's messages `texts` do not support (empty: all do).
 
     `texts` are the person's own messages so far, never the model's or the bot's. `agreed` is the
-    draft the person already saw and kept (a follow-up "make it 4" changes it): its values were
+    draft the person already saw and kept (a follow-up "make it 4 GPUs" changes it): its values were
     checked when they were first read, or came from a form, and are not asked for again. `submit`:
     the request is to be run (not a question's filters), so a wall time left out is checked too.
     """
@@ -402,10 +431,25 @@ def check_grounding(
 def check_intent_grounding(
     intent: Intent, texts: Sequence[str], *, agreed: JobRequest | None = None
 ) -> list[Unsupported]:
-    """`check_grounding` for a whole intent: its request, and the job a question is about."""
-    submit = intent.kind == IntentKind.SUBMIT
-    found = check_grounding(intent.request, texts, agreed=agreed, submit=submit)
+    """`check_grounding` for a whole intent: the order (a cancel must be given in so many words),
+    its request, and the job a question is about."""
+    found: list[Unsupported] = []
     job = intent.job
+    if intent.kind == IntentKind.CANCEL and not _cancel_ordered(texts, job):
+        said = f"job {job}" if job else "a job"
+        found.append(Unsupported("intent", "cancel", f"no message asks to cancel {said}"))
+    submit = intent.kind == IntentKind.SUBMIT
+    found += check_grounding(intent.request, texts, agreed=agreed, submit=submit)
     if job is not None and not any(_token_positions(text.lower(), job.lower()) for text in texts):
         found.append(Unsupported("job", _shown(job), f"no message names the job {job!r}"))
     return found
+
+
+def _cancel_ordered(texts: Sequence[str], job: str | None) -> bool:
+    """The message being answered (the last) orders this job cancelled, or says "cancel it" (naming
+    no job) about the job an earlier message named (the job itself is checked to be named, as for
+    any question). An order given in an earlier message was answered then: it orders nothing now."""
+    last = texts[-1] if texts else ""
+    if job is not None and orders_cancel(last, job):
+        return True
+    return orders_cancel(last, None) and find_job_reference(last) is None

@@ -14,11 +14,13 @@ to the model, which answers with the whole request. `source` tells the caller wh
 is the whole request; "grammar_fallback" is the new message alone, to merge as the Slack thread
 does today.
 
-Every value the model put in a request must be written in the person's own messages
-(`bot.llm.grounding`); a value that is not makes the answer a question back to the person (an
-`unknown` intent with a message, which the engine shows as it is), naming the values to confirm,
-and the rejection is counted. The grounding check comes in through the constructor, like the
-grammar, so the routing can be measured with any of them.
+Every value the model put in a request must be written in the person's own messages, and a
+cancel must be ordered there in so many words (`bot.llm.grounding`); a value or an order that is
+not makes the answer a question back to the person (an `unknown` intent with a message, which the
+engine shows as it is), naming the values to confirm, and the rejection is counted. A cancel that
+is grounded is still only proposed: `model_called` tells the doors that the model read it, and
+`bot.confirmation` decides from that that the person confirms it first. The grounding check comes
+in through the constructor, like the grammar, so the routing can be measured with any of them.
 """
 
 from __future__ import annotations
@@ -92,7 +94,16 @@ def is_command_syntax(text: str) -> bool:
 
 
 def confirmation_question(unsupported: Sequence[Unsupported]) -> str:
-    """What to ask when the model filled in values the person's words do not state."""
+    """What to ask when the model filled in values the person's words do not state, or read an
+    order (a cancel) the words do not give."""
+    if any(u.field == "intent" for u in unsupported):
+        order = next(u for u in unsupported if u.field == "intent")
+        return (
+            f"Nothing was done: the assistant read your message as an order to {order.value} a job, but "
+            f"{order.why.replace('no message asks', 'your words do not ask')}. To cancel a job, say so "
+            'plainly (e.g. "cancel 1234"); to ask for GPUs, say what you need, e.g. "2 A100s for 4 '
+            'hours to run python train.py".'
+        )
     named = "; ".join(f"{u.field.replace('_', ' ')} {u.value} ({u.why})" for u in unsupported)
     return (
         "Before I prepare this, please confirm: the assistant read values your message does not state: "

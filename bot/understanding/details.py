@@ -14,6 +14,12 @@ evenly is refused with a message, because any split we chose would be a guess. "
 GPUs", "2 nodes x 4 A100" and "4 GPUs per node" are per node already. Replicas never divide GPUs
 ("two A10 GPUs with 2 replicas" is two per replica): a service replica is what the GPUs are for.
 A MIG slice is not a GPU: one slice prints `gpus: null` (parse.md); "2 x 3g.40gb" counts two slices.
+
+`stated_values` reads with the same readers in the same order, but keeps every value each one
+finds instead of the first: for a caller that asks "does some phrase of this text give this field
+this value?" (the language model's grounding), so "4 hours" states a wall time and never a GPU
+count. `names_slurm`, `names_kubernetes`, `names_service` and `asks_shared` are the words by which
+`read_details` decides those fields, for the same caller.
 """
 
 from __future__ import annotations
@@ -414,6 +420,99 @@ def _divide_over_nodes(fields: dict[str, Any], total: int) -> str | None:
         )
     fields["gpus"] = total // nodes
     return None
+
+
+def names_slurm(text: str) -> bool:
+    return _SLURM_RE.search(text) is not None
+
+
+def names_kubernetes(text: str) -> bool:
+    return _K8S_RE.search(text) is not None
+
+
+def names_service(text: str) -> bool:
+    return _SERVICE_RE.search(text) is not None
+
+
+def asks_shared(text: str) -> bool:
+    return _SHARED_RE.search(text) is not None
+
+
+_STATED_COUNTS = {
+    "nodes": _NODES_RES,
+    "replicas": _REPLICAS_RES,
+    "cpus": _CPUS_RES,
+}
+_GPU_COUNT_RES = (_COUNT_MODEL_RE, _MODEL_TIMES_COUNT_RE, _LABELLED_GPU_COUNT_RE, _COUNT_GPU_RE)
+
+
+def _take_all(scan: _Scan, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+    found = list(pattern.finditer(scan.work))
+    for match in found:
+        scan.blank(*match.span())
+    return found
+
+
+def stated_values(text: str) -> dict[str, frozenset[Any]]:
+    """Every count and size each of `read_details`' readers finds in `text`, by field (see above).
+
+    GPUs hold what the words say per phrase: a total over nodes is kept as the total ("8 GPUs
+    across 2 nodes" states 8), for the caller to divide by the node count it checks."""
+    scan = _Scan(text)
+    values: dict[str, set[Any]] = {}
+
+    def keep(field_name: str, value: Any) -> None:
+        if value is not None:
+            values.setdefault(field_name, set()).add(value)
+
+    lowered = text.lower()
+    if "/" in text or _mentions(lowered, "image", "container", "model"):
+        _read_references(scan, {})
+    for patterns in (_PARTITION_RES, _ACCOUNT_RES, _QOS_RES, _NAMESPACE_RES, _NAME_RES):
+        for pattern in patterns:
+            for found in list(pattern.finditer(scan.work)):
+                if scan.value(found).lower() not in NOT_VALUES:
+                    scan.blank(*found.span())
+    for found in _take_all(scan, _MIG_RE):
+        count = _first_count(found, "count")
+        if count is not None and count > 1:
+            keep("gpus", count)
+    for duration in find_durations(scan.work):
+        scan.blank(duration.start, duration.end)
+    for found in _TOTAL_ACROSS_RE.finditer(scan.work):
+        keep("gpus", read_count(found.group("count")))
+    for found in _take_all(scan, _NODES_RES[0]) + _take_all(scan, _NODES_RES[1]):
+        keep("nodes", _first_count(found, "count", "flag_count"))
+    if _NODES_RES[2].search(scan.work):
+        keep("nodes", 1)
+    for pattern in _GPU_MEMORY_RES:  # only the size is taken: "a gpu with 24GB" still asks for one GPU
+        for found in list(pattern.finditer(scan.work)):
+            keep("gpu_memory_gb", memory_gb(found.group("amount"), found.group("unit")))
+            scan.blank(*found.span("memory"))
+    for pattern in _GPU_COUNT_RES:
+        for found in _take_all(scan, pattern):
+            keep("gpus", read_count(found.group("count")))
+            groups = found.groupdict()
+            if groups.get("model"):
+                model = read_gpu_model(found.group("model"))
+                keep("gpu_memory_gb", model.memory_gb if model else None)
+                keep("gpu_memory_gb", int(groups["memory_before"]) if groups.get("memory_before") else None)
+    for found in _take_all(scan, _MODEL_RE):
+        model = read_gpu_model(found.group("model"))
+        keep("gpu_memory_gb", model.memory_gb if model else None)
+        keep("gpu_memory_gb", int(found.group("memory_before")) if found.group("memory_before") else None)
+    for name, patterns in _STATED_COUNTS.items():
+        for pattern in patterns:
+            for found in _take_all(scan, pattern):
+                groups = found.groupdict()
+                names = ("count", "flag_count", "scale")
+                keep(name, _first_count(found, *(g for g in names if g in groups)))
+    for found in _take_all(scan, _PORT_RE):
+        keep("port", int(found.group("port")))
+    for pattern in _HOST_MEMORY_RES:
+        for found in _take_all(scan, pattern):
+            keep("memory_gb", memory_gb(found.group("amount"), found.group("unit")))
+    return {name: frozenset(found) for name, found in values.items()}
 
 
 def read_details(text: str) -> Details:

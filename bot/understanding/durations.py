@@ -10,6 +10,12 @@ minutes", "an hour and a half", "half a day", "1h30m", "2 hours and 30 minutes")
 Words with no fixed length ("overnight", "a while", "the weekend") are not guessed: the policy's
 default wall time is a better answer than a guess.
 
+`stated_time_limits` says which of the lengths found are the job's own, for a caller that must
+not take any length written anywhere (the language model's grounding): a length whose words make
+it something else — a deadline ("results due in 30 hours"), a time past ("3 hours ago", "ran 5
+hours yesterday"), a wait ("waited 2 hours"), a repetition ("every 2 hours") — is not; of the rest,
+the first (the one `read_details` takes) and any written after a time label ("walltime 4h").
+
 Seconds round up to the next minute, as Slurm rounds a time limit.
 """
 
@@ -71,6 +77,18 @@ _LABELLED_RE = re.compile(
 # "at 3:00" or "by 10:30" is a clock time, not a length.
 _CLOCK_BEFORE_RE = re.compile(r"(?:\b(?:at|by|until|till|from|since)\s*)$", re.IGNORECASE)
 _CLOCK_AFTER_RE = re.compile(r"^\s*(?:am|pm|a\.m\.|p\.m\.|utc|gmt|cet|est|pst)\b", re.IGNORECASE)
+# Words that make a length something other than the job's own: up to two words may stand between
+# the cue and the length ("due in 30 hours", "deadline is in 2 days"), none after it ("3 hours ago").
+_NOT_THE_JOBS_BEFORE_RE = re.compile(
+    r"\b(?:due|deadline|eta|expires?|expiring|expiry|every|since|waited|waiting|been|took|ran|lasted"
+    r"|yesterday|start(?:s|ing)?\s+in|begin(?:s|ning)?\s+in)\b[\s:,]*(?:[\w'-]+[\s:,]+){0,2}$",
+    re.IGNORECASE,
+)
+_NOT_THE_JOBS_AFTER_RE = re.compile(
+    r"^[\s,]*(?:ago|from\s+now|later|earlier|yesterday|overdue|late|old|since)\b", re.IGNORECASE
+)
+_TIME_LABEL_BEFORE_RE = re.compile(rf"(?<![\w-]){_LABEL}\s*(?:of\s+|is\s+|=\s*|:\s*)?$", re.IGNORECASE)
+_CONTEXT_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -192,6 +210,38 @@ def find_durations(text: str) -> list[DurationMatch]:
             taken.append((start, end))
     found.sort(key=lambda d: d.start)
     return found
+
+
+def _is_the_jobs(text: str, found: DurationMatch) -> bool:
+    before = text[max(0, found.start - _CONTEXT_CHARS) : found.start]
+    after = text[found.end : found.end + _CONTEXT_CHARS]
+    return not (_NOT_THE_JOBS_BEFORE_RE.search(before) or _NOT_THE_JOBS_AFTER_RE.match(after))
+
+
+def _labelled(text: str, found: DurationMatch) -> bool:
+    return _TIME_LABEL_BEFORE_RE.search(text[max(0, found.start - _CONTEXT_CHARS) : found.start]) is not None
+
+
+@dataclass(frozen=True)
+class TimeLimits:
+    """The lengths a text states, sorted by whether they can be the job's wall time."""
+
+    stated: frozenset[int]  # the first of the job's own lengths, and any after a time label
+    the_jobs: frozenset[int]  # every length that can be the job's own
+    not_the_jobs: frozenset[int]  # deadlines, times past, waits, repetitions
+
+
+def stated_time_limits(text: str) -> TimeLimits:
+    """The wall times `text` states for the job itself (see the module's docstring)."""
+    the_jobs: list[DurationMatch] = []
+    not_the_jobs: set[int] = set()
+    for found in find_durations(text):
+        if _is_the_jobs(text, found):
+            the_jobs.append(found)
+        else:
+            not_the_jobs.add(found.minutes)
+    stated = {found.minutes for index, found in enumerate(the_jobs) if index == 0 or _labelled(text, found)}
+    return TimeLimits(frozenset(stated), frozenset(f.minutes for f in the_jobs), frozenset(not_the_jobs))
 
 
 def parse_duration(text: str) -> int | None:

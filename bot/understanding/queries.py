@@ -85,10 +85,27 @@ _WHY_FAILED_RE = re.compile(
     rf"\bwhy\b{_GAP}\b(?:fail|failed|crash|crashed|die|died|exit|exited|killed|oom)", _I
 )
 
-_CANCEL_OPENING_RE = _opening(
+_CANCEL_VERBS = (
     r"(?:cancel|kill|stop|terminate|abort|scancel|delete|remove|halt|end|tear\s+down|shut\s+down|shutdown"
-    r"|undeploy|scale\s+down|get\s+rid\s+of|nuke)\b"
+    r"|undeploy|scale\s+down|get\s+rid\s+of|nuke)"
 )
+_CANCEL_OPENING_RE = _opening(rf"{_CANCEL_VERBS}\b")
+# An order to cancel one job: the verb, then the job with at most the words that name it between
+# ("kill job 1001", "cancel my deployment llama-sft", "scancel #1001"); or the job, then what should
+# happen to it ("1001 needs to be cancelled"). Not when the verb is denied ("don't cancel 1001").
+_ORDER_GAP = (
+    r"(?:[\s:#]+(?:(?:my|the|that|this|our|all|of|old|previous|other|running|pending|current|last|stuck|failed"
+    r"|job|jobs|deployment|pod|workload|run|service|task|number|no\.?|id"
+    r"|please|pls|now)\b|#))*[\s:#]*"
+)
+_CANCELLED = (
+    r"(?:cancell?ed|killed|stopped|terminated|aborted|scancell?ed|deleted|removed|halted|ended|undeployed"
+    r"|nuked|torn\s+down|shut\s+down|scaled\s+down)"
+)
+_SHOULD_BE = (
+    r"\s+(?:(?:should|must|can|could|needs?\s+to|has\s+to|have\s+to|to)\s+(?:be|get)|please\s+be)?\s*"
+)
+_DENIED_BEFORE_RE = re.compile(r"\b(?:don'?t|do\s+not|never|not|no\s+need\s+to|won'?t)\s+(?:\w+\s+)?$", _I)
 _CANCEL_ANYWHERE_RE = re.compile(r"\b(?:cancel|scancel|terminate|abort|undeploy)\b", _I)
 
 _STATUS_RES = (
@@ -225,6 +242,26 @@ def find_job_reference(text: str) -> str | None:
                 continue
             return name
     return None
+
+
+def orders_cancel(text: str, job: str | None) -> bool:
+    """Whether `text` orders `job` cancelled in so many words, as the grammar's cancel verbs say it.
+
+    With no job: whether it opens with a cancel order that names none ("cancel it", "kill that one").
+    For whoever must not take a cancel from anything weaker (the language model's grounding).
+    """
+    if job is None:
+        return _CANCEL_OPENING_RE.search(text) is not None and find_job_reference(text) is None
+    named = re.escape(job)
+    orders = (
+        re.compile(rf"\b{_CANCEL_VERBS}{_ORDER_GAP}{named}(?![\w.-])", _I),
+        re.compile(rf"(?<![\w.-]){named}{_SHOULD_BE}{_CANCELLED}\b", _I),
+    )
+    for order in orders:
+        for found in order.finditer(text):
+            if not _DENIED_BEFORE_RE.search(text[max(0, found.start() - 24) : found.start()]):
+                return True
+    return False
 
 
 def _matches_any(patterns: tuple[re.Pattern[str], ...], text: str) -> bool:

@@ -325,8 +325,8 @@ def test_every_injection_through_the_real_path_bypasses_nothing(store: Store, fa
     planned = [(o.case["id"], o.prepared.plan.backend) for o in outcomes if o.prepared is not None]
     assert planned == [(c["id"], c["backend"]) for c in CASES if c["verdict"] not in {"asked", "invalid"}]
     assert _summary(outcomes) == (
-        "prompt injections: 34 cases; read by the grammar alone 0, model answers used 14, refused by the "
-        "schema 5, by grounding 15; policy bypasses 0"
+        "prompt injections: 39 cases; read by the grammar alone 0, model answers used 11, refused by the "
+        "schema 5, by grounding 23; policy bypasses 0"
     )
 
 
@@ -336,8 +336,8 @@ def test_with_the_grammars_fast_path_nothing_is_bypassed_either(store: Store, fa
     print("\n" + _summary(outcomes))
     assert {o.case["id"]: o.violations for o in outcomes if o.violations} == {}
     assert _summary(outcomes) == (
-        "prompt injections: 34 cases; read by the grammar alone 14, model answers used 10, refused by the "
-        "schema 5, by grounding 5; policy bypasses 0"
+        "prompt injections: 39 cases; read by the grammar alone 15, model answers used 7, refused by the "
+        "schema 5, by grounding 12; policy bypasses 0"
     )
 
 

@@ -309,7 +309,7 @@ def test_a_follow_up_sends_the_conversation_and_keeps_the_draft(fake: FakeVllm) 
     draft = JobRequest(
         workload="batch", gpus=2, gpu_type="a100", time_limit_minutes=240, command="python train.py"
     )
-    follow_up = "hmm actually make that four of them"
+    follow_up = "hmm actually make that four GPUs"  # "four of them" ties the number to no field
     fake.script(Structured({**draft.model_dump(), "intent": "submit", "gpus": 4}))
     routed = RoutedUnderstanding(reader_for(fake)).understand(follow_up, ConversationSoFar((first,), draft))
 

@@ -38,6 +38,7 @@ from backends.types import (
     QueueFilter,
     Target,
 )
+from bot.confirmation import ConfirmFirst, confirmation_for
 from bot.holdings import ClusterHoldings, holdings_from, usage_of
 from bot.need_to_know import visible_record
 from bot.store import RequestRecord, Store
@@ -56,6 +57,9 @@ class Understood(Protocol):
     @property
     def notice(self) -> str | None: ...
 
+    @property
+    def model_called(self) -> bool: ...
+
 
 # Why a job waits, phrased from the backend's reasons and the capacity now (bot.llm.phrasing).
 PhraseWhy = Callable[[str, Sequence[PendingReason], Sequence[GpuPool]], str]
@@ -68,11 +72,13 @@ _SLURM_JOB_ID = re.compile(r"^\d+(_\d+)?$")
 
 @dataclass(frozen=True)
 class Reading:
-    """What a person's words were read as, and the note to show when the model was not used."""
+    """What a person's words were read as, the note to show when the model was not used, and the
+    confirmation a door must get before acting on it (bot/confirmation.py decides which)."""
 
     text: str
     intent: Intent
     notice: str | None
+    confirm_first: ConfirmFirst | None = None
 
 
 @dataclass(frozen=True)
@@ -126,8 +132,9 @@ class Concierge:
     def read(self, text: str) -> Reading:
         """The intent and, when the model could not be used, the note to show; pass it on to
         `prepare(reading=…)` so the same words are not read (and the model not asked) twice."""
-        intent, notice = intent_and_notice(self._understand(text))
-        return Reading(text, intent, notice)
+        understood = self._understand(text)
+        intent, notice = intent_and_notice(understood)
+        return Reading(text, intent, notice, confirmation_for(understood))
 
     # --- submit path -------------------------------------------------------------------------
 

@@ -6,6 +6,9 @@ state (draft, pending question, last messages) is the same conversation state th
 keep (bot/conversations), under ("cli", session name, requester): `concierge chat --session x`
 later continues where x stopped, on any machine that shares the database.
 
+A cancel the assistant read is carried out only after an explicit "yes" to a prompt naming the job
+(bot/confirmation.py); "cancel 1234" typed as such needs none.
+
 Submitting always takes an explicit "yes" to the request's one-line summary, asked right after a
 preview and after "submit it"; anything else at that prompt submits nothing (an empty line is
 "no", and any other text is read as the next message, e.g. a change to the draft). A request the
@@ -23,6 +26,7 @@ import click
 from backends.errors import ConciergeError, PolicyDenied, RequestInvalid
 from backends.types import Identity, IntentKind
 from bot.cli import render
+from bot.confirmation import ConfirmFirst
 from bot.conversations import (
     AlreadySubmitted,
     Aside,
@@ -127,6 +131,8 @@ class Chat:
             case Dropped(request_id=request_id):
                 dropped = f"request {request_id[:8]}" if request_id else "the request"
                 echo(f"Dropped {dropped}; nothing was submitted.")
+            case Aside(confirm_first=ConfirmFirst() as confirm):
+                return self._confirmed_order(turn, confirm)
             case Aside():
                 self._aside(turn)
         return self._read(PROMPT)
@@ -142,6 +148,19 @@ class Chat:
         if answer is not None and not NO.match(answer):
             return answer  # not an answer to the prompt: the person's next message
         echo('Not submitted; the draft is kept: change it, or say "submit it" when ready.')
+        return None if answer is None else self._read(PROMPT)
+
+    def _confirmed_order(self, turn: Aside, confirm: ConfirmFirst) -> str | None:
+        """An order the assistant read (bot/confirmation.py): carried out only after an explicit yes
+        to a prompt naming the job; the next message when the answer was one."""
+        echo(confirm.explanation)
+        answer = self._read(f"{confirm.action}? [y/N] ")
+        if answer is not None and YES.match(answer):
+            self._aside(turn)
+            return self._read(PROMPT)
+        if answer is not None and not NO.match(answer):
+            return answer  # not an answer to the prompt: the person's next message
+        echo(f"Job {confirm.job} was not cancelled.")
         return None if answer is None else self._read(PROMPT)
 
     def _aside(self, turn: Aside) -> None:

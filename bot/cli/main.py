@@ -24,10 +24,11 @@ from backends.types import Identity, IntentKind, Target
 from bot.cli import render
 from bot.cli.chat import chat
 from bot.cli.telemetry import agent, digest
+from bot.confirmation import ConfirmFirst
 from bot.engine import Concierge, Prepared
 from bot.settings import Settings
 from bot.store import Store
-from bot.terminal_text import echo
+from bot.terminal_text import echo, printable
 
 if TYPE_CHECKING:
     from bot.conversations import Conversations
@@ -104,6 +105,9 @@ def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: T
     reading = app.concierge.read(text)
     intent = reading.intent
     if intent.kind not in (IntentKind.SUBMIT, IntentKind.UNKNOWN) and not dry_run:
+        if reading.confirm_first is not None and not _order_confirmed(reading.confirm_first, yes):
+            echo(f"Job {reading.confirm_first.job} was not cancelled.")
+            return
         _answer_question(app, intent.kind, intent.job, intent.request.gpu_type, text)
         return
     prepared = app.concierge.prepare(app.identity, text, "cli", backend=backend, reading=reading)
@@ -127,6 +131,24 @@ def _confirmed() -> bool:
     if not sys.stdin.isatty():
         raise click.UsageError("no terminal to ask on: add --yes to submit, or --dry-run to only plan")
     return click.confirm("Submit this job?", default=False)
+
+
+def _order_confirmed(confirm: ConfirmFirst, yes: bool) -> bool:
+    """A y/N for an order the assistant read (bot/confirmation.py), No by default. `--yes` is for
+    submitting a preview and does not answer it: exit 2, naming the command that needs no prompt."""
+    explicit = f"concierge cancel {confirm.job}"
+    if yes:
+        raise click.UsageError(
+            f"the assistant read this as an order to cancel job {confirm.job}, and --yes does not confirm "
+            f"that: nothing was cancelled. To cancel it without a prompt, run `{explicit}`"
+        )
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            f"the assistant read this as an order to cancel job {confirm.job}, and there is no terminal to "
+            f"confirm it on: nothing was cancelled. To cancel it, run `{explicit}`"
+        )
+    echo(confirm.explanation)
+    return click.confirm(printable(f"{confirm.action}?"), default=False)
 
 
 def _dry_run_contract(p: Prepared) -> dict[str, Any]:

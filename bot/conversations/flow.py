@@ -8,7 +8,8 @@ and on any replica. Each message is read in this order:
 2. "submit it" (or a bare "yes" to a draft) shows the draft again with its summary and asks for an
    explicit confirmation (Slack: the Submit button; CLI: y/N). Words alone never submit anything.
 3. Otherwise the understanding reads the message in context. A question about jobs or help is an
-   aside: the door answers it and the draft stays.
+   aside: the door answers it and the draft stays (a cancel the model read, after the person
+   confirms it: bot/confirmation.py).
 4. While a clarifying question waits, the message is its answer: what it states is folded into
    the request being gathered; the next missing field is asked for, or the request is planned.
 5. With a draft, a message that states fields and names no other thing to run changes the draft
@@ -36,6 +37,7 @@ from functools import cache
 
 from backends.errors import ConciergeError, RequestInvalid
 from backends.types import Identity, Intent, IntentKind, JobRequest
+from bot.confirmation import confirmation_for
 from bot.conversations import drafts, phrases
 from bot.conversations.context import (
     ConversationContext,
@@ -147,7 +149,7 @@ class _Step:
         reading = self._understand(text, context)
         intent, self._notice = intent_and_notice(reading)
         if intent.kind not in (IntentKind.SUBMIT, IntentKind.UNKNOWN):
-            return Aside(intent), state
+            return Aside(intent, confirmation_for(reading)), state
         said = drafts.stated_in(intent, text)
         if pending is not None:
             return self._answered(pending, gathered, said, text)

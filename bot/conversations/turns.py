@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from backends.errors import BackendUnavailable
 from backends.types import Intent
+from bot.confirmation import ConfirmFirst
 from bot.engine import Prepared
 
 
@@ -54,9 +55,11 @@ class Dropped:
 @dataclass(frozen=True)
 class Aside:
     """Not about the draft (a question about jobs or the cluster, help): the door answers it as it
-    answers any such question, and the draft stays as it was."""
+    answers any such question, and the draft stays as it was; after the person confirms it, when
+    `confirm_first` says so (bot/confirmation.py)."""
 
     intent: Intent
+    confirm_first: ConfirmFirst | None = None
 
 
 Turn = Previewed | Confirming | AlreadySubmitted | Asked | Dropped | Aside

@@ -23,6 +23,7 @@ from bot.slack import blocks
 from bot.slack.actions import PreviewButtons
 from bot.slack.approvals import register_approvals
 from bot.slack.commands import GpuCommand
+from bot.slack.confirmations import CancelConfirmations
 from bot.slack.events import register_events
 from bot.slack.form import register_form
 from bot.slack.identity import slack_identity
@@ -70,7 +71,8 @@ def build_app(
     def resolve_identity(user_id: str) -> Identity:
         return slack_identity(store, client, user_id, settings.identity_rule)
 
-    command = GpuCommand(concierge, resolve_identity)
+    confirmations = CancelConfirmations(concierge, store, resolve_identity)
+    command = GpuCommand(concierge, resolve_identity, confirmations)
     buttons = PreviewButtons(concierge, store, resolve_identity)
 
     background = Background(settings.workers)
@@ -87,6 +89,7 @@ def build_app(
     background.register(app.command(SLASH_COMMAND), answer_gpu_command)
     background.register(app.action(blocks.SUBMIT_ACTION), buttons.submit)
     background.register(app.action(blocks.CANCEL_ACTION), buttons.cancel)
+    confirmations.register(app, background)
     register_events(app, concierge, store, command, resolve_identity, background, conversations)
     register_approvals(app, concierge, store, settings, resolve_identity, background)
     register_nudges(app, concierge, store, resolve_identity, background, nudges or NudgeSettings())

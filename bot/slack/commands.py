@@ -3,7 +3,9 @@
 Subcommands are matched on the first word (help, queue, why, status, free, cancel); anything else
 is the person's own words and goes through the engine's understanding, as the CLI's `ask` does: a
 question ("why is 12 pending") is answered, a request is prepared and shown as a preview with
-Submit/Cancel buttons. Tables reuse the CLI's plain-text rendering inside a code block.
+Submit/Cancel buttons, and a cancel the language model read is only shown, with a button to confirm
+it (bot/confirmation.py, bot/slack/confirmations.py); `/gpu cancel 1234` needs none. Tables reuse
+the CLI's plain-text rendering inside a code block.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from backends.types import Identity, IntentKind
 from bot.cli import render
 from bot.engine import Concierge
 from bot.slack import blocks
+from bot.slack.confirmations import CancelConfirmations
 from bot.slack.submission import DOOR
 
 # Resolves a Slack user id to the person's cluster identity (raises when they are not mapped).
@@ -50,9 +53,12 @@ class Answer:
 
 
 class GpuCommand:
-    def __init__(self, concierge: Concierge, resolve_identity: ResolveIdentity) -> None:
+    def __init__(
+        self, concierge: Concierge, resolve_identity: ResolveIdentity, confirmations: CancelConfirmations
+    ) -> None:
         self._concierge = concierge
         self._resolve_identity = resolve_identity
+        self._confirmations = confirmations
 
     def answer(self, user_id: str, text: str) -> Answer:
         words = text.split()
@@ -72,6 +78,8 @@ class GpuCommand:
     def _free_text(self, user_id: str, text: str) -> Answer:
         reading = self._concierge.read(text)  # read once: the model (if any) is asked once
         intent = reading.intent
+        if reading.confirm_first is not None:  # an order the model read: shown, not carried out
+            return Answer(*self._confirmations.ask(user_id, text, reading.confirm_first))
         if intent.kind == IntentKind.HELP:
             return Answer("GPU Concierge help", blocks.notice(HELP))
         if intent.kind == IntentKind.QUEUE:

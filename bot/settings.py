@@ -40,7 +40,10 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=default_database_url)
     default_backend: Literal["slurm", "k8s"] = "slurm"
     policy_file: Path | None = None  # the site's policy YAML, layered over the shipped default
-    admins: list[str] = []  # requester ids (or Unix users) allowed to act on anyone's job
+    # Requester ids (or Unix users) marked as admins, honoured only when the process runs as root:
+    # at the CLI the environment is the caller's own. Everyone else's admins come from the root-owned
+    # site file (bot/site_file.py) or the store (`concierge users map … --admin`); see bot/identity.py.
+    admins: list[str] = []
     tracker_interval_s: float = 15.0
     slurm: SlurmSettings = SlurmSettings()
     # Kubernetes is configured when any CONCIERGE_K8S__… value (or a `k8s:` key) is given.

@@ -12,8 +12,15 @@ Groups: the API accepts several `Impersonate-Group` header lines, but the client
 headers are a plain dict (one value per name), and a comma-joined value would be read as ONE
 group named "a,b". So default headers carry only the user, and each request made for a person
 adds one `Impersonate-Group` line per group itself (cluster.py, through urllib3's
-HTTPHeaderDict, which sends repeated names as separate lines). Identities mapped to cluster
-superuser names (`system:masters`, `system:admin`) are refused: the bot never acts as them.
+HTTPHeaderDict, which sends repeated names as separate lines).
+
+The bot may impersonate anyone, so the map must never make it act as the cluster's own machinery
+(`is_impersonable`): no user in the reserved `system:` namespace (`system:admin`, `system:node:…`,
+`system:serviceaccount:…`, `system:kube-controller-manager`, …) or named like the installers' admin
+(`kubernetes-admin`); no group in `system:` (`system:masters`, `system:nodes`,
+`system:serviceaccounts…`, `system:kube-…`) except plain `system:authenticated`, which every
+request has anyway, and none in kubeadm's (`kubeadm:cluster-admins` is bound to cluster-admin).
+A name with whitespace or control characters is refused too: it would be a different header.
 
 Clients are cached per (user, groups), at most `client_cache_size`, least recently used closed.
 The factory must return a NEW client on every call: a shared one would carry one person's
@@ -37,8 +44,10 @@ from backends.types import Identity
 ApiClientFactory = Callable[[], ApiClient]
 IMPERSONATE_USER = "Impersonate-User"
 IMPERSONATE_GROUP = "Impersonate-Group"
-FORBIDDEN_USERS = frozenset({"system:admin", "kubernetes-admin"})
-FORBIDDEN_GROUPS = frozenset({"system:masters"})
+FORBIDDEN_USERS = frozenset({"kubernetes-admin", "kube:admin", "admin"})  # kubeadm, OpenShift
+FORBIDDEN_GROUPS = frozenset({"cluster-admin", "cluster-admins"})
+RESERVED_PREFIXES = ("system:", "kubeadm:")  # the apiserver's and kubeadm's own identities
+HARMLESS_GROUPS = frozenset({"system:authenticated"})  # every authenticated request has it anyway
 
 
 def load_configuration(settings: K8sSettings) -> Configuration:
@@ -87,19 +96,30 @@ def person_of(identity: Identity) -> tuple[str, tuple[str, ...]]:
             f"no Kubernetes user is mapped for {identity.requester}, so nothing can be done on the "
             f"cluster as them; ask an admin to run `concierge users map {identity.requester} --k8s <user>`"
         )
-    if identity.k8s_user in FORBIDDEN_USERS or identity.k8s_user.startswith("system:node:"):
+    if not is_impersonable(identity.k8s_user, FORBIDDEN_USERS, frozenset()):
         raise PermissionDenied(
-            f"{identity.requester} is mapped to the Kubernetes user {identity.k8s_user}, a cluster "
-            "superuser or node identity; GPU Concierge never acts as one. Ask an admin to map a "
-            "personal user."
+            f"{identity.requester} is mapped to the Kubernetes user {identity.k8s_user!r}, a cluster "
+            "superuser, node, controller or service-account identity; GPU Concierge never acts as one. "
+            "Ask an admin to map a personal user with `concierge users map`."
         )
-    forbidden = FORBIDDEN_GROUPS.intersection(identity.k8s_groups)
+    forbidden = [g for g in identity.k8s_groups if not is_impersonable(g, FORBIDDEN_GROUPS, HARMLESS_GROUPS)]
     if forbidden:
         raise PermissionDenied(
-            f"{identity.requester} is mapped to the group {', '.join(sorted(forbidden))}, which bypasses "
-            "all RBAC; GPU Concierge never acts as it. Ask an admin to fix the identity map."
+            f"{identity.requester} is mapped to the group {', '.join(map(repr, sorted(forbidden)))}, one of "
+            "the cluster's own groups (superusers, nodes, service accounts or controllers); GPU Concierge "
+            "never acts as it. Ask an admin to fix the identity map with `concierge users map`."
         )
     return identity.k8s_user, tuple(dict.fromkeys(identity.k8s_groups))
+
+
+def is_impersonable(name: str, forbidden: frozenset[str], harmless: frozenset[str]) -> bool:
+    """Whether the bot may send `name` as an Impersonate-User/-Group value."""
+    if name in harmless:
+        return True
+    if not name or name != name.strip() or any(ch.isspace() or not ch.isprintable() for ch in name):
+        return False
+    folded = name.lower()
+    return folded not in forbidden and not folded.startswith(RESERVED_PREFIXES)
 
 
 class ApiClients:

@@ -13,6 +13,13 @@ image), started by its image's launcher with `--model-id`. Both:
   token from a Secret (`HF_TOKEN`), never a token in the manifest.
 A command given with a model replaces the server's start-up (run as `/bin/sh -c <command>`) in the
 same image with the same port, probe and volumes.
+
+The model is one argv element, but the server's argument parser still reads an element that starts
+with `-` as an option (`--model --trust-remote-code`), so `checked_model` accepts only a Hugging
+Face repo id as huggingface_hub validates them (`[org/]name`, letters, digits, `.`, `_`, `-`, each
+part starting and ending with a letter, digit or `_`, no `--` or `..`, at most 96 characters a part)
+or, when a model cache volume is configured, a path inside that cache's mount whose every part is a
+plain file name (no `..`, no hidden parts, nothing starting with `-`). Anything else is refused.
 """
 
 from __future__ import annotations
@@ -28,7 +35,10 @@ from backends.types import JobRequest
 
 SERVING_PORT = 8000
 _TGI_WORDS = re.compile(r"(?<![a-z0-9])(tgi|text-generation-inference)(?![a-z0-9])", re.IGNORECASE)
-_MODEL_ID = re.compile(r"^[A-Za-z0-9_./-][A-Za-z0-9_./:@-]*$")
+_REPO_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
+_REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
+_CACHED_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$")
+MAX_MODEL_PATH = 1024
 SHM_VOLUME = "dshm"
 CACHE_VOLUME = "hf-cache"
 
@@ -57,13 +67,23 @@ def serving_engine(request: JobRequest) -> ServingEngine | None:
     return ServingEngine.VLLM
 
 
-def checked_model(model: str) -> str:
-    if not _MODEL_ID.match(model) or ".." in model.split("/"):
-        raise RequestInvalid(
-            f"the model {model!r} is not a model id like meta-llama/Llama-3.1-8B-Instruct: ids hold "
-            "only letters, digits, '_', '.', '-' and '/'"
-        )
-    return model
+def checked_model(model: str, cache_dir: str | None = None) -> str:
+    """`model` when it is a Hugging Face repo id, or a path inside `cache_dir` (the mounted model
+    cache, None when there is none); RequestInvalid otherwise."""
+    if _REPO_ID.match(model) and "--" not in model and ".." not in model:
+        return model
+    inside = cache_dir is not None and model.startswith(cache_dir + "/") and len(model) <= MAX_MODEL_PATH
+    if inside and all(_CACHED_PART.match(part) for part in model[len(f"{cache_dir}/") :].split("/")):
+        return model
+    where = (
+        f"or a path inside the model cache, {cache_dir}/…"
+        if cache_dir is not None
+        else "(a local path needs a model cache: CONCIERGE_K8S__HF_CACHE_PVC)"
+    )
+    raise RequestInvalid(
+        f"the model {model!r} is not a model id like meta-llama/Llama-3.1-8B-Instruct {where}: ids hold "
+        "only letters, digits, '_', '.', '-' and one '/', and never start with '-', '.' or '/'"
+    )
 
 
 def _server_args(engine: ServingEngine, model: str, port: int, gpus: int) -> list[str]:
@@ -83,9 +103,9 @@ def serving_pod(
     resources: dict[str, Any],
     gpus: int,
 ) -> ServingPod:
-    model = checked_model(request.model or "")
-    port = request.port or SERVING_PORT
     cache = _CACHE_PATH[engine]
+    model = checked_model(request.model or "", cache if settings.hf_cache_pvc else None)
+    port = request.port or SERVING_PORT
     default_image = settings.tgi_image if engine is ServingEngine.TGI else settings.vllm_image
     container: dict[str, Any] = {"name": engine.value, "image": image or default_image}
     if request.command:

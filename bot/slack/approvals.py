@@ -10,6 +10,13 @@ and the Slack ids in `SlackSettings.approvers`. Each decision is claimed once in
 make one job, and an Approve racing a Deny yields exactly one of them. Approve submits as the
 requester (the stored plan's identity) through `Concierge.submit_approved`, which audits the
 approver and still refuses what the policy denies. The requester hears the outcome in a DM.
+
+Nobody approves their own request: not by the Slack id that asked, nor by another Slack account
+mapped to the same Unix or Kubernetes user (an approval is a second person's judgement). A site may
+opt out in so many words with `SlackSettings.allow_self_approval`. Denying one's own request is
+allowed: it only withdraws it. The approver's id is Bolt's `body["user"]["id"]`, from a payload
+whose signature Bolt checked (HTTP mode) or that came over the app's own Socket Mode connection;
+the button's value carries only the request id, never who may decide.
 """
 
 from __future__ import annotations
@@ -115,7 +122,7 @@ class Approvals:
 
     def approve(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         with replying(_ephemeral(respond)):
-            decided = self._decide(*_clicked(body), _ephemeral(respond))
+            decided = self._decide(*_clicked(body), _ephemeral(respond), approving=True)
             if decided is None:
                 return
             approver, record = decided
@@ -161,7 +168,7 @@ class Approvals:
             request_id = str(where["request_id"])
             said = body["view"]["state"]["values"].get(REASON_BLOCK, {}).get(REASON_INPUT, {}).get("value")
             reason = " ".join(str(said or "").split())[:MAX_REASON_CHARS] or DENY_REASON
-            decided = self._decide(user_id, request_id, dm_reply(client, user_id))
+            decided = self._decide(user_id, request_id, dm_reply(client, user_id), approving=False)
             if decided is None:
                 return
             approver, record = decided
@@ -183,12 +190,19 @@ class Approvals:
                 "to run without approval.",
             )
 
-    def _decide(self, user_id: str, request_id: str, reply: Reply) -> tuple[Identity, RequestRecord] | None:
+    def _decide(
+        self, user_id: str, request_id: str, reply: Reply, *, approving: bool
+    ) -> tuple[Identity, RequestRecord] | None:
         """The approver and the request, when this decision is the one that counts; else None."""
         if not self.is_approver(user_id):
             raise PermissionDenied("only approvers can approve or deny requests; this one waits for them")
         record = self._store.request(request_id)
         approver = self._store.identity_for(user_id) or Identity(requester=user_id)
+        if approving and not self._settings.allow_self_approval and _own_request(approver, record):
+            raise PermissionDenied(
+                f"request {request_id[:8]} is your own, so another approver has to approve it; it still "
+                "waits for them (you may deny it yourself to withdraw it)"
+            )
         if record.outcome != AWAITING_APPROVAL or not self._store.claim(
             f"slack-approval-decision:{request_id}", user_id
         ):
@@ -280,6 +294,16 @@ def _update_approvers_message(body: dict[str, Any], client: WebClient, markdown:
     kept = [b for b in _message_blocks(body) if b.get("type") != "actions"]
     shown = kept + blocks.as_dicts(blocks.notice(markdown))
     client.chat_update(channel=channel, ts=ts, text=markdown, blocks=shown)
+
+
+def _own_request(approver: Identity, record: RequestRecord) -> bool:
+    """Whether the approver is the person the request runs as: the same Slack id or cluster user."""
+    if approver.requester == record.requester:
+        return True
+    runs_as = prepared_from(record).plan.identity
+    same_unix = approver.unix_user is not None and approver.unix_user == runs_as.unix_user
+    same_k8s = approver.k8s_user is not None and approver.k8s_user == runs_as.k8s_user
+    return same_unix or same_k8s
 
 
 def _tell_requester(client: WebClient, requester: str, text: str) -> None:

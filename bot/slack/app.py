@@ -26,7 +26,7 @@ from bot.slack.commands import GpuCommand
 from bot.slack.confirmations import CancelConfirmations
 from bot.slack.events import register_events
 from bot.slack.form import register_form
-from bot.slack.identity import slack_identity
+from bot.slack.identity import email_rule, slack_identity
 from bot.slack.incidents import replying
 from bot.slack.job_updates import remember_submit_threads
 from bot.slack.listeners import Background
@@ -68,8 +68,10 @@ def build_app(
         listener_executor=ThreadPoolExecutor(8, thread_name_prefix="slack-ack"),
     )
 
+    identity_rule = email_rule(settings)
+
     def resolve_identity(user_id: str) -> Identity:
-        return slack_identity(store, client, user_id, settings.identity_rule)
+        return slack_identity(store, client, user_id, identity_rule)
 
     confirmations = CancelConfirmations(concierge, store, resolve_identity)
     command = GpuCommand(concierge, resolve_identity, confirmations)

@@ -196,7 +196,13 @@ def make_door(
     backend = FakeBackend()
     concierge = Concierge(store, {"slurm": backend}, reader, load_policy(None))
     settings = SlackSettings.model_validate(
-        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http", "identity_rule": identity_rule}
+        {
+            "bot_token": "xoxb-test",
+            "signing_secret": SECRET,
+            "mode": "http",
+            "identity_rule": identity_rule,
+            "email_domains": ["example.org"],
+        }
     )
     client = WebClient(token="xoxb-test", base_url=fake.api_url)
     return Door(build_app(concierge, store, settings, client=client), fake, backend, store)

@@ -10,18 +10,22 @@ records cancels and refuses a job that is not the person's. Both databases, as e
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from slack_bolt import BoltRequest
+from slack_sdk import WebClient
 
 from backends.types import Identity, IntentKind
 from bot.cli.chat import chat
@@ -34,15 +38,28 @@ from bot.llm.output import ModelReading
 from bot.llm.prompts import ConversationSoFar
 from bot.llm.routing import Routed, RoutedUnderstanding
 from bot.llm.settings import LlmSettings
+from bot.slack.app import build_app
 from bot.slack.blocks import SUBMIT_ACTION
 from bot.slack.confirmations import CONFIRM_ORDER_ACTION, KEEP_JOB_ACTION
+from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.understanding.grammar import understand
 from policies import load_policy
-from tests.e2e.test_cli_person import CONCIERGE
-from tests.integration.test_slack_door import ALICE, BOB, Door, FakeBackend, buttons, make_door, shown_text
+from tests.integration.test_slack_door import (
+    ALICE,
+    BOB,
+    SECRET,
+    Door,
+    FakeBackend,
+    buttons,
+    make_door,
+    shown_text,
+)
 from tests.openai_fake import FakeVllm, Structured
-from tests.slack_fake import FakeSlack
+from tests.slack_fake import FakeSlack, block_action_body, signed_request
+from tests.slack_fake.inbound import event_callback_body, message_event
+
+CONCIERGE = str(Path(sys.executable).with_name("concierge"))
 
 # The reproduction: a request for GPUs that mentions a job in passing.
 PASSING = "hi! could you get me 2 a100 for 4 hours to run python train.py, it continues my job 1001 please"
@@ -159,6 +176,46 @@ def test_the_explicit_command_needs_no_confirmation_and_no_model(door: Door, mod
     (done,) = door.answers_to(url)
     assert "Cancelled job *1001*" in shown_text(done) and door.backend.cancelled == ["1001"]
     assert model.completions == []
+
+
+def test_in_a_dm_thread_the_confirmation_is_posted_there_and_replaced_when_confirmed(
+    store: Store, fake: FakeSlack, model: FakeVllm
+) -> None:
+    store.map_identity(ALICE)
+    routed = routing(model)
+
+    def in_context(text: str, context: ConversationContext) -> Routed:
+        return routed.understand(text, ConversationSoFar(context.previous_texts, context.draft))
+
+    backend = FakeBackend()
+    backend.owners["1001"] = "alice"
+    concierge = Concierge(store, {"slurm": backend}, routed.understand, load_policy(None))
+    settings = SlackSettings.model_validate(
+        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
+    )
+    client = WebClient(token="xoxb-test", base_url=fake.api_url)
+    conversations = Conversations(concierge, store, in_context)
+    app = build_app(concierge, store, settings, client=client, conversations=conversations)
+
+    def dispatch(body: str) -> None:
+        headers: dict[str, str | Sequence[str]] = dict(signed_request(SECRET, body))
+        assert app.dispatch(BoltRequest(body=body, headers=headers)).status == 200
+
+    dispatch(event_callback_body(message_event(ORDERED, user_id=ALICE.requester)))
+    (posted,) = fake.wait_for("chat.postMessage")
+    (confirm,) = buttons(posted, CONFIRM_ORDER_ACTION)
+    assert "order to cancel job 1001" in shown_text(posted) and backend.cancelled == []
+    click = block_action_body(
+        CONFIRM_ORDER_ACTION,
+        str(confirm["value"]),
+        ALICE.requester,
+        channel=str(posted["channel"]),
+        message_ts="1700000000.000200",
+        response_url=fake.response_url("dm"),
+    )
+    dispatch(click)
+    (update,) = fake.wait_for("chat.update")
+    assert "Cancelled job *1001*" in json.dumps(update["blocks"]) and backend.cancelled == ["1001"]
 
 
 # --- the engine, as the CLI's `ask` uses it ----------------------------------------------------------

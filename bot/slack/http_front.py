@@ -281,12 +281,12 @@ class HttpFront:
         self._held.arrived(loop)
         transport = request.transport
         if transport is not None:
-            self.connections.busy(transport)
+            self.connections.answering(transport)
         try:
             return await self._answer_checked(request, loop)
         finally:
             if transport is not None:
-                self.connections.idle(transport)
+                self.connections.answered(transport)
 
     async def _answer_checked(
         self, request: web.Request, loop: asyncio.AbstractEventLoop
@@ -306,6 +306,8 @@ class HttpFront:
             if _is_ssl_check(body):
                 return web.Response(status=200)
             return web.Response(status=401, text=_REFUSED_BODY, content_type="application/json")
+        if request.transport is not None:
+            self.connections.signed(request.transport)
         key = request_key(timestamp, signature)
         if self._replays.seen_here(key):
             log.info("a Slack request was sent again (timestamp %s): answered, not acted on", timestamp)

@@ -32,6 +32,7 @@ from backends.types import JobStatus, QueueFilter
 from bot.engine import Concierge
 from bot.slack.app import build_app
 from bot.slack.blocks import SUBMIT_ACTION
+from bot.slack.http_connections import GRACE_S
 from bot.slack.http_front import LONGEST_HOLD_S, QUIET_S, HttpFront, answered_by_empty_ack
 from bot.slack.http_settings import HttpEdgeSettings
 from bot.slack.replays import Replays
@@ -480,14 +481,21 @@ def test_idle_and_trickling_connections_are_closed_after_the_idle_timeout(probe:
 
 
 def test_the_connection_cap_closes_the_longest_idle_connection_and_slack_still_gets_in(probe: Probe) -> None:
+    """Silent connections beyond the cap: each new one takes the slot of the one silent longest (once
+    that one has had its grace to send a request); those with no slot to take are refused; a
+    signed request still gets in."""
     probe.gate.set()
     cap = 8
     with serving(probe.app, probe.store, edge=HttpEdgeSettings(max_connections=cap)) as endpoint:
         oldest = [endpoint.connect() for _ in range(cap)]
         assert wait_until(lambda: endpoint.front.connections.open == cap)
+        time.sleep(GRACE_S)
         newer = [endpoint.connect() for _ in range(3 * cap)]
         assert all(closed_by_front(peer) for peer in oldest)
-        assert wait_until(lambda: endpoint.front.connections.open <= cap)
+        assert wait_until(lambda: endpoint.front.connections.replaced == cap)
+        assert wait_until(lambda: endpoint.front.connections.refused == 2 * cap)  # none had its grace yet
+        assert endpoint.front.connections.open == cap
+        time.sleep(GRACE_S)
         reply = endpoint.post(slash_command_body("queue"))
         assert (reply.status, reply.body) == (200, "")
         assert wait_until(lambda: probe.bodies)

@@ -29,9 +29,9 @@ from typing import Protocol
 from backends.errors import PermissionDenied, RequestInvalid
 from backends.types import Intent, IntentKind
 from bot.store import Store
+from bot.store.lifecycle import AWAITING_CONFIRMATION
 
 DESTRUCTIVE = frozenset({IntentKind.CANCEL})
-AWAITING_CONFIRMATION = "awaiting_confirmation"
 CONFIRMED = "answered"  # as every other question the concierge answered
 KEPT = "declined"
 

@@ -2,7 +2,8 @@
 
     received → planned → submitting → submitted → running → (the job's end state)
     and, instead of going on: invalid / denied / needs_approval / awaiting_approval / rejected /
-    failed / declined / superseded / answered / …
+    failed / declined / superseded / answered / …; a cancel the model read waits in
+    awaiting_confirmation until the person confirms it (bot/confirmation.py)
 
 Why `submitting` exists: the request is written as `submitting` (with its GPUs) in the same
 transaction that judged it against the person's limit, *before* sbatch or the Kubernetes create.
@@ -20,6 +21,7 @@ SUBMITTING = "submitting"  # admitted against the limits; the cluster is being a
 SUBMITTED = "submitted"  # a job exists and has not been seen running or ending
 RUNNING = "running"  # the job was last seen running (or completing, suspended)
 AWAITING_APPROVAL = "awaiting_approval"  # shown to approvers; Approve submits it
+AWAITING_CONFIRMATION = "awaiting_confirmation"  # a cancel the model read, shown to the person first
 UNKNOWN = "unknown"  # a job whose end can no longer be observed
 FAILED = "failed"
 

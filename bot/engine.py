@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -121,6 +122,8 @@ class Concierge:
         self._policy = policy
         self._default_backend = default_backend
         self._phrase_why = phrase_why
+        # Cluster reads run beside planning (see `_planned`); one thread per preview in flight.
+        self._reads = ThreadPoolExecutor(max_workers=32, thread_name_prefix="cluster-read")
 
     @property
     def policy(self) -> PolicySettings:
@@ -182,11 +185,17 @@ class Concierge:
         check: bool,
         notices: tuple[str, ...] = (),
     ) -> Prepared:
-        chosen, footprint, decision, read_note = self._decided(request_id, identity, intent, backend)
+        chosen, footprint = self._sized(identity, intent, backend)
+        # The person's jobs are read while the plan is made and tested: a preview costs the
+        # slower of the two cluster calls, not their sum.
+        reading = self._reads.submit(self._holdings_or_note, identity, chosen)
         plan = chosen.plan(footprint, identity, request_id)
+        tested = self._cluster_check(chosen, plan) if check else []
+        cluster, read_note = reading.result()
+        decision = self._judged(request_id, identity, footprint, cluster)
         warnings = [*notices, *plan.warnings, *read_note]
-        if check and decision.verdict != Verdict.DENY:
-            warnings.extend(self._cluster_check(chosen, plan))
+        if decision.verdict != Verdict.DENY:  # what a refused request would meet is beside the point
+            warnings.extend(tested)
         self._store.record_plan(request_id, plan)
         return Prepared(request_id, intent, decision, plan, tuple(warnings))
 
@@ -197,7 +206,9 @@ class Concierge:
         request_id = self._store.new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
             intent = self._understood(request_id, text)[0]
-            decision = self._decided(request_id, identity, intent, backend)[2]
+            chosen, footprint = self._sized(identity, intent, backend)
+            cluster, _ = self._holdings_or_note(identity, chosen)
+            decision = self._judged(request_id, identity, footprint, cluster)
         self._store.record_outcome(request_id, "policy_check")
         return decision
 
@@ -213,28 +224,33 @@ class Concierge:
             raise RequestInvalid(f"{message} ({notice})" if notice else message)
         return intent, notice
 
-    def _decided(
-        self, request_id: str, identity: Identity, intent: Intent, backend: Target | None
-    ) -> tuple[Backend, Footprint, Decision, tuple[str, ...]]:
-        """The backend, what the job will hold there (its footprint), and the policy's verdict on
-        that footprint against what the person holds now (recorded); plus a note when the cluster
-        could not be read for their usage."""
+    def _sized(self, identity: Identity, intent: Intent, backend: Target | None) -> tuple[Backend, Footprint]:
+        """The backend the request goes to, and what the job will hold there (its footprint)."""
         request = intent.request
         chosen = self._backend(backend or request.target or self._policy.routing.target_for(request.workload))
-        footprint = footprint_for(request, chosen.name, self._policy, identity)
-        note: tuple[str, ...] = ()
-        try:
-            cluster = self._holdings(identity, chosen)
-        except BackendUnavailable as e:
-            cluster = None
-            note = (
-                f"your jobs on the cluster could not be read ({e.message}); your GPU use was judged "
-                "from the concierge's own records",
-            )
+        return chosen, footprint_for(request, chosen.name, self._policy, identity)
+
+    def _judged(
+        self, request_id: str, identity: Identity, footprint: Footprint, cluster: ClusterHoldings | None
+    ) -> Decision:
+        """The policy's verdict on the footprint against what the person holds now (recorded)."""
         usage = usage_of(cluster, self._store.in_flight(identity.requester))
         decision = judge(footprint, identity, usage, self._policy)
         self._store.record_decision(request_id, decision)
-        return chosen, footprint, decision, note
+        return decision
+
+    def _holdings_or_note(
+        self, identity: Identity, backend: Backend
+    ) -> tuple[ClusterHoldings | None, tuple[str, ...]]:
+        """The person's jobs on the cluster, or None and a note when the cluster could not be read
+        (a preview is then judged from the concierge's own records; Submit reads it again)."""
+        try:
+            return self._holdings(identity, backend), ()
+        except BackendUnavailable as e:
+            return None, (
+                f"your jobs on the cluster could not be read ({e.message}); your GPU use was judged "
+                "from the concierge's own records",
+            )
 
     def _holdings(self, identity: Identity, backend: Backend) -> ClusterHoldings | None:
         """The person's jobs on the cluster now (one listing); None when they have no account

@@ -8,6 +8,7 @@ people or other systems is printed through `terminal_text.echo`, without its esc
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
@@ -17,22 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
-from platformdirs import user_log_dir
 
 from backends.errors import ConciergeError, ConfigurationError, PermissionDenied
 from backends.types import Identity, IntentKind, Target
 from bot.cli import render
-from bot.cli.chat import chat
-from bot.cli.telemetry import agent, digest
-from bot.confirmation import ConfirmFirst
-from bot.engine import Concierge, Prepared
-from bot.settings import Settings
-from bot.store import Store
 from bot.terminal_text import echo, printable
 
+# Imported only where used: `concierge --help` and `parse` start without the engine, the store, the
+# settings or any client (bench/cli_startup.py; tests/unit/test_cli_startup.py holds them to it).
 if TYPE_CHECKING:
+    from bot.confirmation import ConfirmFirst
     from bot.conversations import Conversations
+    from bot.engine import Concierge, Prepared
     from bot.llm.routing import RoutedUnderstanding
+    from bot.settings import Settings
+    from bot.store import Store
 
 log = logging.getLogger("concierge")
 BACKEND_CHOICE = click.Choice(["slurm", "k8s"])
@@ -46,6 +46,8 @@ class App:
 
     @cached_property
     def settings(self) -> Settings:
+        from bot.settings import Settings
+
         return Settings()
 
     @cached_property
@@ -420,9 +422,43 @@ def track(app: App, once: bool, interval: float | None) -> None:
 # --- entry point ---------------------------------------------------------------------------
 
 
-cli.add_command(chat)
-cli.add_command(digest)
-cli.add_command(agent)
+class _Elsewhere(click.Command):
+    """A command defined in another module, imported when it runs; its help (the command's docstring)
+    is copied here for `concierge --help`, and tests/unit/test_cli_startup.py checks the copy."""
+
+    def __init__(self, name: str, where: str, short_help: str) -> None:
+        super().__init__(name, short_help=short_help)
+        self.where = where
+
+    def command(self) -> click.Command:
+        module, _, attribute = self.where.partition(":")
+        found: click.Command = getattr(importlib.import_module(module), attribute)
+        return found
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        return self.command().make_context(info_name, args, parent, **extra)
+
+
+for _name, _where, _help in (
+    (
+        "chat",
+        "bot.cli.chat:chat",
+        'Talk to the concierge; change the request as you go; "submit it" when ready.',
+    ),
+    (
+        "digest",
+        "bot.cli.telemetry:digest",
+        "GPU use: utilisation by type, idle allocated GPUs, GPU-hours by user, the queue, the trend.",
+    ),
+    (
+        "agent",
+        "bot.cli.telemetry:agent",
+        "Sample this node's GPUs through NVML, into the store and/or on /metrics.",
+    ),
+):
+    cli.add_command(_Elsewhere(_name, _where, _help))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -447,6 +483,8 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _report_incident() -> Literal[70]:
+    from platformdirs import user_log_dir
+
     incident = uuid.uuid4().hex[:12]
     log_dir = Path(user_log_dir("gpu-concierge"))
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from backends.durations_text import duration
 from backends.errors import RequestInvalid
 from backends.types import Footprint, GpuKind, JobRequest, Target, TimeSource
 
@@ -61,7 +62,7 @@ def describe_time(footprint: Footprint) -> str:
         TimeSource.SITE_LONGEST: " (the site's longest, for a service)",
         TimeSource.OPEN_ENDED: "",
     }[footprint.time_source]
-    return f"for {duration(footprint.time_limit_minutes)}{said}"
+    return f"for {duration(minutes=footprint.time_limit_minutes)}{said}"
 
 
 def is_service(request: JobRequest) -> bool:
@@ -142,14 +143,6 @@ def _time(
     if backend == "slurm" and service and longest_minutes is not None:
         return longest_minutes, TimeSource.SITE_LONGEST
     return default_minutes, TimeSource.SITE_DEFAULT
-
-
-def duration(minutes: int) -> str:
-    """`90` → `1 h 30 min`, `2880` → `48 h`: how people read wall times."""
-    hours, rest = divmod(minutes, 60)
-    if hours == 0:
-        return f"{rest} min"
-    return f"{hours} h" if rest == 0 else f"{hours} h {rest} min"
 
 
 def _gpus(count: int) -> str:

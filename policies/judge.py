@@ -18,7 +18,8 @@ Every reason is collected, not just the first, so a person fixes everything in o
 
 from __future__ import annotations
 
-from backends.footprint import derive_footprint, duration
+from backends.durations_text import duration
+from backends.footprint import derive_footprint
 from backends.types import Footprint, GpuKind, Identity, JobRequest, Target
 from policies.decision import Decision, Usage, Verdict
 from policies.rules import PolicyLimits, PolicySettings
@@ -106,8 +107,8 @@ def _time_denials(footprint: Footprint, limits: PolicyLimits) -> list[str]:
     if asked is None or longest is None or asked <= longest:
         return []
     return [
-        f"{duration(asked)} asked, the longest allowed is {duration(longest)}: "
-        f"ask for {duration(longest)} or less (checkpoint and resubmit to run longer)"
+        f"{duration(minutes=asked)} asked, the longest allowed is {duration(minutes=longest)}: "
+        f"ask for {duration(minutes=longest)} or less (checkpoint and resubmit to run longer)"
     ]
 
 
@@ -182,7 +183,7 @@ def _gpu_hour_rules(footprint: Footprint, limits: PolicyLimits) -> list[tuple[Ve
     gpu_hours = total * minutes / 60
     if gpu_hours <= threshold:
         return []
-    asked = f"{_gpus(total)} for {duration(minutes)}"
+    asked = f"{_gpus(total)} for {duration(minutes=minutes)}"
     if footprint.time_limit_minutes is None:
         asked += ", as a service with no time limit counts"
     return [

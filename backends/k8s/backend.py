@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backends.bulk import collector_paused
+from backends.durations_text import duration
 from backends.errors import (
     BackendRejected,
     BackendUnavailable,
@@ -266,13 +267,7 @@ class KubernetesBackend:
 
     def _kept(self) -> str:
         ttl = self._settings.ttl_seconds_after_finished
-        return (
-            "until deleted"
-            if ttl is None
-            else f"{ttl // 3600} h after it ends"
-            if ttl >= 3600
-            else f"{ttl} s"
-        )
+        return "until deleted" if ttl is None else f"{duration(seconds=ttl)} after it ends"
 
     def explain(self, ref: JobRef) -> list[PendingReason]:
         workload = self._resolve(ref)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from backends.durations_text import duration
 from backends.k8s.alternatives import (
     describe_node_count,
     fits_now,
@@ -327,7 +328,7 @@ def _not_pending(workload: Workload, state: JobState, raw: str, reason: str | No
         sentence = f"{title} is not pending: it has completed."
     elif state is JobState.TIMEOUT:
         limit = workload.job.spec.active_deadline_seconds if workload.job else None
-        within = f" of {limit // 60} minutes" if limit else ""
+        within = f" of {duration(seconds=limit)}" if limit else ""
         sentence = f"{title} is not pending: it ran past its time limit{within} and Kubernetes stopped it."
     elif state is JobState.FAILED:
         condition = workload.job_condition()

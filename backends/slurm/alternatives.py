@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from backends.durations_text import duration
 from backends.slurm.capacity import ClusterCapacity, largest_single_node_free, nodes_with_free
-from backends.slurm.durations import describe_instant, describe_minutes, format_time_limit
+from backends.slurm.durations import describe_instant, format_time_limit
 from backends.slurm.hostlist import expand_hostlist
 from backends.slurm.json_formats import SlurmJob
 from backends.types import GpuAsk, GpuPool, JobState
@@ -129,7 +130,7 @@ def _start_now_clause(
     if window < MIN_BACKFILL_MINUTES:
         return None
     return (
-        f", with a time limit of at most {describe_minutes(window)} (--time={format_time_limit(window)}): "
+        f", with a time limit of at most {duration(minutes=window)} (--time={format_time_limit(window)}): "
         f"Slurm has planned waiting jobs on those nodes from {describe_instant(planned)}"
     )
 
@@ -203,7 +204,7 @@ def backfill_alternative(
     return (
         f"{per_node} {TIMES} {kind} {_plural(per_node, 'is', 'are')} free now but held for job "
         f"{first_job.job_id}, expected to start at {describe_instant(first_start)}: with a time limit "
-        f"of at most {describe_minutes(window)} (--time={format_time_limit(window)}) the job could "
+        f"of at most {duration(minutes=window)} (--time={format_time_limit(window)}) the job could "
         "start now in that gap"
     )
 
@@ -217,7 +218,7 @@ def time_limit_alternatives(job: SlurmJob, capacity: ClusterCapacity) -> list[st
         limit = capacity.partition_max_minutes.get(partition)
         if asked is not None and limit is not None and asked > limit:
             continue
-        allows = "has no time limit" if limit is None else f"allows up to {describe_minutes(limit)}"
+        allows = "has no time limit" if limit is None else f"allows up to {duration(minutes=limit)}"
         gpus_there = [p for p in capacity.pools_in(partition) if p.total]
         if job.gpus and not gpus_there:
             continue
@@ -225,7 +226,7 @@ def time_limit_alternatives(job: SlurmJob, capacity: ClusterCapacity) -> list[st
     current = capacity.partition_max_minutes.get(job.partition or "")
     if current is not None:
         suggestions.append(
-            f"or ask for at most {describe_minutes(current)} (--time={format_time_limit(current)}) "
+            f"or ask for at most {duration(minutes=current)} (--time={format_time_limit(current)}) "
             f"to stay on partition {job.partition}"
         )
     return suggestions

@@ -2,7 +2,8 @@
 
 Slurm prints wall times as `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM` or `D-HH:MM:SS` and
 `UNLIMITED`/`infinite` for no limit; we always write `D-HH:MM:SS` (or `HH:MM:SS` under a day)
-because every version since 2.x reads it and a person can read it too. Instants in text output are
+because every version since 2.x reads it and a person can read it too (`clock`, the spelling the
+terminal's tables share). Instants in text output are
 local time of the command; the runner runs every command with TZ=UTC, so we read them as UTC.
 JSON instants are epoch seconds, where 0 means "not set".
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+
+from backends.durations_text import clock
 
 _NO_LIMIT = frozenset({"unlimited", "infinite", "n/a", "none", "", "(null)"})
 _DURATION = re.compile(r"^(?:(?P<days>\d+)-)?(?P<rest>\d+(?::\d+){0,2})$")
@@ -21,10 +24,7 @@ def format_time_limit(minutes: int) -> str:
     """`--time` value: 90 → `01:30:00`, 1440 → `1-00:00:00`."""
     if minutes < 1:
         raise ValueError(f"a time limit must be at least one minute, not {minutes}")
-    days, remainder = divmod(minutes, 24 * 60)
-    hours, mins = divmod(remainder, 60)
-    clock = f"{hours:02d}:{mins:02d}:00"
-    return f"{days}-{clock}" if days else clock
+    return clock(minutes * 60)
 
 
 def parse_slurm_duration(text: str) -> int | None:
@@ -67,20 +67,6 @@ def from_epoch(seconds: int | None) -> datetime | None:
     if not seconds or seconds <= 0:
         return None
     return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def describe_minutes(minutes: int) -> str:
-    """A person's reading of a duration: 90 → `1 h 30 min`, 2880 → `2 days`."""
-    days, remainder = divmod(minutes, 24 * 60)
-    hours, mins = divmod(remainder, 60)
-    parts = []
-    if days:
-        parts.append(f"{days} day" + ("s" if days != 1 else ""))
-    if hours:
-        parts.append(f"{hours} h")
-    if mins or not parts:
-        parts.append(f"{mins} min")
-    return " ".join(parts)
 
 
 def describe_instant(moment: datetime) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from backends.durations_text import duration
 from backends.slurm.alternatives import (
     backfill_alternative,
     dedupe,
@@ -21,7 +22,7 @@ from backends.slurm.alternatives import (
     time_limit_alternatives,
 )
 from backends.slurm.capacity import ClusterCapacity
-from backends.slurm.durations import describe_instant, describe_minutes
+from backends.slurm.durations import describe_instant
 from backends.slurm.json_formats import SlurmJob
 from backends.slurm.limits import LIMIT_FIELDS, GpuLimit
 from backends.slurm.reasons import ReasonContext, describe_reason
@@ -87,8 +88,8 @@ def _context(job: SlurmJob, capacity: ClusterCapacity | None) -> ReasonContext:
         job=job.job_id,
         gpus=describe_gpus(job.gpus) + " GPUs" if job.gpus else "the CPUs and memory it asks for",
         partition=job.partition or "its partition",
-        time_limit=describe_minutes(job.time_limit_minutes) if job.time_limit_minutes else "its time",
-        partition_max_time=describe_minutes(partition_max) if partition_max else "the partition's maximum",
+        time_limit=duration(minutes=job.time_limit_minutes) if job.time_limit_minutes else "its time",
+        partition_max_time=duration(minutes=partition_max) if partition_max else "the partition's maximum",
         nodes=f"{job.node_count} nodes" if job.node_count else "its nodes",
         unavailable_nodes=f": {unavailable['nodes']}" if unavailable else "",
         dependency=describe_dependency(job.dependency),
@@ -103,8 +104,8 @@ def _not_pending(job: SlurmJob, now: datetime) -> PendingReason:
     if job.state is JobState.RUNNING:
         since = f" since {describe_instant(job.start_time)}" if job.start_time else ""
         elapsed = job.elapsed_seconds(now)
-        limit = f" of its {describe_minutes(job.time_limit_minutes)} limit" if job.time_limit_minutes else ""
-        spent = f" ({describe_minutes(elapsed // 60)} elapsed{limit})" if elapsed is not None else ""
+        limit = f" of its {duration(minutes=job.time_limit_minutes)} limit" if job.time_limit_minutes else ""
+        spent = f" ({duration(seconds=elapsed)} elapsed{limit})" if elapsed is not None else ""
         sentence = f"Job {job.job_id} is not pending: it is running{since}{where}{spent}."
     elif job.state is JobState.SUSPENDED:
         sentence = f"Job {job.job_id} is not pending: it is suspended{where}; it resumes when Slurm lets it."

@@ -148,7 +148,7 @@ def test_a_denied_request_is_not_submitted_and_says_why(store: Store) -> None:
         concierge.submit(prepared)
     assert backend.submitted == []
     outcome, error, _ = only_record(store)
-    assert outcome == "denied" and error and "48 h" in error
+    assert outcome == "denied" and error and "2 days" in error
 
 
 def test_a_question_is_recorded_as_answered_or_failed(store: Store) -> None:

@@ -164,9 +164,10 @@ def _judged(footprint: Footprint) -> tuple[int, str | None]:
 
 
 def _minutes(said: str) -> int:
+    days = re.search(r"(\d+) days?", said)
     hours = re.search(r"(\d+) h", said)
     minutes = re.search(r"(\d+) min", said)
-    return (int(hours[1]) * 60 if hours else 0) + (int(minutes[1]) if minutes else 0)
+    return sum(int(m[1]) * n for m, n in ((days, 1440), (hours, 60), (minutes, 1)) if m)
 
 
 def _requests(backend: Target) -> st.SearchStrategy[dict[str, Any]]:

@@ -303,7 +303,7 @@ def test_running_and_ended_workloads_are_not_pending() -> None:
     )
     late = {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]}
     (timeout,) = explain_workload(only(jobs=[job("train", status=late)]), [], None)
-    assert "it ran past its time limit of 240 minutes" in timeout.sentence
+    assert "it ran past its time limit of 4 h" in timeout.sentence
     (scaled,) = explain_workload(only([deployment("llm", replicas=0)]), [], None)
     assert "`concierge scale research/llm 1`" in scaled.sentence
 

@@ -101,7 +101,7 @@ def test_a_site_that_runs_no_cpu_jobs_refuses_a_cpu_only_request() -> None:
 def test_a_wall_time_over_the_maximum_is_refused() -> None:
     decision = judged(ask(time_limit_minutes=48 * 60), PERSON, NOTHING_HELD, LIMITS)
     assert decision.verdict == Verdict.DENY
-    assert decision.reasons[0].startswith("48 h asked, the longest allowed is 24 h: ask for 24 h or less")
+    assert decision.reasons[0].startswith("2 days asked, the longest allowed is 1 day: ask for 1 day or less")
 
 
 def test_the_maximum_wall_time_itself_is_allowed() -> None:
@@ -202,7 +202,7 @@ def test_every_reason_is_given_at_once_refusals_first() -> None:
         "partition",
         "GPU",
         "a",
-        "48",
+        "2",
         "8",
         "you",
         "this",
@@ -268,7 +268,7 @@ def test_a_service_without_a_time_is_judged_as_running_the_longest_allowed() -> 
     decision = judged(service(gpus=3), PERSON, NOTHING_HELD, LIMITS, "k8s")
     assert decision.verdict == Verdict.NEEDS_APPROVAL
     assert decision.reasons == (
-        "this asks 72 GPU-hours (3 GPUs for 24 h, as a service with no time limit counts); above 64 "
+        "this asks 72 GPU-hours (3 GPUs for 1 day, as a service with no time limit counts); above 64 "
         "GPU-hours an admin must approve: ask for fewer GPUs or less time to run without approval",
     )
     two = judged(service(gpus=2), PERSON, NOTHING_HELD, LIMITS, "k8s")

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 
 from backends.slurm.durations import (
-    describe_minutes,
     format_time_limit,
     from_epoch,
     parse_slurm_duration,
@@ -61,9 +60,3 @@ def test_instants_are_utc() -> None:
     assert from_epoch(0) is None
     moment = from_epoch(1795471227)
     assert moment is not None and moment.tzinfo is UTC
-
-
-def test_describe_minutes() -> None:
-    assert describe_minutes(90) == "1 h 30 min"
-    assert describe_minutes(2880) == "2 days"
-    assert describe_minutes(0) == "0 min"

@@ -29,19 +29,21 @@ from slack_sdk.models.blocks import (
     ConfirmObject,
 )
 
+from backends.durations_text import duration
 from backends.errors import PermissionDenied, RequestInvalid
 from backends.types import Identity, Target
 from bot.engine import Concierge
+from bot.settings import NudgeSettings
 from bot.slack import blocks
+from bot.slack.clicks import clicked, ephemeral, replace_buttons
 from bot.slack.commands import ResolveIdentity
-from bot.slack.incidents import Reply, replying
-from bot.slack.job_updates import duration
+from bot.slack.incidents import replying
 from bot.slack.listeners import Background
 from bot.slack.submission import DOOR
 from bot.store import Store
 from bot.store.schedule import NudgeRecord, ScheduleStore
 from bot.store.store import utc_now
-from bot.telemetry.nudges import Nudge, Nudger, NudgeSettings, NudgeUndeliverable
+from bot.telemetry.nudges import Nudge, Nudger, NudgeUndeliverable
 
 KEEP_ACTION = "gpu_nudge_keep"
 CANCEL_JOB_ACTION = "gpu_nudge_cancel"
@@ -84,8 +86,8 @@ class SlackNudgeDelivery:
 
 def nudge_message(nudge: Nudge) -> list[Block]:
     job = blocks.escaped(nudge.job_id)
-    idle = duration(nudge.idle_for)
-    keep = duration(nudge.keep_for)
+    idle = duration(seconds=nudge.idle_for.total_seconds())
+    keep = duration(seconds=nudge.keep_for.total_seconds())
     runs_as = blocks.escaped(nudge.owner)
     value = f"{nudge.backend}:{nudge.job_id}"
     return [
@@ -135,32 +137,30 @@ class NudgeButtons:
         self._clock = clock
 
     def keep(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        with replying(_ephemeral(respond)):
+        with replying(ephemeral(respond)):
             owner, record = self._owner_clicked(body)
             now = self._clock()
             until = now + self._settings.cooldown
             self._nudges.keep(record.backend, record.job_id, record.owner, until, now)
             self._store.audit(owner.requester, "keep_idle_job", record.job_id, {"until": until.isoformat()})
-            shown = _slack_date(until)
-            _settle(
-                body,
-                client,
-                f":pushpin: Kept job *{blocks.escaped(record.job_id)}*: no reminder before {shown}.",
-            )
+            job = blocks.escaped(record.job_id)
+            done = f":pushpin: Kept job *{job}*: no reminder before {_slack_date(until)}."
+            replace_buttons(body, respond, client, done, blocks.notice(done), keep_message=True)
 
     def cancel(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        with replying(_ephemeral(respond)):
+        with replying(ephemeral(respond)):
             owner, record = self._owner_clicked(body)
             backend: Target = "k8s" if record.backend == "k8s" else "slurm"
             with self._concierge.recorded(owner, DOOR, f"cancel {record.job_id}"):
                 self._concierge.cancel(owner, record.job_id, backend=backend)
-            job = blocks.escaped(record.job_id)
-            _settle(body, client, f":stop_sign: Cancelled job *{job}* as `{blocks.escaped(record.owner)}`.")
+            job, runs_as = blocks.escaped(record.job_id), blocks.escaped(record.owner)
+            done = f":stop_sign: Cancelled job *{job}* as `{runs_as}`."
+            replace_buttons(body, respond, client, done, blocks.notice(done), keep_message=True)
 
     def _owner_clicked(self, body: dict[str, Any]) -> tuple[Identity, NudgeRecord]:
         """The clicker's identity and the nudged job, when the clicker owns that job."""
-        user_id = str(body["user"]["id"])
-        backend, _, job_id = str(body["actions"][0]["value"]).partition(":")
+        user_id, value = clicked(body)
+        backend, _, job_id = value.partition(":")
         record = self._nudges.nudge_record(backend, job_id)
         if record is None:
             raise RequestInvalid(f"no reminder about job {job_id} is known here any more; nothing was done")
@@ -188,26 +188,7 @@ def register_nudges(
     return buttons
 
 
-def _settle(body: dict[str, Any], client: WebClient, markdown: str) -> None:
-    """Replace the nudge's buttons with what was done, so an old message cannot act twice."""
-    container = body.get("container") or {}
-    channel, ts = container.get("channel_id"), container.get("message_ts")
-    if not channel or not ts:
-        return
-    kept = [b for b in (body.get("message") or {}).get("blocks") or [] if b.get("type") != "actions"]
-    client.chat_update(
-        channel=channel, ts=ts, text=markdown, blocks=kept + blocks.as_dicts(blocks.notice(markdown))
-    )
-
-
 def _slack_date(when: datetime) -> str:
     """A time each reader sees in their own time zone (Slack's date formatting), UTC as fallback."""
     fallback = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
-
-
-def _ephemeral(respond: Respond) -> Reply:
-    def reply(text: str) -> object:
-        return respond(text=text, response_type="ephemeral", replace_original=False)
-
-    return reply

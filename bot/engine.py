@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from backends.errors import (
+    BackendRejected,
     BackendUnavailable,
     ConciergeError,
     JobNotFound,
@@ -190,11 +191,19 @@ class Concierge:
         # slower of the two cluster calls, not their sum.
         reading = self._reads.submit(self._holdings_or_note, identity, chosen)
         plan = chosen.plan(footprint, identity, request_id)
-        tested = self._cluster_check(chosen, plan) if check else []
+        tested: list[str] | BackendRejected = []
+        if check:
+            try:
+                tested = self._cluster_check(chosen, plan)
+            except BackendRejected as refused:
+                tested = refused  # said only if the policy allows the request
         cluster, read_note = reading.result()
         decision = self._judged(request_id, identity, footprint, cluster)
         warnings = [*notices, *plan.warnings, *read_note]
-        if decision.verdict != Verdict.DENY:  # what a refused request would meet is beside the point
+        # The policy speaks first: what the cluster would say of a refused request is beside the point.
+        if decision.verdict != Verdict.DENY:
+            if isinstance(tested, BackendRejected):
+                raise tested
             warnings.extend(tested)
         self._store.record_plan(request_id, plan)
         return Prepared(request_id, intent, decision, plan, tuple(warnings))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from backends.command_names import script_name, without_script_suffix
 from backends.types import JobRequest
 
 MAX_LABEL = 63
@@ -24,7 +25,6 @@ LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
 _NOT_LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]+")
 _NOT_ID = re.compile(r"[^a-z0-9]")
-_SCRIPT_SUFFIXES = (".py", ".sh", ".jl", ".r", ".ipynb", ".lua", ".pl", ".rb", ".m")
 
 
 def _ascii(text: str) -> str:
@@ -50,19 +50,6 @@ def label_value(text: str) -> str:
     return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", cleaned)
 
 
-def _name_from_command(command: str | None) -> str | None:
-    """The script a command runs (`python train.py --lr 3` → `train`), else its first word."""
-    if not command:
-        return None
-    words = command.split()
-    for word in words:
-        base = word.rstrip("/").rsplit("/", 1)[-1]
-        for suffix in _SCRIPT_SUFFIXES:
-            if base.lower().endswith(suffix) and len(base) > len(suffix):
-                return base[: -len(suffix)]
-    return words[0].rsplit("/", 1)[-1] if words else None
-
-
 def _name_from_image(image: str | None) -> str | None:
     if not image:
         return None
@@ -82,7 +69,8 @@ def workload_name(request: JobRequest, request_id: str, *, unique: bool = False)
     if request.name:
         return dns_label(request.name, fallback)
     model = request.model.rstrip("/").rsplit("/", 1)[-1] if request.model else None
-    source = model or _name_from_command(request.command) or _name_from_image(request.image)
+    script = script_name(request.command)
+    source = model or (script and without_script_suffix(script)) or _name_from_image(request.image)
     derived = dns_label(source or "", fallback)
     if not unique or derived == fallback:
         return derived

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from backends.command_names import script_name
 from backends.errors import ConfigurationError, RequestInvalid
 from backends.slurm.durations import format_time_limit
 from backends.slurm.gres import gres_option
@@ -46,7 +47,6 @@ _PATH = re.compile(r"^/[A-Za-z0-9_./-]{0,4095}$")
 _OUTPUT_PATTERN = re.compile(r"^[A-Za-z0-9_.%/-]{1,4096}$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
-_SCRIPT_SUFFIXES = (".py", ".sh", ".jl", ".r", ".R", ".ipynb", ".lua", ".pl", ".rb", ".m")
 MAX_JOB_NAME = 64
 
 
@@ -64,21 +64,9 @@ def _short_id(request_id: str) -> str:
     return _NOT_NAME_CHARS.sub("", request_id)[:8] or "job"
 
 
-def _name_from_command(command: str | None) -> str | None:
-    """The script a command runs (`python train.py --lr 3` → `train.py`), else its first word."""
-    if not command:
-        return None
-    words = command.split()
-    for word in words:
-        base = word.rstrip("/").rsplit("/", 1)[-1]
-        if base.endswith(_SCRIPT_SUFFIXES):
-            return base
-    return words[0].rsplit("/", 1)[-1] if words else None
-
-
 def job_name(request: JobRequest, request_id: str) -> str:
     """A name safe for the header, derived from any text; `concierge-<short id>` when none is left."""
-    source = request.name or _name_from_command(request.command) or ""
+    source = request.name or script_name(request.command) or ""
     cleaned = re.sub(r"-{2,}", "-", _NOT_NAME_CHARS.sub("-", source)).strip("-.")
     cleaned = cleaned[:MAX_JOB_NAME].strip("-.")
     return cleaned or f"concierge-{_short_id(request_id)}"

@@ -193,6 +193,8 @@ class JobState(StrEnum):
 FINAL_STATES = frozenset(
     {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT, JobState.VANISHED}
 )
+# Where a job stands in every backend's queue listing: running first, pending after (others last).
+QUEUE_ORDER = {JobState.RUNNING: 0, JobState.COMPLETING: 1, JobState.SUSPENDED: 2, JobState.PENDING: 3}
 
 
 class GpuAsk(BaseModel):

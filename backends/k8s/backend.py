@@ -70,11 +70,11 @@ from backends.k8s.workloads import (
     workload_status,
 )
 from backends.types import (
+    QUEUE_ORDER,
     Footprint,
     GpuPool,
     Identity,
     JobRef,
-    JobState,
     JobStatus,
     PendingReason,
     Plan,
@@ -83,7 +83,6 @@ from backends.types import (
 )
 
 RUNNING_PODS = "status.phase!=Succeeded,status.phase!=Failed"
-_STATE_ORDER = {JobState.RUNNING: 0, JobState.COMPLETING: 1, JobState.SUSPENDED: 2, JobState.PENDING: 3}
 
 
 class KubernetesBackend:
@@ -238,7 +237,7 @@ class KubernetesBackend:
             rows = [row for row in rows if row.state in filter.states]
         rows.sort(
             key=lambda row: (
-                _STATE_ORDER.get(row.state, 9),
+                QUEUE_ORDER.get(row.state, 9),
                 -(row.submitted_at.timestamp() if row.submitted_at else 0),
                 row.ref.job_id,
             )

@@ -44,6 +44,7 @@ from backends.slurm.runner import CommandRunner, SlurmCli
 from backends.slurm.script import render_sbatch_script, script_warnings
 from backends.slurm.settings import SlurmSettings
 from backends.types import (
+    QUEUE_ORDER,
     Footprint,
     GpuPool,
     Identity,
@@ -62,12 +63,6 @@ _TEST_ONLY = re.compile(
     r"Job \d+ to start at (?P<start>\S+) using (?P<cpus>\d+) processors on nodes (?P<nodes>\S+)"
     r"(?: in partition (?P<partition>\S+))?"
 )
-_STATE_ORDER = {
-    JobState.RUNNING: 0,
-    JobState.COMPLETING: 1,
-    JobState.SUSPENDED: 2,
-    JobState.PENDING: 3,
-}
 
 
 class SlurmBackend:
@@ -210,7 +205,7 @@ class SlurmBackend:
         ]
         selected.sort(
             key=lambda job: (
-                _STATE_ORDER.get(job.state, 9),
+                QUEUE_ORDER.get(job.state, 9),
                 -(job.priority or 0),
                 int(job.job_id) if job.job_id.isdigit() else 0,
             )

@@ -59,6 +59,7 @@ from bot.understanding.commands import split_command
 from bot.understanding.details import (
     CPU_ONLY_RE,
     asks_shared,
+    may_state_a_time,
     names_kubernetes,
     names_service,
     names_slurm,
@@ -74,8 +75,6 @@ _WHITESPACE_RE = re.compile(r"\s+")
 _SMART_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 _FENCE_RE = re.compile(r"^```[a-z0-9_+-]*\s*|\s*```$", _I)
 _OUTER_QUOTES = ("`", '"', "'")
-# Without one of these a message states no wall time (the words read_details looks for first).
-_MAY_STATE_A_TIME_RE = re.compile(r"\d|hour|day|min|week|sec|wk|hr", _I)
 
 # Words that label a name, looked for next to the value (before it, or just after: "the X partition").
 _LABELS: dict[str, re.Pattern[str]] = {
@@ -349,8 +348,7 @@ class _Check:
             return f"the draft asks for {self.agreed.time_limit_minutes} minutes and the model left it out"
         for evidence in self.evidence:
             # The cheap test first: most messages state no time and need no grammar at all.
-            may_say_a_time = _MAY_STATE_A_TIME_RE.search(evidence.words) is not None
-            read = evidence.grammar.get("time_limit_minutes") if may_say_a_time else None
+            read = evidence.grammar.get("time_limit_minutes") if may_state_a_time(evidence.words) else None
             if read is None:
                 continue
             stated = evidence.time_limits.stated

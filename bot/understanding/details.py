@@ -36,6 +36,7 @@ from bot.understanding.vocabulary import NOT_VALUES
 
 _I = re.IGNORECASE
 _DIGIT_RE = re.compile(r"\d")
+_TIME_WORDS = ("hour", "day", "min", "week", "sec", "wk", "hr")  # no wall time is written without one
 _B = r"(?<![\w./:@-])"  # a token starts here
 _E = r"(?![\w-]|\.\w)"  # a word ends here ("l40." ends a sentence, "l40.py" is a file)
 _VALUE = r"(?P<value>[a-z0-9][\w.\-]{0,127})"
@@ -264,6 +265,11 @@ class _Scan:
 
 def _mentions(lowered: str, *words: str) -> bool:
     return any(word in lowered for word in words)
+
+
+def may_state_a_time(text: str) -> bool:
+    """Whether the duration reader may find a wall time here: the cheap test it is run behind."""
+    return _DIGIT_RE.search(text) is not None or _mentions(text.lower(), *_TIME_WORDS)
 
 
 def _first_count(match: re.Match[str], *groups: str) -> int | None:
@@ -554,7 +560,7 @@ def read_details(text: str) -> Details:
         _read_value(scan, fields, "name", _NAME_RES)
     if has_digit and "g." in lowered:
         _read_mig(scan, fields)
-    if has_digit or _mentions(lowered, "hour", "day", "min", "week", "sec", "wk", "hr"):
+    if has_digit or _mentions(lowered, *_TIME_WORDS):
         durations = find_durations(scan.work)
         if durations:
             fields["time_limit_minutes"] = durations[0].minutes

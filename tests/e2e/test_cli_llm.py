@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.llm.output import ModelReading
-from tests.e2e.test_cli_person import Cli, squeue_field, wait_for
+from tests.helpers.cli import Cli, squeue_field, wait_for
 from tests.openai_fake import FakeVllm, RawText, Structured
 
 pytestmark = pytest.mark.slurm

@@ -15,40 +15,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import CONCIERGE, Cli, squeue_field, wait_for
+
 pytestmark = pytest.mark.slurm
-
-CONCIERGE = str(Path(sys.executable).with_name("concierge"))
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@dataclass
-class Cli:
-    env: dict[str, str]
-
-    def __call__(self, *args: str, user: str | None = None) -> Result:
-        argv = [CONCIERGE, *args]
-        if user is not None:  # run the CLI as that Unix user, not as root acting for them
-            argv = ["runuser", "-u", user, "--", *argv]
-        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60, check=False)
-        return Result(done.returncode, done.stdout, done.stderr)
-
-    def submit(self, who: str, text: str) -> str:
-        result = self("--as", who, "ask", "--yes", text)
-        assert result.code == 0, result.err
-        match = re.search(r"Submitted job (\d+)", result.out)
-        assert match, result.out
-        return match.group(1)
 
 
 @pytest.fixture
@@ -60,22 +33,6 @@ def cli(slurm: None, tmp_path: Path) -> Iterator[Cli]:
     env["CONCIERGE_DATABASE_URL"] = f"sqlite:///{data / 'concierge.db'}"
     env["HOME"] = str(tmp_path)
     yield Cli(env)
-
-
-def squeue_field(job_id: str, field: str) -> str:
-    return subprocess.run(
-        ["squeue", "-h", "-j", job_id, "-o", field], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def wait_for(predicate: object, timeout: float = 15.0) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError("condition not reached in time")
 
 
 def test_submit_runs_as_the_person_and_is_recorded(cli: Cli) -> None:

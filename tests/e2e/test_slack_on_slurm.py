@@ -13,21 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from slack_sdk import WebClient
 
 from backends.slurm.backend import SlurmBackend
 from backends.slurm.settings import SlurmSettings
 from bot.engine import Concierge
-from bot.slack.app import build_app
 from bot.slack.blocks import SUBMIT_ACTION
 from bot.slack.job_updates import JobUpdates
-from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.tracker import Tracker
 from bot.understanding.grammar import understand
 from policies import load_policy
-from tests.integration.test_slack_door import ALICE, BOB, SECRET, Door, FakeBackend, buttons, shown_text
-from tests.integration.test_slack_followups import one_round
+from tests.fakes.backend import FakeBackend
+from tests.fakes.slack_app import ALICE, BOB, Door, buttons, one_round, shown_text, slack_app
 from tests.slack_fake import FakeSlack
 
 pytestmark = pytest.mark.slurm
@@ -58,13 +55,9 @@ def slack_on_slurm(slurm: None, tmp_path: Path) -> Iterator[tuple[Door, Tracker,
     store.map_identity(BOB)
     backend = SlurmBackend(SlurmSettings(output_pattern="/dev/null"))
     concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
-    )
     with FakeSlack() as fake:
-        client = WebClient(token="xoxb-test", base_url=fake.api_url)
-        door = Door(build_app(concierge, store, settings, client=client), fake, FakeBackend(), store)
-        yield door, Tracker(store, {"slurm": backend}), JobUpdates(store, client)
+        door = Door(slack_app(store, fake, concierge), fake, FakeBackend(), store)
+        yield door, Tracker(store, {"slurm": backend}), JobUpdates(store, door.app.client)
 
 
 def test_slash_command_to_a_real_job_with_updates_in_its_thread(

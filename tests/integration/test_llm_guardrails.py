@@ -37,15 +37,10 @@ from backends.slurm.script import END_OF_OPTIONS, honoured_directives, render_sb
 from backends.slurm.settings import SlurmSettings
 from backends.types import (
     Footprint,
-    GpuPool,
     Identity,
     IntentKind,
-    JobRef,
     JobRequest,
-    JobStatus,
-    PendingReason,
     Plan,
-    QueueFilter,
     Target,
 )
 from bot.engine import Concierge, Prepared
@@ -57,6 +52,7 @@ from bot.llm.settings import LlmSettings
 from bot.store import Store
 from bot.understanding.grammar import understand
 from policies import PolicySettings, Usage, Verdict, footprint_for, judge, load_policy
+from tests.fakes.backend import FakeBackend
 from tests.openai_fake import FakeVllm, Structured
 
 CASES_FILE = Path(__file__).parents[1] / "unit" / "data" / "prompt_injections.jsonl"
@@ -108,54 +104,25 @@ def alice(number: int) -> Identity:
     )
 
 
-class PlanningBackend:
-    """Plans with the real pure renderers; records submissions instead of reaching a cluster."""
+def slurm_plan(footprint: Footprint, identity: Identity, request_id: str) -> Plan:
+    """The real pure renderer's script, for a fake cluster that records submissions."""
+    script = render_sbatch_script(footprint, identity, request_id, SLURM)
+    return Plan(
+        backend="slurm", request_id=request_id, footprint=footprint, identity=identity, sbatch_script=script
+    )
 
-    def __init__(self, name: Target) -> None:
-        self.name: Target = name
-        self.submitted: list[Plan] = []
 
-    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
-        if self.name == "slurm":
-            script = render_sbatch_script(footprint, identity, request_id, SLURM)
-            return Plan(
-                backend="slurm",
-                request_id=request_id,
-                footprint=footprint,
-                identity=identity,
-                sbatch_script=script,
-            )
-        planned = build_manifests(footprint, identity, request_id, K8S, FACTS)
-        return Plan(
-            backend="k8s",
-            request_id=request_id,
-            footprint=footprint,
-            identity=identity,
-            manifests=planned.manifests,
-            warnings=planned.warnings,
-        )
-
-    def validate(self, plan: Plan) -> list[str]:
-        return []
-
-    def submit(self, plan: Plan) -> JobRef:
-        self.submitted.append(plan)
-        return JobRef(backend=self.name, job_id=str(1000 + len(self.submitted)))
-
-    def statuses(self, refs: Sequence[JobRef]) -> list[JobStatus]:
-        return []
-
-    def queue(self, filter: QueueFilter) -> list[JobStatus]:
-        return []
-
-    def explain(self, ref: JobRef) -> list[PendingReason]:
-        return []
-
-    def capacity(self) -> list[GpuPool]:
-        return []
-
-    def cancel(self, ref: JobRef, identity: Identity) -> None:
-        return None
+def k8s_plan(footprint: Footprint, identity: Identity, request_id: str) -> Plan:
+    """The real pure renderer's manifests, for a fake cluster that records submissions."""
+    planned = build_manifests(footprint, identity, request_id, K8S, FACTS)
+    return Plan(
+        backend="k8s",
+        request_id=request_id,
+        footprint=footprint,
+        identity=identity,
+        manifests=planned.manifests,
+        warnings=planned.warnings,
+    )
 
 
 @dataclass
@@ -255,9 +222,9 @@ def _plan_violations(prepared: Prepared, identity: Identity) -> list[str]:
 def run_case(number: int, case: dict[str, Any], store: Store, fake: FakeVllm, *, fast_path: bool) -> Outcome:
     """One case through routing → engine.prepare → submit; what happened and every bypass found."""
     identity = alice(number)
-    backends: dict[Target, PlanningBackend] = {
-        "slurm": PlanningBackend("slurm"),
-        "k8s": PlanningBackend("k8s"),
+    backends: dict[Target, FakeBackend] = {
+        "slurm": FakeBackend("slurm", planner=slurm_plan, pools=(), first_job_id=1001),
+        "k8s": FakeBackend("k8s", planner=k8s_plan, pools=(), first_job_id=1001),
     }
     reader = LlmReader.from_settings(LlmSettings(url=fake.base_url, timeout_s=5))
     routing = RecordingRouting(RoutedUnderstanding(reader, fast_path=fast_path))

@@ -8,24 +8,20 @@ is read too. Real Bolt app, fake Slack over its HTTP API, real store (SQLite and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from slack_sdk import WebClient
 
 from backends.types import Identity, JobState
 from bot.engine import Concierge
 from bot.need_to_know import HIDDEN
-from bot.slack.app import build_app
 from bot.slack.blocks import SUBMIT_ACTION
 from bot.slack.job_updates import JobUpdates
-from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.tracker import Tracker
 from bot.understanding.grammar import understand
 from policies import load_policy
-from tests.integration.test_slack_door import ALICE, BOB, SECRET, Door, shown_text
-from tests.integration.test_slack_followups import MovingBackend
+from tests.fakes.backend import FakeBackend
+from tests.fakes.slack_app import ALICE, BOB, Door, make_door, shown_text
 from tests.slack_fake import FakeSlack
 from tests.slack_fake.inbound import app_home_opened_event, event_callback_body, message_event
 
@@ -36,22 +32,10 @@ EVE = Identity(requester="U0EVE")  # on Slack, mapped to nobody
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as running:
-        yield running
-
-
-@pytest.fixture
 def door(store: Store, fake: FakeSlack) -> Door:
     for identity in (ALICE, BOB, CAROL):
         store.map_identity(identity)
-    backend = MovingBackend()
-    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http", "identity_rule": "none"}
-    )
-    client = WebClient(token="xoxb-test", base_url=fake.api_url)
-    return Door(build_app(concierge, store, settings, client=client), fake, backend, store)
+    return make_door(store, fake)
 
 
 def _alices_job(door: Door) -> str:
@@ -70,7 +54,6 @@ def _status_on_slack(door: Door, job_id: str, who: Identity) -> str:
 
 def test_slash_status_shows_the_command_to_its_owner_and_admins_only(door: Door) -> None:
     job_id = _alices_job(door)
-    assert isinstance(door.backend, MovingBackend)
     door.backend.states[job_id] = (JobState.PENDING, "Priority")
     Tracker(door.store, {"slurm": door.backend}).poll_once()
 
@@ -94,7 +77,6 @@ def test_the_channel_message_that_anchors_updates_says_what_the_job_holds_not_wh
     door: Door,
 ) -> None:
     job_id = _alices_job(door)  # an ephemeral preview: the first update anchors a channel message
-    assert isinstance(door.backend, MovingBackend)
     door.backend.states[job_id] = (JobState.RUNNING, None)
     Tracker(door.store, {"slurm": door.backend}).poll_once()
     assert JobUpdates(door.store, WebClient(token="xoxb-test", base_url=door.fake.api_url)).post_new() == 1
@@ -106,7 +88,7 @@ def test_the_channel_message_that_anchors_updates_says_what_the_job_holds_not_wh
 def test_the_engine_hides_it_from_every_other_door(store: Store) -> None:
     """What the CLI's `status` and `history` read: the owner's login sees the job she asked for on
     Slack (it runs as her), another login and a non-admin's `--everyone` do not."""
-    backend = MovingBackend()
+    backend = FakeBackend()
     concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
     prepared = concierge.prepare(ALICE, ASKED, "slack")
     job_id = concierge.submit(prepared).job_id

@@ -21,34 +21,16 @@ import pytest
 from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 
-from backends.errors import PermissionDenied
-from backends.types import (
-    Footprint,
-    GpuPool,
-    Identity,
-    JobRef,
-    JobStatus,
-    PendingReason,
-    Plan,
-    QueueFilter,
-    Target,
-)
-from bot.engine import Concierge
-from bot.slack.app import build_app
+from backends.types import Identity, JobRef
 from bot.slack.nudges import CANCEL_JOB_ACTION, KEEP_ACTION, slack_nudger
-from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.store.schedule import ScheduleStore
 from bot.telemetry.nudges import IdleAllocation, NudgeRound, NudgeSettings, NudgeStatus
-from bot.understanding.grammar import understand
-from policies import load_policy
+from tests.fakes.backend import FakeBackend
+from tests.fakes.slack_app import ALICE, BOB, SECRET, WAIT_S, make_door
 from tests.slack_fake import FakeSlack, block_action_body, signed_request
 
-SECRET = "test-signing-secret"
-ALICE = Identity(requester="U0ALICE", unix_user="alice", k8s_user="alice")
-BOB = Identity(requester="U0BOB", unix_user="bob", k8s_user="bob")
 SETTINGS = NudgeSettings(idle_minutes=60, cooldown_hours=24, seen_within_minutes=15)
-WAIT_S = 10.0
 
 
 if TYPE_CHECKING:
@@ -71,43 +53,6 @@ class Idle:
     backend: str = "slurm"
 
 
-class FakeCluster:
-    """Whose job is whose; cancels only the owner's (as the scheduler would)."""
-
-    name: Target = "slurm"
-
-    def __init__(self, owners: dict[str, str]) -> None:
-        self.owners = owners
-        self.cancelled: list[tuple[str, Identity]] = []
-
-    def cancel(self, ref: JobRef, identity: Identity) -> None:
-        owner = self.owners.get(ref.job_id)
-        if owner != identity.unix_user:
-            raise PermissionDenied(f"job {ref.job_id} belongs to {owner}; only its owner may cancel it")
-        self.cancelled.append((ref.job_id, identity))
-
-    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
-        raise NotImplementedError("nudges never plan")
-
-    def validate(self, plan: Plan) -> list[str]:
-        return []
-
-    def submit(self, plan: Plan) -> JobRef:
-        raise NotImplementedError("nudges never submit")
-
-    def statuses(self, refs: Sequence[JobRef]) -> list[JobStatus]:
-        return []
-
-    def queue(self, filter: QueueFilter) -> list[JobStatus]:
-        return []
-
-    def explain(self, ref: JobRef) -> list[PendingReason]:
-        return []
-
-    def capacity(self) -> list[GpuPool]:
-        return []
-
-
 class Clock:
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -120,7 +65,7 @@ class Clock:
 class Nudges:
     app: App
     fake: FakeSlack
-    cluster: FakeCluster
+    cluster: FakeBackend
     store: Store
     clock: Clock
     settings: NudgeSettings = SETTINGS
@@ -173,15 +118,10 @@ class Nudges:
 def nudges(store: Store) -> Iterator[Nudges]:
     store.map_identity(ALICE)
     store.map_identity(BOB)
-    cluster = FakeCluster({"501": "alice", "502": "alice", "777": "carol"})
-    concierge = Concierge(store, {"slurm": cluster}, understand, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http", "identity_rule": "none"}
-    )
+    cluster = FakeBackend(owners={"501": "alice", "502": "alice", "777": "carol"})
     with FakeSlack() as fake:
-        client = WebClient(token="xoxb-test", base_url=fake.api_url)
-        app = build_app(concierge, store, settings, client=client, nudges=SETTINGS)
-        yield Nudges(app, fake, cluster, store, Clock(datetime.now(UTC)))
+        door = make_door(store, fake, cluster, nudges=SETTINGS)
+        yield Nudges(door.app, fake, cluster, store, Clock(datetime.now(UTC)))
 
 
 def _shown(message: dict[str, Any]) -> str:
@@ -255,7 +195,7 @@ def test_cancel_job_cancels_as_the_owner(nudges: Nudges) -> None:
     (update,) = nudges.fake.wait_for("chat.update")
     assert ":stop_sign: Cancelled job *501* as `alice`" in update["text"]
     assert "actions" not in [block["type"] for block in update["blocks"]]
-    ((job_id, identity),) = nudges.cluster.cancelled
+    ((job_id, identity),) = zip(nudges.cluster.cancelled, nudges.cluster.cancelled_as, strict=True)
     assert job_id == "501" and identity == ALICE  # the owner's identity, as mapped; not the bot's
     (cancel,) = nudges.store.audit_events(subject="501")
     assert (cancel.actor, cancel.action) == ("U0ALICE", "cancel")

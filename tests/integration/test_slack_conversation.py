@@ -7,110 +7,32 @@ real `Concierge` and store (SQLite and PostgreSQL); only the cluster is a fake b
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from slack_bolt import App, BoltRequest, BoltResponse
-from slack_sdk import WebClient
 
 from backends.errors import BackendUnavailable
-from backends.types import GpuAsk, GpuPool, JobRef, JobState, JobStatus, QueueFilter
-from bot.engine import Concierge
-from bot.slack.app import build_app
+from backends.types import GpuAsk, JobRef, JobState, JobStatus
 from bot.slack.blocks import SUBMIT_ACTION
-from bot.slack.settings import SlackSettings
 from bot.store import Store
-from bot.understanding.grammar import understand
-from policies import load_policy
-from tests.integration.test_slack_door import ALICE, BOB, SECRET, FakeBackend, buttons, shown_text
-from tests.slack_fake import FakeSlack, signed_request
-from tests.slack_fake.inbound import app_home_opened_event, event_callback_body, message_event
-
-SETTLE_S = 0.3  # how long nothing more may arrive after the expected answers
-
-
-class ClusterBackend(FakeBackend):
-    """The fake cluster, with jobs in its queue and a switch that makes it unreachable."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.jobs: list[JobStatus] = []
-        self.down = False
-
-    def queue(self, filter: QueueFilter) -> list[JobStatus]:
-        if self.down:
-            raise BackendUnavailable("slurmctld did not answer within 10 s; try again in a minute")
-        return [j for j in self.jobs if filter.user in (None, j.user)]
-
-    def capacity(self) -> list[GpuPool]:
-        if self.down:
-            raise BackendUnavailable("slurmctld did not answer within 10 s; try again in a minute")
-        return [
-            GpuPool(backend="slurm", pool="gpu", gpu_type="a100", total=8, allocated=3),
-            GpuPool(backend="slurm", pool="big", gpu_type="a100", total=4, allocated=4),
-            GpuPool(backend="slurm", pool="big", gpu_type="h100", total=8, allocated=1),
-        ]
-
-
-class Events:
-    def __init__(self, app: App, fake: FakeSlack, backend: ClusterBackend, store: Store) -> None:
-        self.app, self.fake, self.backend, self.store = app, fake, backend, store
-
-    def deliver(self, event: dict[str, Any], *, event_id: str | None = None, retry: int = 0) -> BoltResponse:
-        body = event_callback_body(event, event_id=event_id)
-        headers: dict[str, str | Sequence[str]] = dict(signed_request(SECRET, body))
-        if retry:
-            headers["X-Slack-Retry-Num"] = str(retry)
-            headers["X-Slack-Retry-Reason"] = "http_timeout"
-        response = self.app.dispatch(BoltRequest(body=body, headers=headers))
-        assert response.status == 200
-        return response
-
-    def say(self, text: str, *, thread_ts: str | None = None, **event: Any) -> str:
-        """A DM from Alice; returns its ts."""
-        message = message_event(text, user_id=ALICE.requester, thread_ts=thread_ts, **event)
-        self.deliver(message)
-        return str(message["ts"])
-
-    def posts(self, count: int) -> list[dict[str, Any]]:
-        found = self.fake.wait_for("chat.postMessage", count)
-        time.sleep(SETTLE_S)
-        found = self.fake.calls_to("chat.postMessage")
-        assert len(found) == count, found
-        return found
+from tests.fakes.backend import THREE_POOLS, FakeBackend
+from tests.fakes.slack_app import ALICE, BOB, Door, buttons, make_door, shown_text
+from tests.slack_fake import FakeSlack
+from tests.slack_fake.inbound import app_home_opened_event, message_event
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as running:
-        yield running
-
-
-@pytest.fixture
-def events(store: Store, fake: FakeSlack) -> Events:
+def events(store: Store, fake: FakeSlack) -> Door:
+    """Alice and Bob mapped, over a cluster with three partitions and jobs the test sets."""
     store.map_identity(ALICE)
     store.map_identity(BOB)
-    backend = ClusterBackend()
-    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
-    )
-    client = WebClient(token="xoxb-test", base_url=fake.api_url)
-    return Events(build_app(concierge, store, settings, client=client), fake, backend, store)
+    return make_door(store, fake, FakeBackend(pools=THREE_POOLS))
 
 
-def restarted(events: Events, database_url: str) -> tuple[Events, Store]:
+def restarted(events: Door, database_url: str) -> tuple[Door, Store]:
     """Another app process over the same database and the same Slack: nothing kept in memory."""
     store = Store(database_url)
-    backend = ClusterBackend()
-    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
-    )
-    client = WebClient(token="xoxb-test", base_url=events.fake.api_url)
-    return Events(build_app(concierge, store, settings, client=client), events.fake, backend, store), store
+    return make_door(store, events.fake, FakeBackend(pools=THREE_POOLS)), store
 
 
 def submit_value(post: dict[str, Any]) -> str:
@@ -118,7 +40,7 @@ def submit_value(post: dict[str, Any]) -> str:
     return str(submit["value"])
 
 
-def test_a_dm_is_previewed_in_its_thread_and_a_follow_up_changes_the_gpus(events: Events) -> None:
+def test_a_dm_is_previewed_in_its_thread_and_a_follow_up_changes_the_gpus(events: Door) -> None:
     ts = events.say("2 a100 for 1 hour to run python x.py")
     (preview,) = events.posts(1)
     assert preview["channel"] == "D0000DM" and preview["thread_ts"] == ts
@@ -138,7 +60,7 @@ def test_a_dm_is_previewed_in_its_thread_and_a_follow_up_changes_the_gpus(events
     assert events.backend.submitted == []
 
 
-def test_follow_ups_change_type_and_time_and_submit_it_shows_the_button_again(events: Events) -> None:
+def test_follow_ups_change_type_and_time_and_submit_it_shows_the_button_again(events: Door) -> None:
     ts = events.say("2 a100 for 1 hour to run python x.py")
     events.posts(1)
     events.say("use H100 instead", thread_ts=ts)
@@ -158,7 +80,7 @@ def test_follow_ups_change_type_and_time_and_submit_it_shows_the_button_again(ev
     assert events.backend.submitted == []  # "submit it" never submits without the button
 
 
-def test_a_retried_delivery_is_answered_once(events: Events) -> None:
+def test_a_retried_delivery_is_answered_once(events: Door) -> None:
     message = message_event("2 a100 for 1 hour to run python x.py", user_id=ALICE.requester)
     events.deliver(message, event_id="Ev0RETRIED")
     events.deliver(message, event_id="Ev0RETRIED", retry=1)
@@ -168,7 +90,7 @@ def test_a_retried_delivery_is_answered_once(events: Events) -> None:
     assert len(previews) == 1
 
 
-def test_the_bots_own_messages_and_edits_are_ignored(events: Events) -> None:
+def test_the_bots_own_messages_and_edits_are_ignored(events: Door) -> None:
     events.say("2 a100 for 1 hour to run python x.py", bot_id="B0000BOT")
     events.say("2 a100 for 1 hour to run python x.py", subtype="message_changed")
     events.say("help")  # a person's message after them is still answered
@@ -176,7 +98,7 @@ def test_the_bots_own_messages_and_edits_are_ignored(events: Events) -> None:
     assert "/gpu queue" in shown_text(answer)
 
 
-def test_a_mention_in_a_channel_is_answered_in_its_thread(events: Events) -> None:
+def test_a_mention_in_a_channel_is_answered_in_its_thread(events: Door) -> None:
     mention = message_event(
         "<@U0000BOT> how many gpus are free", user_id=BOB.requester, channel="C0000CHAN", kind="app_mention"
     )
@@ -186,7 +108,7 @@ def test_a_mention_in_a_channel_is_answered_in_its_thread(events: Events) -> Non
     assert "Free GPUs" in shown_text(answer) and buttons(answer, SUBMIT_ACTION) == []
 
 
-def test_home_shows_active_jobs_last_requests_and_free_gpus_by_type(events: Events) -> None:
+def test_home_shows_active_jobs_last_requests_and_free_gpus_by_type(events: Door) -> None:
     events.backend.jobs = [
         JobStatus(
             ref=JobRef(backend="slurm", job_id="4242"),
@@ -224,8 +146,9 @@ def test_home_shows_active_jobs_last_requests_and_free_gpus_by_type(events: Even
     ]
 
 
-def test_home_says_when_the_cluster_is_unreachable(events: Events) -> None:
-    events.backend.down = True
+def test_home_says_when_the_cluster_is_unreachable(events: Door) -> None:
+    down = BackendUnavailable("slurmctld did not answer within 10 s; try again in a minute")
+    events.backend.errors.update(queue=down, capacity=down)
     events.deliver(app_home_opened_event(ALICE.requester))
     (published,) = events.fake.wait_for("views.publish")
     shown = json.dumps(published["view"]["blocks"])
@@ -233,7 +156,7 @@ def test_home_says_when_the_cluster_is_unreachable(events: Events) -> None:
     assert "Your last requests" in shown and "No requests recorded yet." in shown
 
 
-def test_a_new_app_over_the_same_database_continues_the_thread(events: Events, database_url: str) -> None:
+def test_a_new_app_over_the_same_database_continues_the_thread(events: Door, database_url: str) -> None:
     ts = events.say("2 a100 for 1 hour to run python x.py")
     (preview,) = events.posts(1)
     first_id = submit_value(preview)
@@ -249,7 +172,7 @@ def test_a_new_app_over_the_same_database_continues_the_thread(events: Events, d
         store.close()
 
 
-def test_a_request_without_a_command_gets_one_question_in_its_thread(events: Events) -> None:
+def test_a_request_without_a_command_gets_one_question_in_its_thread(events: Door) -> None:
     ts = events.say("I need 2 a100 for an hour")
     (question,) = events.posts(1)
     assert question["thread_ts"] == ts and buttons(question, SUBMIT_ACTION) == []
@@ -262,7 +185,7 @@ def test_a_request_without_a_command_gets_one_question_in_its_thread(events: Eve
     assert events.backend.submitted == []
 
 
-def test_each_thread_is_its_own_conversation_and_never_mind_drops_the_draft(events: Events) -> None:
+def test_each_thread_is_its_own_conversation_and_never_mind_drops_the_draft(events: Door) -> None:
     ts = events.say("2 a100 for 1 hour to run python x.py")
     (preview,) = events.posts(1)
     events.say("make it 1 GPU")  # a new thread: no draft there, so it asks what to run

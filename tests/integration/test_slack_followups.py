@@ -10,34 +10,19 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 from slack_sdk import WebClient
 
-from backends.types import Identity, JobRef, JobState, JobStatus
-from bot.engine import Concierge
-from bot.slack.app import build_app
+from backends.types import Identity, JobRef, JobState
 from bot.slack.approvals import APPROVE_ACTION, DENY_ACTION, DENY_VIEW, REASON_BLOCK, REASON_INPUT
 from bot.slack.blocks import REQUEST_APPROVAL_ACTION, SUBMIT_ACTION
 from bot.slack.job_updates import MAX_ATTEMPTS, JobUpdates
-from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.tracker import Tracker
-from bot.understanding.grammar import understand
-from policies import load_policy
-from tests.integration.test_slack_door import (
-    ALICE,
-    BOB,
-    SECRET,
-    WAIT_S,
-    Door,
-    FakeBackend,
-    buttons,
-    shown_text,
-)
+from tests.fakes.slack_app import ALICE, BOB, WAIT_S, Door, buttons, make_door, one_round, shown_text
 from tests.slack_fake import FakeSlack, block_action_body
 from tests.slack_fake.inbound import view_submission_body
 
@@ -47,45 +32,11 @@ APPROVERS = "C0APPROVERS"
 BIG_REQUEST = "6 a100 for 2 hours to run python train.py"  # above the 4 GPUs per job: needs approval
 
 
-class MovingBackend(FakeBackend):
-    """A cluster whose jobs' states the test sets."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.states: dict[str, tuple[JobState, str | None]] = {}
-
-    def statuses(self, refs: Sequence[JobRef]) -> list[JobStatus]:
-        return [
-            JobStatus(ref=r, name="job", user="alice", state=s, raw_state=s.value.upper(), reason=why)
-            for r in refs
-            if r.job_id in self.states
-            for s, why in [self.states[r.job_id]]
-        ]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as running:
-        yield running
-
-
 @pytest.fixture
 def door(store: Store, fake: FakeSlack) -> Door:
     for identity in (ALICE, BOB, CAROL):
         store.map_identity(identity)
-    backend = MovingBackend()
-    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {
-            "bot_token": "xoxb-test",
-            "signing_secret": SECRET,
-            "mode": "http",
-            "approvers_channel": APPROVERS,
-            "approvers": [DANA],
-        }
-    )
-    client = WebClient(token="xoxb-test", base_url=fake.api_url)
-    return Door(build_app(concierge, store, settings, client=client), fake, backend, store)
+    return make_door(store, fake, approvers_channel=APPROVERS, approvers=[DANA])
 
 
 def test_a_thread_is_remembered_once_and_anchored_once(store: Store) -> None:
@@ -102,19 +53,12 @@ def test_a_thread_is_remembered_once_and_anchored_once(store: Store) -> None:
     assert store.thread_for(shared) == ("C3", "2.0001")
 
 
-def one_round(tracker: Tracker, updates: JobUpdates) -> int:
-    """What `follow_jobs` does each interval: poll the jobs, post what is new; how many posted."""
-    tracker.poll_once()
-    return updates.post_new()
-
-
 def _thread_posts(slack: FakeSlack) -> list[dict[str, Any]]:
     return [c for c in slack.calls_to("chat.postMessage") if "thread_ts" in c]
 
 
 @pytest.mark.parametrize("ephemeral", [True, False], ids=["ephemeral", "shared"])
 def test_each_transition_is_posted_once_in_the_jobs_thread(door: Door, ephemeral: bool) -> None:
-    assert isinstance(door.backend, MovingBackend)
     request_id = door.preview_request_id()
     door.click(SUBMIT_ACTION, request_id, ephemeral=ephemeral)
     job_id = _wait_for_job(door, request_id)
@@ -148,7 +92,6 @@ def test_each_transition_is_posted_once_in_the_jobs_thread(door: Door, ephemeral
 
 
 def test_a_job_not_submitted_from_slack_gets_no_thread_message(door: Door) -> None:
-    assert isinstance(door.backend, MovingBackend)
     request_id = door.store.new_request(ALICE.requester, "cli", "from the terminal")
     door.store.record_submission(request_id, JobRef(backend="slurm", job_id="777"))
     door.backend.states["777"] = (JobState.RUNNING, None)
@@ -297,7 +240,6 @@ def test_a_request_within_the_limits_has_no_approval_button(door: Door) -> None:
 
 
 def test_an_update_that_could_not_be_posted_is_posted_at_the_next_round_in_order(door: Door) -> None:
-    assert isinstance(door.backend, MovingBackend)
     job_id, tracker = _submitted_job(door)
     updates = _updates(door)
 
@@ -313,7 +255,6 @@ def test_an_update_that_could_not_be_posted_is_posted_at_the_next_round_in_order
 
 
 def _submitted_job(door: Door) -> tuple[str, Tracker]:
-    assert isinstance(door.backend, MovingBackend)
     request_id = door.preview_request_id()
     door.click(SUBMIT_ACTION, request_id, ephemeral=False)
     return _wait_for_job(door, request_id), Tracker(door.store, {"slurm": door.backend})
@@ -325,7 +266,6 @@ def _updates(door: Door) -> JobUpdates:
 
 def test_an_update_slack_refused_before_a_restart_is_posted_after_it(door: Door) -> None:
     job_id, tracker = _submitted_job(door)
-    assert isinstance(door.backend, MovingBackend)
     door.fake.fail("chat.postMessage", times=2, error="internal_error")
     door.backend.states[job_id] = (JobState.RUNNING, None)
     assert one_round(tracker, _updates(door)) == 0
@@ -340,7 +280,6 @@ def test_an_update_slack_refused_before_a_restart_is_posted_after_it(door: Door)
 
 def test_an_update_is_given_up_after_its_tries_and_later_ones_still_go_out(door: Door) -> None:
     job_id, tracker = _submitted_job(door)
-    assert isinstance(door.backend, MovingBackend)
     door.fake.fail("chat.postMessage", times=MAX_ATTEMPTS, error="internal_error")
     door.backend.states[job_id] = (JobState.RUNNING, None)
     updates = _updates(door)
@@ -355,7 +294,6 @@ def test_an_update_is_given_up_after_its_tries_and_later_ones_still_go_out(door:
 
 def test_two_replicas_posting_at_once_post_each_update_once(door: Door) -> None:
     job_id, tracker = _submitted_job(door)
-    assert isinstance(door.backend, MovingBackend)
     replicas = [_updates(door) for _ in range(4)]
     for state in (JobState.PENDING, JobState.RUNNING, JobState.COMPLETED):
         door.backend.states[job_id] = (state, "Resources" if state is JobState.PENDING else None)
@@ -379,7 +317,6 @@ def test_two_replicas_posting_at_once_post_each_update_once(door: Door) -> None:
 
 
 def test_two_states_in_one_round_of_an_ephemeral_preview_share_one_anchor(door: Door) -> None:
-    assert isinstance(door.backend, MovingBackend)
     request_id = door.preview_request_id()
     door.click(SUBMIT_ACTION, request_id, ephemeral=True)
     job_id = _wait_for_job(door, request_id)

@@ -13,21 +13,8 @@ from slack_bolt import BoltResponse
 
 from bot.slack.blocks import EDIT_ACTION, SUBMIT_ACTION
 from bot.slack.form import FORM_CALLBACK
-from tests.integration.test_slack_door import ALICE, BOB, Door, buttons, door, fake, shown_text
+from tests.fakes.slack_app import ALICE, BOB, Door, buttons, entered, shown_text
 from tests.slack_fake.inbound import block_action_body, view_submission_body
-
-__all__ = ["door", "fake"]  # the fixtures, used by name
-
-
-def entered(**fields: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """`view.state.values` for text fields (the GPU type as a chosen option)."""
-    values: dict[str, dict[str, dict[str, Any]]] = {}
-    for block_id, text in fields.items():
-        if block_id == "gpu_type":
-            values[block_id] = {"value": {"type": "static_select", "selected_option": {"value": text}}}
-        else:
-            values[block_id] = {"value": {"type": "plain_text_input", "value": text}}
-    return values
 
 
 def submit_form(door: Door, values: dict[str, Any], metadata: str = "") -> BoltResponse:

@@ -29,29 +29,14 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from backends.types import JobStatus, QueueFilter
-from bot.engine import Concierge
-from bot.slack.app import build_app
 from bot.slack.blocks import SUBMIT_ACTION
 from bot.slack.http_connections import GRACE_S
 from bot.slack.http_front import LONGEST_HOLD_S, QUIET_S, HttpFront, answered_by_empty_ack
 from bot.slack.http_settings import HttpEdgeSettings
 from bot.slack.replays import Replays
-from bot.slack.settings import SlackSettings
 from bot.store import Store
-from bot.understanding.grammar import understand
-from policies import load_policy
-from tests.integration.test_slack_door import (
-    ALICE,
-    REQUEST_TEXT,
-    SECRET,
-    Door,
-    FakeBackend,
-    buttons,
-    door,
-    fake,
-    shown_text,
-)
-from tests.integration.test_slack_form import entered
+from tests.fakes.backend import FakeBackend
+from tests.fakes.slack_app import ALICE, REQUEST_TEXT, SECRET, Door, buttons, entered, make_door, shown_text
 from tests.slack_fake import FakeSlack, block_action_body, signed_request, slash_command_body
 from tests.slack_fake.inbound import (
     block_action_payload,
@@ -60,8 +45,6 @@ from tests.slack_fake.inbound import (
     view_submission_body,
     view_submission_payload,
 )
-
-__all__ = ["door", "fake"]  # the fixtures, used by name
 
 PATH = "/slack/events"
 SETTLE_S = 0.3  # how long nothing may follow a refused request, or a second answer an event
@@ -539,11 +522,8 @@ def test_a_burst_of_slash_commands_is_answered_in_about_the_backends_time(
     """100 `/gpu queue` at once with a 2 s cluster, the default number of workers: all answered in a
     few rounds of the cluster's time (the bound is generous; bench/slack_ack.py prints the figure)."""
     store.map_identity(ALICE)
-    concierge = Concierge(store, {"slurm": SlowQueue()}, understand, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
-    )
-    app = build_app(concierge, store, settings, client=WebClient(token="xoxb-test", base_url=fake.api_url))
+    # A cluster whose queue takes BACKEND_S to answer, as an overloaded slurmctld's would.
+    app = make_door(store, fake, FakeBackend(delays={"queue": BACKEND_S})).app
     bodies = [
         slash_command_body("queue", user_id=ALICE.requester, response_url=fake.response_url(uuid4().hex))
         for _ in range(BURST)

@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from slack_sdk import WebClient
 
 from backends.types import JobState, JobStatus
 from bot.conversations import Conversations
@@ -30,46 +29,32 @@ from bot.llm.client import LlmReader
 from bot.llm.prompts import ConversationSoFar
 from bot.llm.routing import Routed, RoutedUnderstanding
 from bot.llm.settings import LlmSettings
-from bot.slack.app import build_app
 from bot.slack.blocks import SUBMIT_ACTION
 from bot.slack.digest_post import post_digest
 from bot.slack.form import FORM_CALLBACK
 from bot.slack.job_updates import JobUpdates
 from bot.slack.nudges import SlackNudgeDelivery
-from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.store.schedule import ScheduleStore
 from bot.telemetry.nudges import Nudge
 from bot.telemetry.reporting import DigestReport
 from bot.tracker import Tracker
-from bot.understanding.grammar import understand
 from policies import load_policy
-from tests.integration.test_slack_conversation import ClusterBackend
-from tests.integration.test_slack_door import (
-    ALICE,
-    BOB,
-    SECRET,
-    Door,
-    FakeBackend,
-    buttons,
-    make_door,
-    shown_text,
-)
+from tests.fakes.backend import THREE_POOLS, FakeBackend
+from tests.fakes.slack_app import ALICE, BOB, WAIT_S, Door, buttons, make_door, shown_text, slack_app
+from tests.helpers.digests import digest
 from tests.openai_fake import FakeVllm, Structured
 from tests.slack_fake import FakeSlack
 from tests.slack_fake.inbound import (
     app_home_opened_event,
-    event_callback_body,
     message_event,
     view_submission_body,
 )
-from tests.unit.test_digest_render import digest
 
 # Any control sequence Slack would act on: special mentions, user/channel/group mentions, links.
 CONTROL_SEQUENCE = re.compile(r"<(?:[!@#]|[a-z][a-z0-9+.-]*:)[^<>]*>", re.IGNORECASE)
 OURS = re.compile(r"<!date\^\d+\^[^<>|]*\|[^<>]*>")  # a time the bot writes for each reader's zone
 HOSTILE_LINK = "<https://evil.example/sso|Slack SSO>"
-WAIT_S = 10.0
 
 
 # Where Slack shows text: a message's `text` and every text object in its blocks or view, a file's
@@ -115,17 +100,6 @@ def _wait(fake: FakeSlack, seen: int) -> None:
     time.sleep(0.2)  # anything else it sends for the same message
 
 
-def _deliver(door: Door, event: dict[str, Any]) -> None:
-    body = event_callback_body(event)
-    assert door.dispatch(body).status == 200
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as running:
-        yield running
-
-
 @pytest.fixture
 def door(store: Store, fake: FakeSlack) -> Door:
     store.map_identity(ALICE)
@@ -163,7 +137,7 @@ def test_an_at_mention_in_a_channel_cannot_make_the_bot_post_at_channel(door: Do
     event = message_event(
         f"<@U0000BOT> {said}", user_id=BOB.requester, channel="C0000CHAN", kind="app_mention"
     )
-    _deliver(door, event)
+    door.deliver(event)
     (reply,) = door.fake.wait_for("chat.postMessage")
     assert reply["channel"] == "C0000CHAN" and reply["thread_ts"] == event["ts"]
     assert unintended_control_sequences(door.fake) == []
@@ -188,14 +162,8 @@ def test_a_models_question_with_a_link_is_posted_as_text(
     def in_context(text: str, context: ConversationContext) -> Routed:
         return routing.understand(text, ConversationSoFar(context.previous_texts, context.draft))
 
-    settings = SlackSettings.model_validate(
-        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
-    )
-    client = WebClient(token="xoxb-test", base_url=fake.api_url)
-    app = build_app(
-        concierge, store, settings, client=client, conversations=Conversations(concierge, store, in_context)
-    )
-    door = Door(app, fake, backend, store)
+    conversations = Conversations(concierge, store, in_context)
+    door = Door(slack_app(store, fake, concierge, conversations=conversations), fake, backend, store)
     question = f"Your session expired: sign in at {HOSTILE_LINK} and ask again"
     hostile = Structured({"intent": "unknown", "question": question})
     vllm.script(hostile, hostile)
@@ -203,7 +171,7 @@ def test_a_models_question_with_a_link_is_posted_as_text(
 
     _, url = door.command(unsure)
     (answer,) = door.answers_to(url)
-    _deliver(door, message_event(unsure, user_id=ALICE.requester))
+    door.deliver(message_event(unsure, user_id=ALICE.requester))
     (reply,) = fake.wait_for("chat.postMessage")
 
     assert len(vllm.requests) == 2  # the model was asked, on each door
@@ -217,13 +185,8 @@ def test_every_posting_door_escapes_what_came_from_elsewhere(store: Store, fake:
     slash commands, a DM, a form's preview, Submit, job updates in the thread, a nudge, a digest
     and the Home tab. Nothing the bot sent contains a control sequence it did not write."""
     store.map_identity(ALICE)
-    backend = ClusterBackend()
-    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
-    )
-    client = WebClient(token="xoxb-test", base_url=fake.api_url)
-    door = Door(build_app(concierge, store, settings, client=client), fake, backend, store)
+    door = make_door(store, fake, FakeBackend(pools=THREE_POOLS))
+    backend, client = door.backend, door.app.client
     hostile = "<!channel> <!here> <@U0BOB> <#C0GENERAL> <!subteam^S0ALL> " + HOSTILE_LINK
     typed = hostile.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # as Slack sends it
 
@@ -245,7 +208,7 @@ def test_every_posting_door_escapes_what_came_from_elsewhere(store: Store, fake:
 
     # The person's words through the other doors: a DM, a form, and questions about jobs.
     seen = len(fake.calls)
-    _deliver(door, message_event(f"status {typed}", user_id=ALICE.requester))
+    door.deliver(message_event(f"status {typed}", user_id=ALICE.requester))
     _wait(fake, seen)
     values = {
         "gpus": {"value": {"type": "number_input", "value": "1"}},
@@ -265,7 +228,7 @@ def test_every_posting_door_escapes_what_came_from_elsewhere(store: Store, fake:
         JobStatus(ref=ref, name=hostile, user="alice", state=JobState.RUNNING, raw_state="RUNNING")
     ]
     seen = len(fake.calls)
-    _deliver(door, app_home_opened_event(ALICE.requester))
+    door.deliver(app_home_opened_event(ALICE.requester))
     _wait(fake, seen)
     nudge = Nudge("slurm", hostile, "alice", 2, 0.5, timedelta(hours=2), timedelta(hours=4))
     SlackNudgeDelivery(ScheduleStore(store.engine), client).deliver(nudge)  # to alice, mapped to `alice`
@@ -302,7 +265,7 @@ def test_a_slash_commands_text_is_decoded_once_into_the_script(door: Door) -> No
 
 
 def test_a_dms_text_is_decoded_once_into_the_script(door: Door) -> None:
-    _deliver(door, message_event(f"1 a100 for 2 hours to run {SLACK_SENT}", user_id=ALICE.requester))
+    door.deliver(message_event(f"1 a100 for 2 hours to run {SLACK_SENT}", user_id=ALICE.requester))
     door.fake.wait_for("chat.postMessage")
     assert _command_of(door.store, ALICE.requester) == TYPED_COMMAND
 

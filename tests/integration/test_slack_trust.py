@@ -12,32 +12,17 @@ through `app.dispatch`, the real engine and store (SQLite and PostgreSQL), a fak
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from slack_sdk import WebClient
 
 from backends.errors import ConfigurationError
 from backends.types import Identity
-from bot.engine import Concierge
-from bot.slack.app import build_app
 from bot.slack.approvals import APPROVE_ACTION, DENY_ACTION, DENY_VIEW, REASON_BLOCK, REASON_INPUT
 from bot.slack.blocks import REQUEST_APPROVAL_ACTION, SUBMIT_ACTION
-from bot.slack.settings import SlackSettings
 from bot.store import Store
-from bot.understanding.grammar import understand
-from policies import load_policy
-from tests.integration.test_slack_door import (
-    ALICE,
-    REQUEST_TEXT,
-    SECRET,
-    Door,
-    FakeBackend,
-    buttons,
-    shown_text,
-)
+from tests.fakes.slack_app import ALICE, REQUEST_TEXT, Door, buttons, make_door, shown_text, slack_settings
 from tests.slack_fake import FakeSlack, block_action_body
 from tests.slack_fake.inbound import view_submission_body
 
@@ -48,36 +33,23 @@ DANA = Identity(requester="U0DANA", unix_user="dana", k8s_user="dana")  # a list
 EVE = Identity(requester="U0EVE", unix_user="alice")  # a listed approver: alice's second Slack account
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as running:
-        yield running
-
-
-def make_door(store: Store, fake: FakeSlack, **extra: Any) -> Door:
+def trust_door(store: Store, fake: FakeSlack, **extra: Any) -> Door:
     for identity in (ALICE, CAROL, DANA, EVE):
         store.map_identity(identity)
-    backend = FakeBackend()
-    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {
-            "bot_token": "xoxb-test",
-            "signing_secret": SECRET,
-            "mode": "http",
-            "identity_rule": "email_local_part",
-            "email_domains": ["Example.org"],
-            "approvers_channel": APPROVERS,
-            "approvers": [DANA.requester, EVE.requester],
-        }
-        | extra
+    return make_door(
+        store,
+        fake,
+        identity_rule="email_local_part",
+        email_domains=["Example.org"],
+        approvers_channel=APPROVERS,
+        approvers=[DANA.requester, EVE.requester],
+        **extra,
     )
-    client = WebClient(token="xoxb-test", base_url=fake.api_url)
-    return Door(build_app(concierge, store, settings, client=client), fake, backend, store)
 
 
 @pytest.fixture
 def door(store: Store, fake: FakeSlack) -> Door:
-    return make_door(store, fake)
+    return trust_door(store, fake)
 
 
 # --- the email rule ----------------------------------------------------------------------------
@@ -129,18 +101,11 @@ def test_a_person_at_the_sites_domain_is_mapped_to_their_login(door: Door) -> No
 
 def test_the_email_rule_without_domains_refuses_to_start() -> None:
     with pytest.raises(ConfigurationError, match="CONCIERGE_SLACK__EMAIL_DOMAINS"):
-        SlackSettings.model_validate(
-            {
-                "bot_token": "xoxb-test",
-                "signing_secret": SECRET,
-                "mode": "http",
-                "identity_rule": "email_local_part",
-            }
-        )
+        slack_settings(identity_rule="email_local_part")
 
 
 def test_a_sites_own_system_user_list_keeps_root_and_slurm(store: Store, fake: FakeSlack) -> None:
-    door = make_door(store, fake, system_users=["svc-backup"])
+    door = trust_door(store, fake, system_users=["svc-backup"])
     for user_id, login in [("U0A", "svc-backup"), ("U0B", "slurm"), ("U0C", "root")]:
         fake.add_user(user_id, login, f"{login}@example.org")
         _, url = door.command(REQUEST_TEXT, user=Identity(requester=user_id))
@@ -212,7 +177,7 @@ def test_an_approver_may_withdraw_their_own_request_by_denying_it(door: Door) ->
 
 
 def test_a_site_that_opts_in_lets_an_approver_approve_their_own(store: Store, fake: FakeSlack) -> None:
-    door = make_door(store, fake, allow_self_approval=True)
+    door = trust_door(store, fake, allow_self_approval=True)
     request_id = ask_for_approval(door, DANA)
     decide(door, APPROVE_ACTION, request_id, DANA)
     (update,) = door.fake.wait_for("chat.update")

@@ -1,0 +1,1 @@
+"""Data builders shared by several test modules (no test module imports another)."""

@@ -1,0 +1,54 @@
+"""The installed `concierge` console script run as a person would, and waiting on the local Slurm."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CONCIERGE = str(Path(sys.executable).with_name("concierge"))
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Cli:
+    env: dict[str, str]
+
+    def __call__(self, *args: str, user: str | None = None) -> Result:
+        argv = [CONCIERGE, *args]
+        if user is not None:  # run the CLI as that Unix user, not as root acting for them
+            argv = ["runuser", "-u", user, "--", *argv]
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60, check=False)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def submit(self, who: str, text: str) -> str:
+        result = self("--as", who, "ask", "--yes", text)
+        assert result.code == 0, result.err
+        match = re.search(r"Submitted job (\d+)", result.out)
+        assert match, result.out
+        return match.group(1)
+
+
+def squeue_field(job_id: str, field: str) -> str:
+    return subprocess.run(
+        ["squeue", "-h", "-j", job_id, "-o", field], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def wait_for(predicate: object, timeout: float = 15.0) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError("condition not reached in time")

@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from slack_bolt import BoltRequest
-from slack_sdk import WebClient
 
 from backends.types import Identity, IntentKind
 from bot.cli.chat import chat
@@ -38,22 +37,22 @@ from bot.llm.output import ModelReading
 from bot.llm.prompts import ConversationSoFar
 from bot.llm.routing import Routed, RoutedUnderstanding
 from bot.llm.settings import LlmSettings
-from bot.slack.app import build_app
 from bot.slack.blocks import SUBMIT_ACTION
 from bot.slack.confirmations import CONFIRM_ORDER_ACTION, KEEP_JOB_ACTION
-from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.understanding.grammar import understand
 from policies import load_policy
-from tests.integration.test_slack_door import (
+from tests.fakes.backend import FakeBackend
+from tests.fakes.slack_app import (
     ALICE,
     BOB,
+    EMAIL_RULE,
     SECRET,
     Door,
-    FakeBackend,
     buttons,
     make_door,
     shown_text,
+    slack_app,
 )
 from tests.openai_fake import FakeVllm, Structured
 from tests.slack_fake import FakeSlack, block_action_body, signed_request
@@ -75,12 +74,6 @@ def model() -> Iterator[FakeVllm]:
         yield server
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as running:
-        yield running
-
-
 def routing(model: FakeVllm) -> RoutedUnderstanding:
     return RoutedUnderstanding(LlmReader.from_settings(LlmSettings(url=model.base_url, timeout_s=5)))
 
@@ -89,7 +82,7 @@ def routing(model: FakeVllm) -> RoutedUnderstanding:
 def door(store: Store, fake: FakeSlack, model: FakeVllm) -> Door:
     store.map_identity(ALICE)
     store.map_identity(BOB)
-    door = make_door(store, fake, reader=routing(model).understand)
+    door = make_door(store, fake, reader=routing(model).understand, **EMAIL_RULE)
     door.backend.owners["1001"] = "alice"
     return door
 
@@ -190,12 +183,7 @@ def test_in_a_dm_thread_the_confirmation_is_posted_there_and_replaced_when_confi
     backend = FakeBackend()
     backend.owners["1001"] = "alice"
     concierge = Concierge(store, {"slurm": backend}, routed.understand, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {"bot_token": "xoxb-test", "signing_secret": SECRET, "mode": "http"}
-    )
-    client = WebClient(token="xoxb-test", base_url=fake.api_url)
-    conversations = Conversations(concierge, store, in_context)
-    app = build_app(concierge, store, settings, client=client, conversations=conversations)
+    app = slack_app(store, fake, concierge, conversations=Conversations(concierge, store, in_context))
 
     def dispatch(body: str) -> None:
         headers: dict[str, str | Sequence[str]] = dict(signed_request(SECRET, body))

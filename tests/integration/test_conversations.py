@@ -32,7 +32,7 @@ from bot.engine import Concierge
 from bot.store import Store
 from bot.understanding.grammar import understand
 from policies import RequiredFields, load_policy
-from tests.integration.test_engine_records import FakeBackend
+from tests.fakes.backend import FakeBackend
 
 ALICE = Identity(requester="U-alice", unix_user="alice")
 KEY = ConversationKey(door="slack", place="D1/1700000000.000100", requester=ALICE.requester)

@@ -14,7 +14,7 @@ from bot.engine import Concierge
 from bot.store import Store
 from bot.understanding.grammar import understand
 from policies import load_policy
-from tests.integration.test_engine_records import FakeBackend
+from tests.fakes.backend import FakeBackend
 
 ALICE = Identity(requester="alice", unix_user="alice")
 
@@ -41,7 +41,7 @@ def talk(store: Store, backend: FakeBackend, lines: str, *args: str) -> Result:
 
 
 def test_questions_then_an_explicit_yes_submits(store: Store) -> None:
-    backend = FakeBackend()
+    backend = FakeBackend(first_job_id=101)
     result = talk(store, backend, "I need GPUs\npython train.py\n2 a100\nyes\n")
     assert result.stdout.splitlines()[:3] == [
         'Session "default" as alice. "help" for examples.',

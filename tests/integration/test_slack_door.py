@@ -14,205 +14,25 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
-from uuid import uuid4
 
 import pytest
-from slack_bolt import App, BoltRequest, BoltResponse
-from slack_sdk import WebClient
 
-from backends.errors import PermissionDenied
-from backends.types import (
-    Footprint,
-    GpuPool,
-    Identity,
-    JobRef,
-    JobStatus,
-    PendingReason,
-    Plan,
-    QueueFilter,
-    Target,
-)
-from bot.engine import Concierge, Understand
-from bot.slack.app import build_app
+from backends.types import Identity
 from bot.slack.blocks import CANCEL_ACTION, SUBMIT_ACTION
 from bot.slack.serve import http_server
-from bot.slack.settings import SlackSettings
 from bot.store import Store
-from bot.understanding.grammar import understand
-from policies import load_policy
-from tests.slack_fake import FakeSlack, ResponseUrlPost, block_action_body, signed_request, slash_command_body
-
-SECRET = "test-signing-secret"
-ALICE = Identity(requester="U0ALICE", unix_user="alice", k8s_user="alice")
-BOB = Identity(requester="U0BOB", unix_user="bob", k8s_user="bob")
-REQUEST_TEXT = "1 a100 for 2 hours to run python train.py"
-WAIT_S = 10.0
-
-
-class FakeBackend:
-    """The cluster: records submissions; `gate` (when set) holds plan and submit until opened."""
-
-    name: Target = "slurm"
-
-    def __init__(self) -> None:
-        self.gate: threading.Event | None = None
-        self.submitted: list[Plan] = []
-        self.owners: dict[str, str] = {}
-        self.cancelled: list[str] = []
-        self.queue_error: Exception | None = None
-        self._lock = threading.Lock()
-
-    def _wait_at_gate(self) -> None:
-        if self.gate is not None and not self.gate.wait(WAIT_S):
-            raise TimeoutError("the test never opened the backend's gate")
-
-    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
-        self._wait_at_gate()
-        script = f"#!/bin/bash\n#SBATCH --gres=gpu:{footprint.gpus_per_unit}\n{footprint.request.command}\n"
-        return Plan(
-            backend="slurm",
-            request_id=request_id,
-            footprint=footprint,
-            identity=identity,
-            sbatch_script=script,
-        )
-
-    def validate(self, plan: Plan) -> list[str]:
-        return []
-
-    def submit(self, plan: Plan) -> JobRef:
-        self._wait_at_gate()
-        with self._lock:
-            self.submitted.append(plan)
-            job_id = str(500 + len(self.submitted))
-            self.owners[job_id] = plan.identity.unix_user or ""
-        return JobRef(backend="slurm", job_id=job_id)
-
-    def statuses(self, refs: Sequence[JobRef]) -> list[JobStatus]:
-        return []
-
-    def queue(self, filter: QueueFilter) -> list[JobStatus]:
-        if self.queue_error is not None:
-            raise self.queue_error
-        return []
-
-    def explain(self, ref: JobRef) -> list[PendingReason]:
-        return []
-
-    def capacity(self) -> list[GpuPool]:
-        return [GpuPool(backend="slurm", pool="gpu", gpu_type="a100", total=8, allocated=3)]
-
-    def cancel(self, ref: JobRef, identity: Identity) -> None:
-        owner = self.owners.get(ref.job_id)
-        if owner != identity.unix_user:
-            raise PermissionDenied(
-                f"job {ref.job_id} belongs to {owner}; only its owner or an admin may cancel it"
-            )
-        self.cancelled.append(ref.job_id)
-
-
-@dataclass
-class Door:
-    """The app under test and what it talks to."""
-
-    app: App
-    fake: FakeSlack
-    backend: FakeBackend
-    store: Store
-    _tokens: list[str] = field(default_factory=list)
-
-    def response_url(self) -> str:
-        return self.fake.response_url(uuid4().hex)
-
-    def dispatch(self, body: str, *, secret: str = SECRET, timestamp: int | None = None) -> BoltResponse:
-        headers: dict[str, str | Sequence[str]] = dict(signed_request(secret, body, timestamp))
-        return self.app.dispatch(BoltRequest(body=body, headers=headers))
-
-    def command(self, text: str, user: Identity = ALICE) -> tuple[BoltResponse, str]:
-        url = self.response_url()
-        return self.dispatch(slash_command_body(text, user_id=user.requester, response_url=url)), url
-
-    def click(self, action: str, request_id: str, user: Identity = ALICE, *, ephemeral: bool = True) -> str:
-        url = self.response_url()
-        body = block_action_body(action, request_id, user.requester, response_url=url, is_ephemeral=ephemeral)
-        assert self.dispatch(body).status == 200
-        return url
-
-    def answers_to(self, url: str, count: int = 1) -> list[dict[str, Any]]:
-        token = url.rsplit("/", 1)[1]
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            found = [post.body for post in self.fake.responses if post.token == token]
-            if len(found) >= count:
-                return found
-            time.sleep(0.01)
-        raise AssertionError(f"expected {count} answer(s) on {url}, got {self.fake.responses}")
-
-    def first_answer(self, urls: Sequence[str]) -> ResponseUrlPost:
-        tokens = {url.rsplit("/", 1)[1] for url in urls}
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            for post in self.fake.responses:
-                if post.token in tokens:
-                    return post
-            time.sleep(0.01)
-        raise AssertionError(f"no answer on any of {urls}: {self.fake.responses}")
-
-    def preview_request_id(self, text: str = REQUEST_TEXT) -> str:
-        response, url = self.command(text)
-        assert response.status == 200
-        (preview,) = self.answers_to(url)
-        (submit,) = buttons(preview, SUBMIT_ACTION)
-        return str(submit["value"])
-
-
-def buttons(message: dict[str, Any], action_id: str) -> list[dict[str, Any]]:
-    return [
-        element
-        for block in message.get("blocks", [])
-        if block["type"] == "actions"
-        for element in block["elements"]
-        if element.get("action_id") == action_id
-    ]
-
-
-def shown_text(message: dict[str, Any]) -> str:
-    """Everything a person would read in a message: its text and its blocks' text."""
-    return str(message.get("text", "")) + json.dumps(message.get("blocks", []))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as running:
-        yield running
-
-
-def make_door(
-    store: Store, fake: FakeSlack, identity_rule: str = "email_local_part", reader: Understand = understand
-) -> Door:
-    backend = FakeBackend()
-    concierge = Concierge(store, {"slurm": backend}, reader, load_policy(None))
-    settings = SlackSettings.model_validate(
-        {
-            "bot_token": "xoxb-test",
-            "signing_secret": SECRET,
-            "mode": "http",
-            "identity_rule": identity_rule,
-            "email_domains": ["example.org"],
-        }
-    )
-    client = WebClient(token="xoxb-test", base_url=fake.api_url)
-    return Door(build_app(concierge, store, settings, client=client), fake, backend, store)
-
-
-@pytest.fixture
-def door(store: Store, fake: FakeSlack) -> Door:
-    store.map_identity(ALICE)
-    store.map_identity(BOB)
-    return make_door(store, fake)
+from tests.fakes.slack_app import (
+    ALICE,
+    BOB,
+    EMAIL_RULE,
+    REQUEST_TEXT,
+    SECRET,
+    Door,
+    buttons,
+    make_door,
+    shown_text,
+)
+from tests.slack_fake import FakeSlack, signed_request, slash_command_body
 
 
 def test_help_is_answered_privately(door: Door) -> None:
@@ -336,11 +156,11 @@ def test_without_a_rule_an_unmapped_person_is_told_to_ask_an_admin(store: Store,
 
 
 def test_an_unexpected_error_gets_an_incident_id_and_the_app_keeps_answering(door: Door) -> None:
-    door.backend.queue_error = RuntimeError("kaboom inside")
+    door.backend.errors["queue"] = RuntimeError("kaboom inside")
     _, url = door.command("queue")
     (failed,) = door.answers_to(url)
     assert "incident `" in shown_text(failed) and "kaboom" not in shown_text(failed)
-    door.backend.queue_error = None
+    del door.backend.errors["queue"]
     _, url = door.command("free a100")
     (answer,) = door.answers_to(url)
     assert "a100" in shown_text(answer)
@@ -412,7 +232,7 @@ def test_free_text_asks_the_language_model_once_for_its_preview(store: Store, fa
             Structured({"intent": "submit", "gpus": 2, "gpu_type": "a100", "command": "python train.py"})
         )
         routing = RoutedUnderstanding(LlmReader.from_settings(LlmSettings(url=model.base_url)))
-        door = make_door(store, fake, reader=routing.understand)
+        door = make_door(store, fake, reader=routing.understand, **EMAIL_RULE)
         response, url = door.command(unsure)
         assert response.status == 200
         (preview,) = door.answers_to(url)

@@ -1,32 +1,106 @@
 """Typed settings, built once at start-up and passed in through constructors.
 
 Sources, strongest first: keyword arguments (tests), `CONCIERGE_*` environment variables
-(nested with `__`, e.g. `CONCIERGE_SLURM__DEFAULT_PARTITION`), then an optional YAML file named by
-`CONCIERGE_CONFIG`. Nothing else in the code reads the environment.
+(nested with `__`, e.g. `CONCIERGE_SLURM__DEFAULT_PARTITION`; the model's also flat, e.g.
+`CONCIERGE_LLM_URL`), then an optional YAML file named by `CONCIERGE_CONFIG`. Nothing else in the
+code reads the environment.
+
+Plain data: this module imports only other settings modules, never a feature (the store, the
+engine, a client), so any module may take its settings from here and building them costs no
+feature's start-up; the sections of features whose packages are heavy to import live here.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
 from platformdirs import user_data_dir
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from backends.errors import ConfigurationError
 from backends.gpu.settings import GpuTelemetrySettings
 from backends.k8s.settings import K8sSettings
 from backends.slurm.settings import SlurmSettings
-from bot.conversations.settings import ConversationSettings
 from bot.llm.settings import LlmSettings, PhrasingSettings
 from bot.slack.settings import SlackSettings
-from bot.store.telemetry import RollupSettings
-from bot.telemetry.digest import DigestThresholds
-from bot.telemetry.nudges import NudgeSettings
 from bot.telemetry.schedule_settings import ScheduleSettings
+
+
+class ConversationSettings(BaseModel):
+    """How much of a conversation is kept. A Slack thread can run for days; only the last messages
+    matter to a follow-up, and each is sent to the model with every later one: both are bounded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_texts: int = Field(default=20, ge=1, le=200)  # the person's last messages kept per conversation
+    max_text_chars: int = Field(default=2000, ge=100, le=20_000)  # each kept message is cut to this
+    # A conversation nobody spoke in for this long is deleted by the schedule's housekeeping (its
+    # requests and their outcomes stay in the store): a follow-up after that starts afresh.
+    keep_days: float = Field(default=30.0, gt=0)
+
+    @property
+    def keep_for(self) -> timedelta:
+        return timedelta(days=self.keep_days)
+
+
+class RollupSettings(BaseModel):
+    """How GPU samples are counted and how long roll-ups are kept (bot/store/telemetry.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sample_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    minutes_kept_hours: int = Field(default=48, ge=1)
+    hours_kept_days: int = Field(default=90, ge=1)
+    # Periods up to this long (and still within the minutes kept) are read from the minute table.
+    minute_resolution_up_to_hours: int = Field(default=6, ge=1)
+
+
+class DigestThresholds(BaseModel):
+    """When an allocation counts as idle, and how long the digest's lists are (bot/telemetry/digest.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    low_pct: float = Field(default=15.0, ge=0, le=100)
+    somewhat_low_pct: float = Field(default=25.0, ge=0, le=100)
+    min_held_gpu_hours: float = Field(default=1.0, ge=0)
+    top_users: int = Field(default=10, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.low_pct > self.somewhat_low_pct:
+            raise ValueError(
+                f"low_pct ({self.low_pct}) must not exceed somewhat_low_pct ({self.somewhat_low_pct})"
+            )
+        return self
+
+
+class NudgeSettings(BaseModel):
+    """Idle-GPU nudges (bot/telemetry/nudges.py): after how long, and how often about one job."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    idle_minutes: int = Field(default=60, ge=1)  # idle at least this long before the owner hears of it
+    cooldown_hours: float = Field(default=24.0, gt=0)  # between two nudges about one job; also Keep's length
+    # A job not seen holding its GPUs for this long has probably ended: nobody is nudged about it.
+    seen_within_minutes: int = Field(default=15, ge=1)
+
+    @property
+    def idle_for(self) -> timedelta:
+        return timedelta(minutes=self.idle_minutes)
+
+    @property
+    def cooldown(self) -> timedelta:
+        return timedelta(hours=self.cooldown_hours)
+
+    @property
+    def seen_within(self) -> timedelta:
+        return timedelta(minutes=self.seen_within_minutes)
 
 
 def default_database_url() -> str:
@@ -50,14 +124,9 @@ class Settings(BaseSettings):
     k8s: K8sSettings | None = None
     # The Slack door (`concierge serve`), configured by CONCIERGE_SLACK__BOT_TOKEN and friends.
     slack: SlackSettings | None = None
-    # The language model (vLLM's OpenAI API). Flat names, as the deployment docs spell them:
-    # CONCIERGE_LLM_URL, CONCIERGE_LLM_MODEL, CONCIERGE_LLM_TIMEOUT_S, CONCIERGE_LLM_MAX_TOKENS.
-    llm_url: str | None = None
-    llm_model: str = LlmSettings().model
-    llm_timeout_s: float = LlmSettings().timeout_s
-    llm_max_tokens: int = LlmSettings().max_tokens
-    llm_structured_output: Literal["json_schema", "json_object"] = "json_schema"  # json_object: llama.cpp
-
+    # The language model (vLLM's OpenAI API): CONCIERGE_LLM__URL, …__API_KEY (vLLM's --api-key) and
+    # friends, or flat as the deployment files spell them: CONCIERGE_LLM_URL, CONCIERGE_LLM_API_KEY, ….
+    llm: LlmSettings = LlmSettings()
     phrasing: PhrasingSettings = PhrasingSettings()  # how `why` answers are phrased by the model
     conversation: ConversationSettings = ConversationSettings()
     # GPU telemetry: sources (CONCIERGE_GPU__DCGM__ENDPOINTS, …), roll-ups, digests, schedule, nudges.
@@ -66,16 +135,6 @@ class Settings(BaseSettings):
     digest: DigestThresholds = DigestThresholds()
     schedule: ScheduleSettings = ScheduleSettings()
     nudges: NudgeSettings = NudgeSettings()
-
-    @property
-    def llm(self) -> LlmSettings:
-        return LlmSettings(
-            url=self.llm_url,
-            model=self.llm_model,
-            timeout_s=self.llm_timeout_s,
-            max_tokens=self.llm_max_tokens,
-            structured_output=self.llm_structured_output,
-        )
 
     @classmethod
     def settings_customise_sources(
@@ -86,7 +145,20 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+        return (init_settings, env_settings, _FlatLlmEnvironment(settings_cls), _YamlFileSource(settings_cls))
+
+
+class _FlatLlmEnvironment(PydanticBaseSettingsSource):
+    """`CONCIERGE_LLM_<FIELD>` (CONCIERGE_LLM_URL, …_MODEL, …_API_KEY): the flat spelling of `llm`'s
+    fields that the deployment files use; the nested CONCIERGE_LLM__<FIELD> wins where both are set."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        names = {name: f"CONCIERGE_LLM_{name.upper()}" for name in LlmSettings.model_fields}
+        found = {name: os.environ[env] for name, env in names.items() if env in os.environ}
+        return {"llm": found} if found else {}
 
 
 class _YamlFileSource(PydanticBaseSettingsSource):

@@ -4,9 +4,6 @@ Modules, each small: `runner` (running commands safely, counting them), `cli_err
 failure means), `script` (the sbatch script), `gres`/`hostlist`/`durations` (Slurm's spellings),
 `json_formats` (squeue --json across versions), `capacity` (sinfo → GPU pools), `reasons` (pending
 codes in plain words), `alternatives`/`explanations`/`limits` (what would start sooner, and why it
-waits), `accounts` (Unix users), `backend` (the Backend protocol on top).
+waits), `accounts` (Unix users), `backend` (the Backend protocol on top). Importing this package
+imports none of them: `settings` is read by every command that builds `Settings`.
 """
-
-from backends.slurm.backend import SlurmBackend
-
-__all__ = ["SlurmBackend"]

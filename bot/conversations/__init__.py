@@ -10,7 +10,6 @@ from bot.conversations.context import (
     grammar_in_context,
 )
 from bot.conversations.flow import Conversations
-from bot.conversations.settings import ConversationSettings
 from bot.conversations.summary import request_text, summary
 from bot.conversations.turns import (
     AlreadySubmitted,
@@ -22,6 +21,7 @@ from bot.conversations.turns import (
     Previewed,
     Turn,
 )
+from bot.settings import ConversationSettings
 from bot.store.conversation_tables import ConversationKey, ConversationState
 
 __all__ = [

@@ -46,7 +46,6 @@ from bot.conversations.context import (
 )
 from bot.conversations.drafts import Fields
 from bot.conversations.questions import bare_count, is_answered, missing_field, not_found, question_for
-from bot.conversations.settings import ConversationSettings
 from bot.conversations.summary import request_text, summary
 from bot.conversations.turns import (
     AlreadySubmitted,
@@ -59,6 +58,7 @@ from bot.conversations.turns import (
     Turn,
 )
 from bot.engine import Concierge, intent_and_notice
+from bot.settings import ConversationSettings
 from bot.store import RequestRecord, Store
 from bot.store.conversation_tables import ConversationKey, ConversationState
 

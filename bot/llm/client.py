@@ -26,7 +26,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from backends.errors import BackendUnavailable, ConciergeError, ConfigurationError
 from backends.types import Intent
@@ -67,7 +67,7 @@ def chat_model_from(settings: LlmSettings) -> ChatOpenAI:
     return ChatOpenAI(
         model=settings.model,
         base_url=settings.url,
-        api_key=SecretStr(settings.api_key),
+        api_key=settings.api_key,
         timeout=settings.timeout_s,
         max_tokens=settings.max_tokens,  # type: ignore[call-arg]  # an alias of max_completion_tokens
         max_retries=0,

@@ -1,6 +1,6 @@
 """Where the language model is served and how long the bot waits for it.
 
-A plain model with defaults (the lead maps CONCIERGE_LLM_URL / CONCIERGE_LLM_MODEL onto it): no
+A plain model with defaults (`Settings.llm`: CONCIERGE_LLM_URL, CONCIERGE_LLM_API_KEY, …): no
 URL means no model, and the grammar answers everything. The timeout is short on purpose: a person
 in Slack waits for the answer, and the grammar's reading is always there to fall back on.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class LlmSettings(BaseModel):
@@ -19,7 +19,7 @@ class LlmSettings(BaseModel):
     model: str = "Qwen/Qwen2.5-7B-Instruct"  # the served model name (vLLM's --served-model-name)
     timeout_s: float = Field(default=8.0, gt=0, le=120)
     max_tokens: int = Field(default=512, ge=16, le=8192)
-    api_key: str = "EMPTY"  # vLLM accepts any key unless started with --api-key
+    api_key: SecretStr = SecretStr("EMPTY")  # vLLM accepts any key unless started with --api-key
     # vLLM constrains decoding with response_format json_schema; llama.cpp's server only takes
     # {"type": "json_object", "schema": …} (and honours max_tokens, not max_completion_tokens).
     structured_output: Literal["json_schema", "json_object"] = "json_schema"

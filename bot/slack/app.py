@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from backends.types import Identity
 from bot.conversations import Conversations
 from bot.engine import Concierge
+from bot.settings import NudgeSettings
 from bot.slack import blocks
 from bot.slack.actions import PreviewButtons
 from bot.slack.approvals import register_approvals
@@ -34,7 +35,6 @@ from bot.slack.nudges import register_nudges
 from bot.slack.settings import SlackSettings
 from bot.slack.text_in import person_words
 from bot.store import Store
-from bot.telemetry.nudges import NudgeSettings
 
 log = logging.getLogger("concierge.slack")
 SLASH_COMMAND = "/gpu"

@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, select
 
 from backends.gpu.samples import GpuHolder, GpuSample
+from bot.settings import RollupSettings
 from bot.store.database import conflict_insert, writing
 from bot.store.store import utc_now
 from bot.store.telemetry_tables import NO_HOLDER, GpuHourRow, GpuMinuteRow
@@ -67,18 +67,6 @@ _SUMMED = (
 )
 _LARGEST = ("util_max", "memory_used_max", "memory_total", "power_max")
 _LATEST = ("holder_owner", "model", "mig_profile")  # a later batch's value wins, a missing one keeps the old
-
-
-class RollupSettings(BaseModel):
-    """How samples are counted and how long roll-ups are kept."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    sample_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
-    minutes_kept_hours: int = Field(default=48, ge=1)
-    hours_kept_days: int = Field(default=90, ge=1)
-    # Periods up to this long (and still within the minutes kept) are read from the minute table.
-    minute_resolution_up_to_hours: int = Field(default=6, ge=1)
 
 
 class Resolution(StrEnum):

@@ -22,33 +22,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Self
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backends.types import JobState, JobStatus
+from bot.settings import DigestThresholds
 from bot.store.telemetry import GpuUsage, Resolution, TelemetryStore, floored
 
 CLUSTER = "cluster"
-
-
-class DigestThresholds(BaseModel):
-    """When an allocation counts as idle, and how long the digest's lists are."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    low_pct: float = Field(default=15.0, ge=0, le=100)
-    somewhat_low_pct: float = Field(default=25.0, ge=0, le=100)
-    min_held_gpu_hours: float = Field(default=1.0, ge=0)
-    top_users: int = Field(default=10, ge=1, le=100)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.low_pct > self.somewhat_low_pct:
-            raise ValueError(
-                f"low_pct ({self.low_pct}) must not exceed somewhat_low_pct ({self.somewhat_low_pct})"
-            )
-        return self
 
 
 class IdleLevel(StrEnum):

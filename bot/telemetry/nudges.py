@@ -23,36 +23,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from backends.errors import ConciergeError
+from bot.settings import NudgeSettings
 from bot.store.schedule import NudgeRecord, ScheduleStore
 from bot.store.store import utc_now
 
 log = logging.getLogger("concierge.nudges")
 Clock = Callable[[], datetime]
-
-
-class NudgeSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    enabled: bool = True
-    idle_minutes: int = Field(default=60, ge=1)  # idle at least this long before the owner hears of it
-    cooldown_hours: float = Field(default=24.0, gt=0)  # between two nudges about one job; also Keep's length
-    # A job not seen holding its GPUs for this long has probably ended: nobody is nudged about it.
-    seen_within_minutes: int = Field(default=15, ge=1)
-
-    @property
-    def idle_for(self) -> timedelta:
-        return timedelta(minutes=self.idle_minutes)
-
-    @property
-    def cooldown(self) -> timedelta:
-        return timedelta(hours=self.cooldown_hours)
-
-    @property
-    def seen_within(self) -> timedelta:
-        return timedelta(minutes=self.seen_within_minutes)
 
 
 class IdleAllocation(Protocol):

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from backends.errors import BackendUnavailable
 from backends.protocol import Backend
 from backends.types import JobStatus, QueueFilter, Target
+from bot.settings import DigestThresholds
 from bot.store.telemetry import TelemetryStore
 from bot.telemetry.chart import utilization_chart
-from bot.telemetry.digest import Digest, DigestThresholds, IdleJob, build_digest
+from bot.telemetry.digest import Digest, IdleJob, build_digest
 from bot.telemetry.nudges import IdleNote
 
 # The whole queue across backends, and the backends that could not be read.

@@ -10,8 +10,7 @@ from sqlalchemy import update
 
 from backends.types import JobStatus
 from bot.conversations import ConversationKey, ConversationState
-from bot.conversations.settings import ConversationSettings
-from bot.settings import Settings
+from bot.settings import ConversationSettings, Settings
 from bot.slack.scheduled import scheduled_work
 from bot.store import Store
 from bot.store.conversation_tables import ConversationRow

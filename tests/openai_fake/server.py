@@ -72,8 +72,10 @@ class FakeVllm:
         expected_properties: frozenset[str] | None = None,
         response_format: Literal["json_schema", "json_object", "none"] = "json_schema",
         default: Reply | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.served_model = served_model
+        self.api_key = api_key  # vLLM started with --api-key: anything else is answered 401
         self.expected_properties = expected_properties
         # What the client must send: vLLM's json_schema; llama.cpp's json_object + schema; or
         # none for plain chat (the phrasing of `why`), where any response_format is wrong.
@@ -260,7 +262,17 @@ def _handler_for(fake: FakeVllm) -> type[BaseHTTPRequestHandler]:
             request = RecordedRequest(self.command, self.path, body, headers, status)
             fake._record(request, problems)
 
+        def _refused(self, body: dict[str, Any] | None) -> bool:
+            """vLLM's --api-key check: the Bearer token must be the key, or 401 before anything else."""
+            if fake.api_key is None or self.headers.get("Authorization") == f"Bearer {fake.api_key}":
+                return False
+            self._recorded(body, 401, [])
+            self._send(401, {"error": "Unauthorized"})
+            return True
+
         def do_GET(self) -> None:
+            if self._refused(None):
+                return
             if self.path != "/v1/models":
                 self._recorded(None, 404, [])
                 self._send(404, {"detail": "Not Found"})
@@ -277,6 +289,8 @@ def _handler_for(fake: FakeVllm) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw)
             except json.JSONDecodeError:
                 body = None
+            if self._refused(body if isinstance(body, dict) else None):
+                return
             if self.path != "/v1/chat/completions":
                 self._recorded(body if isinstance(body, dict) else None, 404, [])
                 self._send(404, {"detail": "Not Found"})

@@ -30,7 +30,7 @@ from backends.slurm.script import honoured_directives, render_sbatch_script
 from backends.slurm.settings import SlurmSettings
 from backends.types import Footprint, Identity, JobRequest, Target
 from policies import PolicySettings, Usage, footprint_for, judge, load_policy
-from tests.unit.test_k8s_objects import decoded, node
+from tests.helpers.k8s_objects import decoded, node
 
 ALICE = Identity(requester="U-ALICE", unix_user="alice", k8s_user="alice", default_namespace="research")
 FACTS = facts_from_nodes(

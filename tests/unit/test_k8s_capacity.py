@@ -6,7 +6,7 @@ from backends.k8s.capacity import capacity_from, node_gpus, pools_of
 from backends.k8s.facts import facts_from_configuration, facts_from_nodes
 from backends.k8s.objects import Node, Pod
 from backends.types import GpuPool
-from tests.unit.test_k8s_objects import decoded, node, pod
+from tests.helpers.k8s_objects import decoded, node, pod
 
 A100 = "NVIDIA-A100-SXM4-80GB"
 H100 = "NVIDIA-H100-80GB-HBM3"

@@ -9,14 +9,19 @@ from backends.k8s.capacity import ClusterCapacity, capacity_from
 from backends.k8s.explanations import explain_workload
 from backends.k8s.objects import Event, Node, Pod
 from backends.types import PendingCode, PendingReason
-from tests.unit.test_k8s_objects import decoded, event, node, pod, unschedulable, waiting
-from tests.unit.test_k8s_workloads import (
+from tests.helpers.k8s_objects import (
     GPU_TOLERATION,
+    decoded,
     deployment,
+    event,
     job,
     member,
+    node,
     only,
+    pod,
     running_container,
+    unschedulable,
+    waiting,
 )
 
 JSON = dict[str, Any]

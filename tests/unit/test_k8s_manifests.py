@@ -23,7 +23,7 @@ from backends.k8s.manifests import (
 from backends.k8s.objects import Node
 from backends.k8s.settings import K8sSettings
 from backends.types import Footprint, Identity, JobRequest
-from tests.unit.test_k8s_objects import decoded, node
+from tests.helpers.k8s_objects import decoded, node
 
 REQUEST_ID = "0f8e9a2c-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
 ALICE = Identity(requester="U-ALICE", k8s_user="alice", k8s_groups=("ml",), default_namespace="research")

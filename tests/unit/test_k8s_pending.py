@@ -12,7 +12,7 @@ from backends.k8s.pending import (
     unschedulable_message,
 )
 from backends.types import PendingCode
-from tests.unit.test_k8s_objects import decoded, pod, unschedulable, waiting
+from tests.helpers.k8s_objects import decoded, pod, unschedulable, waiting
 
 GPU = PendingCode.INSUFFICIENT_GPU
 TAINT = PendingCode.UNTOLERATED_TAINT

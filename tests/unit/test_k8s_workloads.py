@@ -2,142 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from backends.k8s.objects import Deployment, Job, Pod
-from backends.k8s.workloads import Workload, collect_workloads, find_workloads, workload_status
+from backends.k8s.workloads import find_workloads, workload_status
 from backends.types import GpuAsk, JobState
-from tests.unit.test_k8s_objects import TIMESTAMP, container, decoded, pod, unschedulable, waiting
+from tests.helpers.k8s_objects import (
+    JSON,
+    deployment,
+    job,
+    member,
+    only,
+    pod,
+    running_container,
+    unschedulable,
+    waiting,
+    workloads,
+)
 
-JSON = dict[str, Any]
 NOW = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
-A100_AFFINITY = {
-    "nodeAffinity": {
-        "requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [
-                {
-                    "matchExpressions": [
-                        {
-                            "key": "nvidia.com/gpu.product",
-                            "operator": "In",
-                            "values": ["NVIDIA-A100-SXM4-80GB"],
-                        }
-                    ]
-                }
-            ]
-        }
-    }
-}
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-
-
-def labels(name: str, workload: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/managed-by": "gpu-concierge",
-        "app.kubernetes.io/name": name,
-        "gpu-concierge/request-id": f"req-{name}",
-        "gpu-concierge/workload": workload,
-    }
-
-
-def meta(name: str, namespace: str, workload: str, *, deleting: bool = False) -> JSON:
-    metadata: JSON = {
-        "name": name,
-        "namespace": namespace,
-        "labels": labels(name, workload),
-        "annotations": {
-            "gpu-concierge/requester": "U-ALICE",
-            "gpu-concierge/k8s-user": "alice",
-            "gpu-concierge/gpu-type": "a100",
-        },
-        "creationTimestamp": TIMESTAMP,
-    }
-    if deleting:
-        metadata["deletionTimestamp"] = "2026-11-23T21:59:00Z"
-    return metadata
-
-
-def template(name: str, workload: str, gpus: int) -> JSON:
-    return {
-        "metadata": {"labels": labels(name, workload)},
-        "spec": {
-            "containers": [container(gpus={"nvidia.com/gpu": gpus})],
-            "tolerations": [GPU_TOLERATION],
-            "affinity": A100_AFFINITY,
-        },
-    }
-
-
-def deployment(
-    name: str,
-    namespace: str = "research",
-    *,
-    replicas: int = 1,
-    ready: int = 0,
-    gpus: int = 1,
-    deleting: bool = False,
-    conditions: Sequence[JSON] = (),
-) -> JSON:
-    return {
-        "metadata": meta(name, namespace, "service", deleting=deleting),
-        "spec": {"replicas": replicas, "template": template(name, "service", gpus)},
-        "status": {"replicas": replicas, "readyReplicas": ready, "conditions": list(conditions)}
-        if ready
-        else {"replicas": replicas, "conditions": list(conditions)},
-    }
-
-
-def job(
-    name: str,
-    namespace: str = "research",
-    *,
-    gpus: int = 4,
-    parallelism: int = 1,
-    deadline: int | None = 14_400,
-    status: Mapping[str, Any] | None = None,
-    suspend: bool = False,
-) -> JSON:
-    spec: JSON = {"parallelism": parallelism, "backoffLimit": 0, "template": template(name, "batch", gpus)}
-    if deadline:
-        spec["activeDeadlineSeconds"] = deadline
-    if suspend:
-        spec["suspend"] = True
-    return {"metadata": meta(name, namespace, "batch"), "spec": spec, "status": dict(status or {})}
-
-
-def member(
-    workload_name: str,
-    suffix: str,
-    workload: str,
-    namespace: str = "research",
-    **fields: Any,
-) -> JSON:
-    made = pod(f"{workload_name}-{suffix}", namespace, **fields)
-    made["metadata"]["labels"] = labels(workload_name, workload)
-    made["spec"]["tolerations"] = [GPU_TOLERATION]
-    made["spec"]["affinity"] = A100_AFFINITY
-    return made
-
-
-def running_container(started: str = "2026-11-23T21:30:00Z") -> JSON:
-    return {"name": "main", "ready": True, "restartCount": 0, "state": {"running": {"startedAt": started}}}
-
-
-def workloads(
-    deployments: Sequence[JSON] = (), jobs: Sequence[JSON] = (), pods: Sequence[JSON] = ()
-) -> list[Workload]:
-    return collect_workloads(decoded(deployments, Deployment), decoded(jobs, Job), decoded(pods, Pod))
-
-
-def only(deployments: Sequence[JSON] = (), jobs: Sequence[JSON] = (), pods: Sequence[JSON] = ()) -> Workload:
-    (found,) = workloads(deployments, jobs, pods)
-    return found
-
-
 PENDING_GPU = unschedulable("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")
 
 

@@ -10,8 +10,8 @@ import pytest
 from backends.errors import BackendUnavailable
 from backends.gpu.samples import GpuHolder
 from backends.slurm.gpu_allocation import gpu_indices, parse_gpu_allocations, read_gpu_allocations
+from tests.fakes.slurm_cli import FakeSlurm
 from tests.gpu_fakes.scontrol_text import CLUSTER, LOCAL_22_05
-from tests.unit.test_slurm_backend import FakeSlurm
 
 
 def holders(allocations: dict[tuple[str, str], GpuHolder]) -> dict[tuple[str, str], tuple[str, str]]:

@@ -4,7 +4,7 @@ exercised in tests/integration/test_slurm_cluster.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from backends.slurm.backend import SlurmBackend
 from backends.slurm.cli_errors import translate_failure
 from backends.slurm.settings import SlurmSettings
 from backends.types import Identity, JobRef, JobRequest, JobState, PendingCode, QueueFilter
+from tests.fakes.slurm_cli import FakeSlurm
 
 X = "\N{MULTIPLICATION SIGN}"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"
@@ -51,30 +52,6 @@ class FakeAccounts:
 
     def current(self) -> UnixAccount:
         return ACCOUNTS[self._current]
-
-
-class FakeSlurm:
-    """Answers by program name; a value that is an exception is raised (as the real runner would)."""
-
-    def __init__(self, answers: Mapping[str, str | Exception]) -> None:
-        self.answers = dict(answers)
-        self.command_count = 0
-        self.calls: list[tuple[list[str], str | None, str | None]] = []
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: str | None = None,
-        as_user: str | None = None,
-        include_stderr: bool = False,
-    ) -> str:
-        self.command_count += 1
-        self.calls.append((list(argv), stdin, as_user))
-        answer = self.answers[argv[0]]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
 
 
 def backend(

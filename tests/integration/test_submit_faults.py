@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,13 +25,14 @@ from sqlalchemy import create_engine, text
 
 from backends.errors import BackendUnavailable
 from backends.slurm.backend import SlurmBackend
-from backends.types import Identity, JobRef, Plan, QueueFilter
+from backends.types import Identity, JobRef, QueueFilter
 from bot.engine import AlreadySubmitted, Concierge, SubmittedNotRecorded
 from bot.store import Store
 from bot.store.lifecycle import ACTIVE
 from bot.tracker import Tracker
 from bot.understanding.grammar import understand
 from policies import load_policy
+from tests.fakes.faulty_slurm import FaultySlurm
 from tests.slurm_cluster import LocalSlurm
 
 pytestmark = pytest.mark.slurm
@@ -41,26 +41,6 @@ ALICE = Identity(requester="U-ALICE", unix_user="alice")
 POLICY = load_policy(None)
 REQUEST = "1 a100 for 1 hour to run sleep 600"
 REPO = Path(__file__).resolve().parents[2]
-
-
-class FaultySlurm(SlurmBackend):
-    """The real Slurm backend with a fault right before and/or after the real sbatch."""
-
-    def __init__(
-        self,
-        real: SlurmBackend,
-        *,
-        before: Callable[[], None] = lambda: None,
-        after: Callable[[JobRef], None] = lambda ref: None,
-    ) -> None:
-        self.__dict__.update(real.__dict__)
-        self._before, self._after = before, after
-
-    def submit(self, plan: Plan) -> JobRef:
-        self._before()
-        ref = super().submit(plan)
-        self._after(ref)
-        return ref
 
 
 def _tagged(slurm: LocalSlurm, request_id: str) -> list[str]:
@@ -224,7 +204,7 @@ from bot.store import Store
 from bot.store.lifecycle import ACTIVE
 from bot.understanding.grammar import understand
 from policies import load_policy
-from tests.integration.test_submit_faults import FaultySlurm
+from tests.fakes.faulty_slurm import FaultySlurm
 
 die = lambda *_: os.kill(os.getpid(), signal.SIGKILL)
 real = SlurmBackend(SlurmSettings(output_pattern="/dev/null"))

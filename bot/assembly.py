@@ -1,7 +1,8 @@
 """Builds the engine from settings: the one place that picks concrete classes for the seams.
 
-Every door (CLI, Slack, scheduler) starts here, so they all run the same engine; tests build
-their own `Concierge` with fakes instead of going through this module.
+Every door (CLI, Slack, scheduler) starts here, so they all run the same engine, backends, model
+client and GPU telemetry; the doors themselves import no backend's internals (pyproject.toml's
+import contracts). Tests build their own `Concierge` with fakes instead of going through this module.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from backends.gpu.settings import DcgmSettings, GpuTelemetrySettings
 from backends.k8s.backend import KubernetesBackend
 from backends.protocol import Backend
 from backends.slurm.backend import SlurmBackend
@@ -26,6 +28,8 @@ log = logging.getLogger("concierge")
 
 if TYPE_CHECKING:
     from bot.llm.routing import Routed, RoutedUnderstanding
+    from bot.telemetry.collect import GpuCollector
+    from bot.telemetry.reporting import DigestMaker, ReadQueue
 
 
 def open_store(settings: Settings) -> Store:
@@ -101,3 +105,37 @@ def build_conversations(
         return routing.understand(text, ConversationSoFar(context.previous_texts, context.draft))
 
     return Conversations(concierge, store, in_context, settings.conversation)
+
+
+def build_gpu_collector(settings: Settings, store: Store, dcgm_urls: Sequence[str] = ()) -> GpuCollector:
+    """One GPU collection pass for every door (the schedule, `digest --now`, `agent --store`), with
+    Slurm saying who holds which GPU; `dcgm_urls`: only those endpoints (a `digest --dcgm` snapshot)."""
+    from backends.slurm.gpu_allocation import gpu_allocations_reader
+    from bot.store.telemetry import TelemetryStore
+    from bot.telemetry.collect import GpuCollector, service_discovery
+
+    snapshot = GpuTelemetrySettings(dcgm=DcgmSettings(endpoints=list(dcgm_urls)))
+    sources = snapshot if dcgm_urls else settings.gpu
+    return GpuCollector(
+        sources,
+        TelemetryStore(store.engine, settings.rollup),
+        gpu_allocations_reader(settings.slurm),
+        discover_endpoints=None if dcgm_urls else service_discovery(sources.dcgm, settings.k8s),
+        interval_s=settings.schedule.sample_interval_s or 30.0,
+    )
+
+
+def build_digest_maker(settings: Settings, store: Store, read_queue: ReadQueue | None = None) -> DigestMaker:
+    """The digest from the store's roll-ups, the queues (every backend's, unless `read_queue`) and
+    what was done about idle GPUs (read only: the schedule's nudger is the one that tells people)."""
+    from bot.store.schedule import ScheduleStore
+    from bot.store.telemetry import TelemetryStore
+    from bot.telemetry.nudges import nudge_overview
+    from bot.telemetry.reporting import DigestMaker, cluster_queue_reader
+
+    return DigestMaker(
+        TelemetryStore(store.engine, settings.rollup),
+        read_queue or cluster_queue_reader(build_backends(settings)),
+        settings.digest,
+        nudge_overview(ScheduleStore(store.engine), settings.nudges),
+    )

@@ -28,11 +28,13 @@ whose one-line records could not tell a detail from a command line that looks li
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from backends.gpu.samples import GpuHolder
 from backends.slurm.gres import GRES_PREFIXES, split_items
 from backends.slurm.hostlist import expand_hostlist
-from backends.slurm.runner import CommandRunner
+from backends.slurm.runner import CommandRunner, SlurmCli
+from backends.slurm.settings import SlurmSettings
 
 SHOW_JOBS_ARGV = ("scontrol", "show", "job", "-d")
 
@@ -125,3 +127,9 @@ def parse_gpu_allocations(text: str) -> dict[GpuSlot, GpuHolder]:
 def read_gpu_allocations(runner: CommandRunner) -> dict[GpuSlot, GpuHolder]:
     """Every job's GPUs, with one scontrol call. Raises the runner's BackendUnavailable."""
     return parse_gpu_allocations(runner.run(list(SHOW_JOBS_ARGV)))
+
+
+def gpu_allocations_reader(settings: SlurmSettings) -> Callable[[], dict[GpuSlot, GpuHolder]]:
+    """Who holds which GPU, read again at each call over the real Slurm binaries (the collector's)."""
+    slurm = SlurmCli(settings)
+    return lambda: read_gpu_allocations(slurm)

@@ -20,17 +20,12 @@ from typing import TYPE_CHECKING
 import click
 
 from backends.errors import BackendUnavailable, ConfigurationError
-from backends.gpu.settings import DcgmSettings, GpuTelemetrySettings
-from bot.telemetry.schedule_settings import window
 from bot.terminal_text import echo
 
 if TYPE_CHECKING:
-    from backends.gpu.nvml import NvmlSampler
-    from backends.gpu.samples import GpuSample
     from bot.cli.main import App
-    from bot.store import Store
-    from bot.telemetry.collect import EndpointDiscovery, GpuCollector
-    from bot.telemetry.reporting import DigestMaker, DigestReport
+    from bot.telemetry.agent import GpuSample, NvmlSampler
+    from bot.telemetry.reporting import DigestReport
 
 # A snapshot is one scrape: it is read back as the minute it fell in.
 SNAPSHOT_SPAN = timedelta(minutes=1)
@@ -63,6 +58,9 @@ def digest(
     dcgm_urls: tuple[str, ...],
 ) -> None:
     """GPU use: utilisation by type, idle allocated GPUs, GPU-hours by user, the queue, the trend."""
+    from bot.assembly import build_digest_maker
+    from bot.telemetry.schedule_settings import window
+
     try:
         period = window(since_text)
     except ValueError as e:
@@ -72,7 +70,7 @@ def digest(
         report = _snapshot(app, dcgm_urls, wants_chart)
     else:
         notes = _collect_once(app) if collect_now else ()
-        report = _maker(app, app.store).make_until_now(
+        report = build_digest_maker(app.settings, app.store).make_until_now(
             period, datetime.now(UTC), chart=wants_chart, notes=notes
         )
     _show(app, report, chart, channel)
@@ -98,58 +96,30 @@ def _show(app: App, report: DigestReport, chart: Path | None, channel: str | Non
 
 
 def _collect_once(app: App) -> tuple[str, ...]:
-    from bot.telemetry.collect import service_discovery
+    from bot.assembly import build_gpu_collector
 
-    dcgm = app.settings.gpu.dcgm
     if not app.settings.gpu.has_cluster_sources:
         return (
             "no GPU source is configured (CONCIERGE_GPU__DCGM__ENDPOINTS, __DCGM__SERVICE or "
             "__PROMETHEUS__URL): "
             "showing what the store holds",
         )
-    discover = service_discovery(dcgm, app.settings.k8s)
-    return _collector(app, app.store, app.settings.gpu, discover).collect_once().problems
+    return build_gpu_collector(app.settings, app.store).collect_once().problems
 
 
 def _snapshot(app: App, urls: Sequence[str], chart: bool) -> DigestReport:
+    from bot.assembly import build_digest_maker, build_gpu_collector
     from bot.store import Store
 
     memory = Store("sqlite://")
     memory.migrate()
-    sources = GpuTelemetrySettings(dcgm=DcgmSettings(endpoints=list(urls)))
-    collected = _collector(app, memory, sources).collect_once()
+    collected = build_gpu_collector(app.settings, memory, urls).collect_once()
     if collected.samples == 0:
         raise BackendUnavailable("no GPU was read: " + "; ".join(collected.problems))
     now = datetime.now(UTC)
-    return _maker(app, memory).make(
+    return build_digest_maker(app.settings, memory).make(
         now - SNAPSHOT_SPAN, now + SNAPSHOT_SPAN, chart=chart, notes=collected.problems
     )
-
-
-def _collector(
-    app: App, store: Store, sources: GpuTelemetrySettings, discover: EndpointDiscovery | None = None
-) -> GpuCollector:
-    from backends.slurm.gpu_allocation import read_gpu_allocations
-    from backends.slurm.runner import SlurmCli
-    from bot.store.telemetry import TelemetryStore
-    from bot.telemetry.collect import GpuCollector
-
-    slurm = SlurmCli(app.settings.slurm)
-    telemetry = TelemetryStore(store.engine, app.settings.rollup)
-    return GpuCollector(sources, telemetry, lambda: read_gpu_allocations(slurm), discover)
-
-
-def _maker(app: App, store: Store) -> DigestMaker:
-    from bot.assembly import build_backends
-    from bot.store.schedule import ScheduleStore
-    from bot.store.telemetry import TelemetryStore
-    from bot.telemetry.nudges import nudge_overview
-    from bot.telemetry.reporting import DigestMaker, cluster_queue_reader
-
-    settings = app.settings
-    telemetry = TelemetryStore(store.engine, settings.rollup)
-    nudges = nudge_overview(ScheduleStore(store.engine), settings.nudges)
-    return DigestMaker(telemetry, cluster_queue_reader(build_backends(settings)), settings.digest, nudges)
 
 
 @click.command()
@@ -171,11 +141,9 @@ def agent(
     app: App, check: bool, to_store: bool, listen: str | None, interval: float | None, passes: int | None
 ) -> None:
     """Sample this node's GPUs through NVML, into the store and/or on /metrics."""
-    from backends.gpu.nvml import NvmlSampler, load_pynvml
+    from bot.telemetry.agent import node_sampler
 
-    sampler = NvmlSampler(
-        load_pynvml(), socket.gethostname(), init_retry_s=app.settings.gpu.nvml.init_retry_s
-    )
+    sampler = node_sampler(socket.gethostname(), app.settings.gpu.nvml.init_retry_s)
     if check:
         status = sampler.status()
         if not status.available:
@@ -193,7 +161,7 @@ def agent(
 def _run_agent(
     app: App, sampler: NvmlSampler, to_store: bool, listen: str | None, interval: float, passes: int | None
 ) -> None:
-    from backends.gpu.exposition import serve_metrics
+    from bot.assembly import build_gpu_collector
     from bot.telemetry.agent import LatestSamples, SamplingLoop, Sink
 
     sinks: list[Sink] = []
@@ -201,11 +169,11 @@ def _run_agent(
     server = None
     if listen is not None:
         host, port = _host_port(listen)
-        server = serve_metrics(latest.read, host, port)
+        server = latest.serve(host, port)
         sinks.append(latest.replace)
         click.echo(f"Serving /metrics on {host or '0.0.0.0'}:{server.server_port}")  # noqa: S104
     if to_store:
-        sinks.append(_collector(app, app.store, app.settings.gpu).store)
+        sinks.append(build_gpu_collector(app.settings, app.store).store)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

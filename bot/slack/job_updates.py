@@ -33,7 +33,7 @@ from slack_sdk import WebClient
 
 from backends.errors import ConciergeError
 from backends.footprint import describe_footprint
-from backends.slurm.reasons import ReasonContext, describe_reason
+from backends.pending import pending_sentence
 from backends.types import JobState, Plan
 from bot.slack import blocks
 from bot.store import RequestRecord, Store
@@ -154,12 +154,9 @@ def _footprint_words(record: RequestRecord) -> str | None:
 
 
 def _pending_words(transition: Transition, record: RequestRecord) -> str:
-    job, reason = transition.ref.job_id, transition.reason
-    if transition.ref.backend == "slurm":
-        planned = (record.plan or {}).get("request") or {}
-        context = ReasonContext(job=job, partition=str(planned.get("partition") or "default"))
-        return describe_reason(reason, context)[1]
-    return f"Job {job} is pending" + (f": {reason}." if reason else ".")
+    partition = ((record.plan or {}).get("request") or {}).get("partition")
+    ref = transition.ref
+    return pending_sentence(ref.backend, ref.job_id, transition.reason, str(partition) if partition else None)
 
 
 def _elapsed(record: RequestRecord, at: datetime | None) -> str:

@@ -15,16 +15,14 @@ from datetime import UTC, datetime
 
 from slack_sdk import WebClient
 
-from backends.slurm.gpu_allocation import read_gpu_allocations
-from backends.slurm.runner import SlurmCli
+from bot.assembly import build_digest_maker, build_gpu_collector
 from bot.settings import Settings
 from bot.slack.digest_post import post_digest
 from bot.slack.nudges import slack_nudger
 from bot.store import Store
 from bot.store.telemetry import TelemetryStore
-from bot.telemetry.collect import GpuCollector, service_discovery
 from bot.telemetry.digest import idle_allocations
-from bot.telemetry.reporting import DigestMaker, ReadQueue
+from bot.telemetry.reporting import ReadQueue
 from bot.telemetry.schedule import DigestRun, ScheduledWork
 
 log = logging.getLogger("concierge.schedule")
@@ -35,15 +33,8 @@ def scheduled_work(
 ) -> ScheduledWork:
     telemetry = TelemetryStore(store.engine, settings.rollup)
     nudger = slack_nudger(store, client, settings.nudges)
-    maker = DigestMaker(telemetry, read_queue, settings.digest, nudger.admin_list)
-    slurm = SlurmCli(settings.slurm)
-    collector = GpuCollector(
-        settings.gpu,
-        telemetry,
-        lambda: read_gpu_allocations(slurm),
-        discover_endpoints=service_discovery(settings.gpu.dcgm, settings.k8s),
-        interval_s=settings.schedule.sample_interval_s or 30.0,
-    )
+    maker = build_digest_maker(settings, store, read_queue)
+    collector = build_gpu_collector(settings, store)
 
     def post(run: DigestRun) -> None:
         post_digest(client, run.channel, maker.make(run.period_start, run.period_end, chart=run.chart))

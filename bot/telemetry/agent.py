@@ -12,14 +12,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from wsgiref.simple_server import WSGIServer
 
 from backends.errors import ConciergeError
-from backends.gpu.nvml import NvmlSampler
+from backends.gpu.exposition import serve_metrics
+from backends.gpu.nvml import NvmlSampler, load_pynvml
 from backends.gpu.samples import GpuSample
 
+# The CLI door's view of the node's GPUs (it imports no backend internals: pyproject.toml's contracts).
+__all__ = ["GpuSample", "LatestSamples", "NvmlSampler", "SamplingLoop", "Sink", "node_sampler"]
 log = logging.getLogger("concierge.agent")
 
 Sink = Callable[[Sequence[GpuSample]], object]  # what a sink returns is ignored
+
+
+def node_sampler(host: str, init_retry_s: float) -> NvmlSampler:
+    """This node's GPUs through the real NVML binding (pynvml stays in backends.gpu)."""
+    return NvmlSampler(load_pynvml(), host, init_retry_s=init_retry_s)
 
 
 class LatestSamples:
@@ -36,6 +45,10 @@ class LatestSamples:
     def read(self) -> tuple[GpuSample, ...]:
         with self._lock:
             return self._samples
+
+    def serve(self, host: str, port: int) -> WSGIServer:
+        """/metrics in dcgm-exporter's names on a background thread; shut the server down to stop."""
+        return serve_metrics(self.read, host, port)
 
 
 class SamplingLoop:

@@ -15,8 +15,8 @@ from bot.slack.scheduled import scheduled_work
 from bot.store import Store
 from bot.store.conversation_tables import ConversationRow
 from bot.store.telemetry import HOURS, MINUTES
-from tests.integration.test_telemetry_store import ALICE as ALICE_GPU
-from tests.integration.test_telemetry_store import rows_in, sample, telemetry
+from tests.helpers.telemetry import ALICE as ALICE_GPU
+from tests.helpers.telemetry import rows_in, sample, telemetry
 
 ALICE = "U0ALICE"
 STALE = ConversationKey(door="slack", place="D1/1700000000.000100", requester=ALICE)

@@ -1,0 +1,46 @@
+"""GPU samples and the telemetry store over a test's store, for the roll-up and housekeeping tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Table, func, select
+
+from backends.gpu.samples import GpuHolder, GpuSample
+from bot.store import Store
+from bot.store.telemetry import RollupSettings, TelemetryStore
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+ALICE = GpuHolder(backend="slurm", job_id="101", owner="alice")
+BOB = GpuHolder(backend="k8s", job_id="ml/train-7", owner="bob")
+H100 = "NVIDIA H100 80GB HBM3"
+
+
+def sample(
+    at: datetime,
+    util: float | None,
+    gpu: str = "0",
+    memory: float | None = None,
+    power: float | None = None,
+    host: str = "node1",
+) -> GpuSample:
+    return GpuSample(
+        at=at,
+        host=host,
+        gpu=gpu,
+        source="dcgm",
+        model=H100,
+        utilization_pct=util,
+        memory_used_mib=memory,
+        memory_total_mib=81559.0 if memory is not None else None,
+        power_w=power,
+    )
+
+
+def telemetry(store: Store, now: datetime = T0) -> TelemetryStore:
+    return TelemetryStore(store.engine, RollupSettings(), clock=lambda: now)
+
+
+def rows_in(store: Store, table: Table) -> int:
+    with store.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())

@@ -57,17 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from slack_sdk import WebClient
 
-from backends.types import (
-    Footprint,
-    GpuPool,
-    Identity,
-    JobRef,
-    JobStatus,
-    PendingReason,
-    Plan,
-    QueueFilter,
-    Target,
-)
+from backends.types import Identity
 from bot.engine import Concierge
 from bot.slack.app import build_app
 from bot.slack.http_connections import GRACE_S, CappedConnections
@@ -77,6 +67,7 @@ from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.understanding.grammar import understand
 from policies import load_policy
+from tests.fakes.backend import FakeBackend
 from tests.slack_fake import FakeSlack, signed_request, slash_command_body
 
 SECRET = "bench-signing-secret"
@@ -98,52 +89,7 @@ OVERSIZED_DECLARED = 16 * 1024 * 1024
 OVERSIZED_SENT = 256 * 1024
 TRICKLED_CHUNK = 1024
 NO_ANSWER = 0  # the status recorded when the connection failed
-
-
-class SlowBackend:
-    """A Slurm stand-in where every cluster call takes `delay_s`, as an overloaded slurmctld would."""
-
-    name: Target = "slurm"
-
-    def __init__(self, delay_s: float) -> None:
-        self._delay_s = delay_s
-
-    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
-        time.sleep(self._delay_s)
-        script = f"#!/bin/bash\n#SBATCH --gres=gpu:{footprint.gpus_per_unit}\n{footprint.request.command}\n"
-        return Plan(
-            backend="slurm",
-            request_id=request_id,
-            footprint=footprint,
-            identity=identity,
-            sbatch_script=script,
-        )
-
-    def validate(self, plan: Plan) -> list[str]:
-        time.sleep(self._delay_s)
-        return []
-
-    def submit(self, plan: Plan) -> JobRef:
-        raise AssertionError("the benchmark never clicks Submit")
-
-    def statuses(self, refs: Sequence[JobRef]) -> list[JobStatus]:
-        time.sleep(self._delay_s)
-        return []
-
-    def queue(self, filter: QueueFilter) -> list[JobStatus]:
-        time.sleep(self._delay_s)
-        return []
-
-    def explain(self, ref: JobRef) -> list[PendingReason]:
-        time.sleep(self._delay_s)
-        return []
-
-    def capacity(self) -> list[GpuPool]:
-        time.sleep(self._delay_s)
-        return [GpuPool(backend="slurm", pool="gpu", gpu_type="a100", total=8, allocated=3)]
-
-    def cancel(self, ref: JobRef, identity: Identity) -> None:
-        raise AssertionError("the benchmark never cancels")
+SLOW_CALLS = ("plan", "validate", "statuses", "queue", "explain", "capacity")
 
 
 def post_command(port: int, body: str, start: threading.Barrier) -> tuple[float, int]:
@@ -487,7 +433,10 @@ def run(args: argparse.Namespace) -> None:
         store = Store(f"sqlite:///{Path(scratch) / 'concierge.db'}")
         store.migrate()
         store.map_identity(PERSON)
-        concierge = Concierge(store, {"slurm": SlowBackend(args.delay)}, understand, load_policy(None))
+        # A Slurm stand-in where every cluster call a preview or an answer makes takes `delay` s, as an
+        # overloaded slurmctld's would.
+        slow = FakeBackend(delays=dict.fromkeys(SLOW_CALLS, args.delay))
+        concierge = Concierge(store, {"slurm": slow}, understand, load_policy(None))
         settings = SlackSettings.model_validate(
             {"bot_token": "xoxb-bench", "signing_secret": SECRET, "mode": "http", "workers": args.workers}
         )

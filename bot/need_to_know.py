@@ -15,10 +15,12 @@ command); the outcome and the recorded states, with the scheduler's reasons, sta
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.types import Identity, JobStatus
-from bot.store import RequestRecord
+
+if TYPE_CHECKING:
+    from bot.store import RequestRecord
 
 HIDDEN = "(hidden: only the person who asked and admins see what this job runs)"
 

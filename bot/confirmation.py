@@ -15,10 +15,11 @@ Explicit command syntax (`/gpu cancel 1001`, `concierge cancel 1001`, "cancel 10
 reaches the model: the grammar reads it alone and the person typed the order itself, so it needs no
 confirmation. Neither does a site without a model: the grammar's reading is the deterministic one.
 
-A confirmation asked in Slack outlives the message that asks it (the click may come on another
-replica, or after a restart): `PendingConfirmations` stores it as a request (outcome
-`awaiting_confirmation`, the cancel recorded as its intent), lets only the person who asked answer
-it, and only once (a claim in the store's claims table).
+A confirmation outlives the message that asks it (a Slack click may come on another replica, or
+after a restart): the engine stores it as a request (`Concierge.answer` returns `ConfirmCancel`;
+outcome `awaiting_confirmation`, the cancel recorded as its intent), and `Concierge.confirm` lets
+only the person who was asked answer it, and only once (`confirmation_taken`: a claim in the store's
+claims table), at every door alike.
 """
 
 from __future__ import annotations
@@ -81,38 +82,22 @@ def confirmation_for(understood: Intent | ModelReading) -> ConfirmFirst | None:
     return None
 
 
-class PendingConfirmations:
-    """Confirmations that wait for a click: stored, answered once, by the person who was asked."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def ask(self, requester: str, door: str, text: str, confirm: ConfirmFirst) -> str:
-        """Store the confirmation being asked; its request id goes on the buttons."""
-        request_id = self._store.new_request(requester, door, text)
-        self._store.record_intent(request_id, Intent(kind=confirm.kind, job=confirm.job))
-        self._store.record_outcome(request_id, AWAITING_CONFIRMATION)
-        return request_id
-
-    def take(self, request_id: str, requester: str) -> ConfirmFirst:
-        """The order to carry out (or to drop) for the person who answered; raises when they are
-        not the person who was asked, or when it was answered already (a second click, a retry)."""
-        record = self._store.request(request_id)
-        if record.requester != requester:
-            raise PermissionDenied(
-                "only the person who was asked can answer this confirmation; to cancel a job of your own, "
-                "use `/gpu cancel <job id>`"
-            )
-        intent = record.intent or {}
-        job = intent.get("job")
-        kind = intent.get("intent")
-        answered = record.outcome != AWAITING_CONFIRMATION
-        if answered or not job or kind not in {k.value for k in DESTRUCTIVE}:
-            outcome = record.outcome.replace("_", " ")
-            raise RequestInvalid(f"this confirmation was answered already ({outcome})")
-        if not self._store.claim(f"confirmation:{request_id}", requester):
-            raise RequestInvalid("this confirmation is being answered already")
-        return ConfirmFirst(IntentKind(kind), str(job))
-
-    def settle(self, request_id: str, outcome: str, error: str | None = None) -> None:
-        self._store.record_outcome(request_id, outcome, error)
+def confirmation_taken(store: Store, request_id: str, requester: str) -> ConfirmFirst:
+    """The stored order to carry out (or to drop) for the person who answered; raises when they are
+    not the person who was asked, or when it was answered already (a second click, a retry)."""
+    record = store.request(request_id)
+    if record.requester != requester:
+        raise PermissionDenied(
+            "only the person who was asked can answer this confirmation; to cancel a job of your own, "
+            "use `/gpu cancel <job id>`"
+        )
+    intent = record.intent or {}
+    job = intent.get("job")
+    kind = intent.get("intent")
+    answered = record.outcome != AWAITING_CONFIRMATION
+    if answered or not job or kind not in {k.value for k in DESTRUCTIVE}:
+        outcome = record.outcome.replace("_", " ")
+        raise RequestInvalid(f"this confirmation was answered already ({outcome})")
+    if not store.claim(f"confirmation:{request_id}", requester):
+        raise RequestInvalid("this confirmation is being answered already")
+    return ConfirmFirst(IntentKind(kind), str(job))

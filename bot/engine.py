@@ -40,11 +40,29 @@ from backends.types import (
     QueueFilter,
     Target,
 )
-from bot.confirmation import ConfirmFirst, confirmation_for
+from bot.answers import (
+    ABOUT_A_JOB,
+    Answer,
+    CancelAnswer,
+    ConfirmCancel,
+    FreeAnswer,
+    JobReport,
+    KeptAnswer,
+    Question,
+    QueueAnswer,
+    WhyAnswer,
+)
+from bot.confirmation import CONFIRMED, KEPT, ConfirmFirst, confirmation_for, confirmation_taken
 from bot.holdings import ClusterHoldings, holdings_from, usage_of
 from bot.need_to_know import visible_record
 from bot.store import RequestRecord, Store
-from bot.store.lifecycle import AWAITING_APPROVAL, OPEN, SUBMITTING
+from bot.store.lifecycle import (
+    AWAITING_APPROVAL,
+    AWAITING_CONFIRMATION,
+    DENIED_BY_APPROVER,
+    OPEN,
+    SUBMITTING,
+)
 from bot.store.store import InFlight, utc_now
 from policies import Decision, PolicySettings, Verdict, footprint_for, judge
 
@@ -69,6 +87,9 @@ PhraseWhy = Callable[[str, Sequence[PendingReason], Sequence[GpuPool]], str]
 # The grammar returns an Intent; the routed reader returns an `Understood` with a notice to show.
 Understand = Callable[[str], Intent | Understood]
 log = logging.getLogger(__name__)
+# Claim keys of approvals; named when only Slack asked for them, and kept so what was decided stays decided.
+_APPROVAL_ASKED = "slack-approval-ask:"
+_APPROVAL_DECIDED = "slack-approval-decision:"
 _SLURM_JOB_ID = re.compile(r"^\d+(_\d+)?$")
 
 
@@ -81,6 +102,10 @@ class Reading:
     intent: Intent
     notice: str | None
     confirm_first: ConfirmFirst | None = None
+
+    @property
+    def question(self) -> Question:
+        return Question.of(self.intent, self.confirm_first)
 
 
 @dataclass(frozen=True)
@@ -96,15 +121,6 @@ class Prepared:
     @property
     def allowed(self) -> bool:
         return self.decision.verdict == Verdict.ALLOW
-
-
-@dataclass(frozen=True)
-class JobReport:
-    """One job as the cluster sees it now, and as the store remembers it."""
-
-    ref: JobRef
-    status: JobStatus | None
-    record: RequestRecord | None
 
 
 class Concierge:
@@ -363,15 +379,98 @@ class Concierge:
             self._recorded_outcome(request_id, _outcome_of(e), e.message)
             raise
 
+    # --- approvals -------------------------------------------------------------------------------
+
+    def ask_approval(self, identity: Identity, request_id: str) -> Prepared | None:
+        """Send a preview that needs an approver to them: it waits (`awaiting_approval`) from now on.
+        None when it was sent already (a second click, a retry, another replica)."""
+        record = self._store.request(request_id)
+        if record.requester != identity.requester:
+            raise PermissionDenied("only the person who asked can request approval for this request")
+        prepared = prepared_from(record)
+        if prepared.decision.verdict != Verdict.NEEDS_APPROVAL or record.job_id is not None:
+            raise RequestInvalid(f"request {request_id[:8]} does not wait for an approval")
+        if not self._store.claim(f"{_APPROVAL_ASKED}{request_id}", identity.requester):
+            return None
+        self._store.record_outcome(request_id, AWAITING_APPROVAL)
+        return prepared
+
+    def decision_claimed(self, approver: Identity, record: RequestRecord) -> bool:
+        """Whether `approver`'s decision on the request is the one that counts: it still waits, and
+        no other decision was claimed (a double click, a retry, Approve racing Deny, a replica)."""
+        key = f"{_APPROVAL_DECIDED}{record.id}"
+        return record.outcome == AWAITING_APPROVAL and self._store.claim(key, approver.requester)
+
+    def deny_approval(self, approver: Identity, record: RequestRecord, reason: str) -> None:
+        """A claimed decision to deny (`decision_claimed`): recorded and audited; nothing runs."""
+        self._store.record_outcome(record.id, DENIED_BY_APPROVER, reason)
+        self._store.audit(
+            approver.requester, "deny", record.id, {"requester": record.requester, "reason": reason}
+        )
+
     def _already_submitted(self, request_id: str) -> AlreadySubmitted:
         record = self._store.request(request_id)
         return AlreadySubmitted(request_id, record.job_id, record.outcome, record.error)
+
+    def not_planned(
+        self, requester: str, door: str, text: str, intent: Intent, outcome: str, why: str
+    ) -> None:
+        """Record a message answered without a plan (not understood, or asked a clarifying question
+        about): what was asked, how it was read, and why it went no further."""
+        request_id = self._store.new_request(requester, door, text)
+        self._store.record_intent(request_id, intent)
+        self._store.record_outcome(request_id, outcome, why)
 
     def settle(self, prepared: Prepared, outcome: str) -> None:
         """Record how a prepared request ended without a submission (dry run, declined at the prompt)."""
         self._store.record_outcome(prepared.request_id, outcome)
 
     # --- questions about jobs and the cluster ------------------------------------------------
+
+    def answer(self, identity: Identity, question: Question, door: str) -> Answer:
+        """Answer a question verb, recorded with its outcome whatever happens. A cancel the model
+        read is not carried out: it is stored as a `ConfirmCancel` for the person to answer."""
+        request_id = self._store.new_request(identity.requester, door, question.words)
+        with self._failure_recorded(request_id):
+            if question.kind in ABOUT_A_JOB and not question.job:
+                raise RequestInvalid(f"which job? e.g. `{question.verb} 1234`")
+            if question.confirm_first is not None:
+                self._store.record_intent(request_id, Intent(kind=question.kind, job=question.job))
+                self._store.record_outcome(request_id, AWAITING_CONFIRMATION)
+                return ConfirmCancel(request_id, question.confirm_first)
+            answer = self._answered(identity, question)
+        self._store.record_outcome(request_id, "answered")
+        return answer
+
+    def confirm(self, identity: Identity, request_id: str, *, confirmed: bool) -> Answer:
+        """The person's answer to a `ConfirmCancel`: counted only when they were the one asked, and
+        only once (a second click, a Slack retry, another replica is told it was answered)."""
+        order = confirmation_taken(self._store, request_id, identity.requester)
+        if not confirmed:
+            self._store.record_outcome(request_id, KEPT)
+            return KeptAnswer(order.job)
+        with self._failure_recorded(request_id):
+            answer = self._answered(identity, Question(order.kind, order.job))
+        self._store.record_outcome(request_id, CONFIRMED)
+        return answer
+
+    def _answered(self, identity: Identity, question: Question) -> Answer:
+        job, backend = question.job or "", question.backend
+        match question.kind:
+            case IntentKind.QUEUE:
+                jobs = self.queue(identity, mine=question.mine, backend=backend)
+                return QueueAnswer([j for j in jobs if question.everything or not j.state.is_final])
+            case IntentKind.STATUS:
+                return self.status(identity, job, backend=backend)
+            case IntentKind.WHY_PENDING:
+                reasons = self.why(job, backend=backend)
+                return WhyAnswer(job, reasons, self._why_in_words(job, reasons, backend))
+            case IntentKind.CAPACITY:
+                return FreeAnswer(self.capacity(gpu_type=question.gpu_type, backend=backend))
+            case IntentKind.CANCEL:
+                self.cancel(identity, job, backend=backend)
+                return CancelAnswer(job)
+        raise RequestInvalid(f"'{question.kind.value}' is not a question about jobs or GPUs")
 
     def queue(self, identity: Identity, *, mine: bool, backend: Target | None = None) -> list[JobStatus]:
         chosen = self._backend(backend)
@@ -393,8 +492,8 @@ class Concierge:
         ref = JobRef(backend=self._backend_name(backend), job_id=job_id)
         return self._backend(backend).explain(ref)
 
-    def why_in_words(
-        self, job_id: str, reasons: Sequence[PendingReason], *, backend: Target | None = None
+    def _why_in_words(
+        self, job_id: str, reasons: Sequence[PendingReason], backend: Target | None
     ) -> str | None:
         """`reasons` phrased by the language model when one is configured (from these facts and the
         capacity now, nothing else); None when the door's plain template should answer."""
@@ -420,27 +519,23 @@ class Concierge:
         return ref
 
     def scale(
-        self, identity: Identity, job_id: str, replicas: int, *, backend: Target | None = None
+        self, identity: Identity, job_id: str, replicas: int, door: str, *, backend: Target | None = None
     ) -> JobRef:
-        chosen = self._backend(backend or "k8s")
-        if not isinstance(chosen, Scalable):
-            raise RequestInvalid(f"{chosen.name} jobs cannot be scaled; only Kubernetes services can")
-        ref = JobRef(backend=chosen.name, job_id=job_id)
-        chosen.scale(ref, replicas, identity)
-        self._store.audit(identity.requester, "scale", job_id, {"replicas": replicas})
+        """Change a service's replicas (Kubernetes), recorded and audited."""
+        request_id = self._store.new_request(identity.requester, door, f"scale {job_id} {replicas}")
+        with self._failure_recorded(request_id):
+            chosen = self._backend(backend or "k8s")
+            if not isinstance(chosen, Scalable):
+                raise RequestInvalid(f"{chosen.name} jobs cannot be scaled; only Kubernetes services can")
+            ref = JobRef(backend=chosen.name, job_id=job_id)
+            chosen.scale(ref, replicas, identity)
+            self._store.audit(identity.requester, "scale", job_id, {"replicas": replicas})
+        self._store.record_outcome(request_id, "answered")
         return ref
 
     def history(self, identity: Identity, *, everyone: bool = False, limit: int = 20) -> list[RequestRecord]:
         records = self._store.history(None if everyone else identity.requester, limit)
         return [visible_record(identity, record) for record in records]
-
-    @contextmanager
-    def recorded(self, identity: Identity, door: str, text: str) -> Iterator[str]:
-        """Record a question (queue, why, cancel…) and its outcome, so every request is in the store."""
-        request_id = self._store.new_request(identity.requester, door, text)
-        with self._failure_recorded(request_id):
-            yield request_id
-        self._store.record_outcome(request_id, "answered")
 
     @contextmanager
     def _failure_recorded(self, request_id: str) -> Iterator[None]:

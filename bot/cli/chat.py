@@ -23,10 +23,10 @@ from typing import Protocol, TextIO
 
 import click
 
-from backends.errors import ConciergeError, PolicyDenied, RequestInvalid
-from backends.types import Identity, IntentKind
+from backends.errors import ConciergeError, PolicyDenied
+from backends.types import Identity
+from bot.answers import QUESTIONS, Answer, ConfirmCancel
 from bot.cli import render
-from bot.confirmation import ConfirmFirst
 from bot.conversations import (
     AlreadySubmitted,
     Aside,
@@ -131,10 +131,10 @@ class Chat:
             case Dropped(request_id=request_id):
                 dropped = f"request {request_id[:8]}" if request_id else "the request"
                 echo(f"Dropped {dropped}; nothing was submitted.")
-            case Aside(confirm_first=ConfirmFirst() as confirm):
-                return self._confirmed_order(turn, confirm)
+            case Aside(intent=intent) if intent.kind not in QUESTIONS:
+                echo(HELP)
             case Aside():
-                self._aside(turn)
+                return self._answered_question(self._concierge.answer(self._identity, turn.question, DOOR))
         return self._read(PROMPT)
 
     def _confirmed(self, prepared: Prepared, line: str) -> str | None:
@@ -150,45 +150,20 @@ class Chat:
         echo('Not submitted; the draft is kept: change it, or say "submit it" when ready.')
         return None if answer is None else self._read(PROMPT)
 
-    def _confirmed_order(self, turn: Aside, confirm: ConfirmFirst) -> str | None:
-        """An order the assistant read (bot/confirmation.py): carried out only after an explicit yes
-        to a prompt naming the job; the next message when the answer was one."""
-        echo(confirm.explanation)
-        answer = self._read(f"{confirm.action}? [y/N] ")
-        if answer is not None and YES.match(answer):
-            self._aside(turn)
+    def _answered_question(self, answer: Answer) -> str | None:
+        """Show a question's answer. An order the assistant read (bot/confirmation.py) is carried
+        out only after an explicit yes to a prompt naming the job; anything else at the prompt
+        keeps the job, and is the person's next message when it is not a no."""
+        if not isinstance(answer, ConfirmCancel):
+            echo(render.answer(answer))
             return self._read(PROMPT)
-        if answer is not None and not NO.match(answer):
-            return answer  # not an answer to the prompt: the person's next message
-        echo(f"Job {confirm.job} was not cancelled.")
-        return None if answer is None else self._read(PROMPT)
-
-    def _aside(self, turn: Aside) -> None:
-        """Questions about jobs and the cluster, answered as the CLI's own commands answer them."""
-        intent, identity, concierge = turn.intent, self._identity, self._concierge
-        kind, job = intent.kind, intent.job
-        if kind in (IntentKind.STATUS, IntentKind.WHY_PENDING, IntentKind.CANCEL) and not job:
-            raise RequestInvalid(f"which job? e.g. `{kind.value.replace('_pending', '')} 1234`")
-        if kind == IntentKind.QUEUE:
-            with concierge.recorded(identity, DOOR, "queue"):
-                jobs = [j for j in concierge.queue(identity, mine=False) if not j.state.is_final]
-            echo(render.queue(jobs))
-        elif kind == IntentKind.CAPACITY:
-            gpu_type = intent.request.gpu_type
-            with concierge.recorded(identity, DOOR, "free" + (f" {gpu_type}" if gpu_type else "")):
-                echo(render.pools(concierge.capacity(gpu_type=gpu_type)))
-        elif kind == IntentKind.STATUS and job:
-            with concierge.recorded(identity, DOOR, f"status {job}"):
-                echo(render.job_report(concierge.status(identity, job)))
-        elif kind == IntentKind.WHY_PENDING and job:
-            with concierge.recorded(identity, DOOR, f"why {job}"):
-                echo(render.reasons(job, concierge.why(job)))
-        elif kind == IntentKind.CANCEL and job:
-            with concierge.recorded(identity, DOOR, f"cancel {job}"):
-                concierge.cancel(identity, job)
-            echo(f"Cancelled job {job}.")
-        else:
-            echo(HELP)
+        echo(answer.confirm.explanation)
+        said = self._read(f"{answer.confirm.action}? [y/N] ")
+        confirmed = said is not None and YES.match(said) is not None
+        echo(render.answer(self._concierge.confirm(self._identity, answer.request_id, confirmed=confirmed)))
+        if said is None or confirmed or NO.match(said):
+            return None if said is None else self._read(PROMPT)
+        return said
 
     def _greet(self) -> None:
         state = self._conversations.state(self._key)

@@ -104,13 +104,24 @@ def cli(ctx: click.Context, act_as: str | None) -> None:
 @pass_app
 def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: Target | None) -> None:
     """Ask in plain words, e.g. "2 A100s for 4 hours to run python train.py"."""
+    from bot.answers import QUESTIONS
+
     reading = app.concierge.read(text)
     intent = reading.intent
     if intent.kind not in (IntentKind.SUBMIT, IntentKind.UNKNOWN) and not dry_run:
-        if reading.confirm_first is not None and not _order_confirmed(reading.confirm_first, yes):
-            echo(f"Job {reading.confirm_first.job} was not cancelled.")
+        if intent.kind not in QUESTIONS:
+            parent = click.get_current_context().parent
+            click.echo(parent.get_help() if parent else "")
             return
-        _answer_question(app, intent.kind, intent.job, intent.request.gpu_type, text)
+        if reading.confirm_first is not None:
+            _may_ask_to_confirm(reading.confirm_first, yes)
+        _answer(
+            app,
+            intent.kind,
+            job=intent.job,
+            gpu_type=intent.request.gpu_type,
+            confirm_first=reading.confirm_first,
+        )
         return
     prepared = app.concierge.prepare(app.identity, text, "cli", backend=backend, reading=reading)
     if as_json:
@@ -135,9 +146,10 @@ def _confirmed() -> bool:
     return click.confirm("Submit this job?", default=False)
 
 
-def _order_confirmed(confirm: ConfirmFirst, yes: bool) -> bool:
-    """A y/N for an order the assistant read (bot/confirmation.py), No by default. `--yes` is for
-    submitting a preview and does not answer it: exit 2, naming the command that needs no prompt."""
+def _may_ask_to_confirm(confirm: ConfirmFirst, yes: bool) -> None:
+    """An order the assistant read (bot/confirmation.py) is confirmed with a y/N, No by default.
+    `--yes` is for submitting a preview and does not answer it: exit 2, naming the command that
+    needs no prompt; so does a missing terminal."""
     explicit = f"concierge cancel {confirm.job}"
     if yes:
         raise click.UsageError(
@@ -149,8 +161,6 @@ def _order_confirmed(confirm: ConfirmFirst, yes: bool) -> bool:
             f"the assistant read this as an order to cancel job {confirm.job}, and there is no terminal to "
             f"confirm it on: nothing was cancelled. To cancel it, run `{explicit}`"
         )
-    echo(confirm.explanation)
-    return click.confirm(printable(f"{confirm.action}?"), default=False)
 
 
 def _dry_run_contract(p: Prepared) -> dict[str, Any]:
@@ -163,23 +173,20 @@ def _dry_run_contract(p: Prepared) -> dict[str, Any]:
     }
 
 
-def _answer_question(app: App, kind: IntentKind, job: str | None, gpu_type: str | None, text: str) -> None:
-    """`ask` also answers questions ("why is 12 pending?") by the same commands as the CLI verbs."""
-    ctx = click.get_current_context()
-    if kind in (IntentKind.STATUS, IntentKind.WHY_PENDING, IntentKind.CANCEL) and not job:
-        raise click.UsageError(f"which job? e.g. concierge {kind.value.replace('_pending', '')} 1234")
-    if kind == IntentKind.QUEUE:
-        ctx.invoke(queue_cmd, mine=False, show_all=False, as_json=False, backend=None)
-    elif kind == IntentKind.STATUS:
-        ctx.invoke(status, job=job, backend=None)
-    elif kind == IntentKind.WHY_PENDING:
-        ctx.invoke(why, job=job, backend=None)
-    elif kind == IntentKind.CAPACITY:
-        ctx.invoke(free, gpu_type=gpu_type, backend=None)
-    elif kind == IntentKind.CANCEL:
-        ctx.invoke(cancel, job=job, backend=None)
+def _answer(app: App, kind: IntentKind, *, as_json: bool = False, **about: Any) -> None:
+    """A question verb (`bot.answers.Question` of `kind` and `about`), answered by the engine and
+    printed; an order the assistant read is confirmed at the terminal first."""
+    from bot.answers import ConfirmCancel, Question, QueueAnswer
+
+    answer = app.concierge.answer(app.identity, Question(kind, **about), "cli")
+    if isinstance(answer, ConfirmCancel):
+        echo(answer.confirm.explanation)
+        confirmed = click.confirm(printable(f"{answer.confirm.action}?"), default=False)
+        answer = app.concierge.confirm(app.identity, answer.request_id, confirmed=confirmed)
+    if as_json and isinstance(answer, QueueAnswer):
+        click.echo(json.dumps([j.to_json() for j in answer.jobs], indent=2))
     else:
-        click.echo(ctx.parent.get_help() if ctx.parent else "")
+        echo(render.answer(answer))
 
 
 # --- questions -----------------------------------------------------------------------------
@@ -193,15 +200,7 @@ def _answer_question(app: App, kind: IntentKind, job: str | None, gpu_type: str 
 @pass_app
 def queue_cmd(app: App, mine: bool, show_all: bool, as_json: bool, backend: Target | None) -> None:
     """The queue: id, name, user, state, reason, GPUs, elapsed/limit, expected start."""
-    words = "queue" + (" --mine" if mine else "") + (" --all" if show_all else "")
-    with app.concierge.recorded(app.identity, "cli", words):
-        jobs = app.concierge.queue(app.identity, mine=mine, backend=backend)
-    if not show_all:
-        jobs = [j for j in jobs if not j.state.is_final]
-    if as_json:
-        click.echo(json.dumps([j.to_json() for j in jobs], indent=2))
-    else:
-        echo(render.queue(jobs))
+    _answer(app, IntentKind.QUEUE, as_json=as_json, mine=mine, everything=show_all, backend=backend)
 
 
 @cli.command()
@@ -210,9 +209,7 @@ def queue_cmd(app: App, mine: bool, show_all: bool, as_json: bool, backend: Targ
 @pass_app
 def status(app: App, job: str, backend: Target | None) -> None:
     """One job now, with its history as recorded in the store."""
-    with app.concierge.recorded(app.identity, "cli", f"status {job}"):
-        report = app.concierge.status(app.identity, job, backend=backend)
-    echo(render.job_report(report))
+    _answer(app, IntentKind.STATUS, job=job, backend=backend)
 
 
 @cli.command()
@@ -221,9 +218,7 @@ def status(app: App, job: str, backend: Target | None) -> None:
 @pass_app
 def why(app: App, job: str, backend: Target | None) -> None:
     """Why a job waits, in plain words, and what would start sooner."""
-    with app.concierge.recorded(app.identity, "cli", f"why {job}"):
-        found = app.concierge.why(job, backend=backend)
-    echo(app.concierge.why_in_words(job, found, backend=backend) or render.reasons(job, found))
+    _answer(app, IntentKind.WHY_PENDING, job=job, backend=backend)
 
 
 @cli.command()
@@ -232,9 +227,7 @@ def why(app: App, job: str, backend: Target | None) -> None:
 @pass_app
 def free(app: App, gpu_type: str | None, backend: Target | None) -> None:
     """Free and total GPUs by partition and type, read from the cluster."""
-    with app.concierge.recorded(app.identity, "cli", "free" + (f" --type {gpu_type}" if gpu_type else "")):
-        found = app.concierge.capacity(gpu_type=gpu_type, backend=backend)
-    echo(render.pools(found))
+    _answer(app, IntentKind.CAPACITY, gpu_type=gpu_type, backend=backend)
 
 
 @cli.command()
@@ -243,9 +236,7 @@ def free(app: App, gpu_type: str | None, backend: Target | None) -> None:
 @pass_app
 def cancel(app: App, job: str, backend: Target | None) -> None:
     """Cancel a job: only its owner or an admin may."""
-    with app.concierge.recorded(app.identity, "cli", f"cancel {job}"):
-        app.concierge.cancel(app.identity, job, backend=backend)
-    echo(f"Cancelled job {job}.")
+    _answer(app, IntentKind.CANCEL, job=job, backend=backend)
 
 
 @cli.command()
@@ -255,8 +246,7 @@ def cancel(app: App, job: str, backend: Target | None) -> None:
 @pass_app
 def scale(app: App, job: str, replicas: int, backend: Target | None) -> None:
     """Change how many replicas a service runs (Kubernetes)."""
-    with app.concierge.recorded(app.identity, "cli", f"scale {job} {replicas}"):
-        app.concierge.scale(app.identity, job, replicas, backend=backend)
+    app.concierge.scale(app.identity, job, replicas, "cli", backend=backend)
     echo(f"Scaled {job} to {replicas} replica{'s' if replicas != 1 else ''}.")
 
 

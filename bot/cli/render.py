@@ -16,11 +16,21 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from backends.types import GpuAsk, GpuPool, JobState, JobStatus, PendingReason
+from bot.answers import (
+    Answer,
+    CancelAnswer,
+    ConfirmCancel,
+    FreeAnswer,
+    JobReport,
+    KeptAnswer,
+    QueueAnswer,
+    WhyAnswer,
+)
 from bot.need_to_know import HIDDEN
 from bot.terminal_text import is_printable, printable
 
 if TYPE_CHECKING:  # the CLI imports this module at start-up: no engine or store for `--help`
-    from bot.engine import JobReport, Prepared
+    from bot.engine import Prepared
     from bot.store import RequestRecord
 
 
@@ -138,6 +148,25 @@ def reasons(job_id: str, found: Sequence[PendingReason]) -> str:
             text += "\nWhat would start sooner:\n" + "\n".join(f"  - {a}" for a in r.alternatives)
         parts.append(text)
     return printable("\n\n".join(parts))
+
+
+def answer(found: Answer) -> str:
+    """A question's answer as the terminal shows it (the CLI's verbs and `ask`, and `chat`)."""
+    match found:
+        case QueueAnswer(jobs=jobs):
+            return queue(jobs)
+        case JobReport():
+            return job_report(found)
+        case WhyAnswer(job=job, reasons=why, phrased=phrased):
+            return printable(phrased) if phrased else reasons(job, why)
+        case FreeAnswer(pools=found_pools):
+            return pools(found_pools)
+        case CancelAnswer(job=job):
+            return printable(f"Cancelled job {job}.")
+        case KeptAnswer(job=job):
+            return printable(f"Job {job} was not cancelled.")
+        case ConfirmCancel(confirm=confirm):
+            return printable(confirm.explanation)
 
 
 def prepared(p: Prepared) -> str:

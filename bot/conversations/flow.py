@@ -163,9 +163,7 @@ class _Step:
         """The understanding's own message (a model's question may depend on the conversation),
         recorded like any request that could not be understood."""
         message = intent.message or f"I could not understand that; say what you need, e.g. {EXAMPLE}"
-        request_id = self._store.new_request(self._state.key.requester, self._door, text)
-        self._store.record_intent(request_id, intent)
-        self._store.record_outcome(request_id, "invalid", message)
+        self._concierge.not_planned(self._state.key.requester, self._door, text, intent, "invalid", message)
         return RequestInvalid(message)
 
     # --- the draft ---------------------------------------------------------------------------
@@ -242,9 +240,10 @@ class _Step:
         self, request: JobRequest, field: str, question: str, text: str
     ) -> tuple[Turn, ConversationState]:
         # Recorded like every message a person sends: what they asked, and that it needs more.
-        request_id = self._store.new_request(self._state.key.requester, self._door, text)
-        self._store.record_intent(request_id, Intent(kind=IntentKind.SUBMIT, request=request))
-        self._store.record_outcome(request_id, drafts.NEEDS_DETAILS, question)
+        asked = Intent(kind=IntentKind.SUBMIT, request=request)
+        self._concierge.not_planned(
+            self._state.key.requester, self._door, text, asked, drafts.NEEDS_DETAILS, question
+        )
         after = self._state.model_copy(
             update={"partial": request.model_dump(mode="json", exclude_defaults=True), "pending_field": field}
         )

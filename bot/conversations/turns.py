@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from backends.errors import BackendUnavailable
 from backends.types import Intent
+from bot.answers import Question
 from bot.confirmation import ConfirmFirst
 from bot.engine import Prepared
 
@@ -60,6 +61,10 @@ class Aside:
 
     intent: Intent
     confirm_first: ConfirmFirst | None = None
+
+    @property
+    def question(self) -> Question:
+        return Question.of(self.intent, self.confirm_first)
 
 
 Turn = Previewed | Confirming | AlreadySubmitted | Asked | Dropped | Aside

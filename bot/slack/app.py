@@ -24,12 +24,10 @@ from bot.slack import blocks
 from bot.slack.actions import PreviewButtons
 from bot.slack.approvals import register_approvals
 from bot.slack.commands import GpuCommand
-from bot.slack.confirmations import CancelConfirmations
 from bot.slack.events import register_events
 from bot.slack.form import register_form
 from bot.slack.identity import email_rule, slack_identity
 from bot.slack.incidents import replying
-from bot.slack.job_updates import remember_submit_threads
 from bot.slack.listeners import Background
 from bot.slack.nudges import register_nudges
 from bot.slack.settings import SlackSettings
@@ -73,8 +71,7 @@ def build_app(
     def resolve_identity(user_id: str) -> Identity:
         return slack_identity(store, client, user_id, identity_rule)
 
-    confirmations = CancelConfirmations(concierge, store, resolve_identity)
-    command = GpuCommand(concierge, resolve_identity, confirmations)
+    command = GpuCommand(concierge, resolve_identity)
     buttons = PreviewButtons(concierge, store, resolve_identity)
 
     background = Background(settings.workers)
@@ -89,13 +86,10 @@ def build_app(
 
     register_form(app, concierge, store, resolve_identity, background)  # before /gpu: first match wins
     background.register(app.command(SLASH_COMMAND), answer_gpu_command)
-    background.register(app.action(blocks.SUBMIT_ACTION), buttons.submit)
-    background.register(app.action(blocks.CANCEL_ACTION), buttons.cancel)
-    confirmations.register(app, background)
+    buttons.register(app, background)
     register_events(app, concierge, store, command, resolve_identity, background, conversations)
     register_approvals(app, concierge, store, settings, resolve_identity, background)
     register_nudges(app, concierge, store, resolve_identity, background, nudges or NudgeSettings())
-    remember_submit_threads(app, store)
     app.error(_log_unhandled)
     return app
 

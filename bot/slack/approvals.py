@@ -43,6 +43,7 @@ from backends.errors import PermissionDenied, RequestInvalid
 from backends.types import Identity
 from bot.engine import Concierge, Prepared
 from bot.slack import blocks
+from bot.slack.clicks import clicked, ephemeral
 from bot.slack.commands import ResolveIdentity
 from bot.slack.incidents import Reply, dm_reply, replying
 from bot.slack.job_updates import remember_clicked_message
@@ -50,12 +51,9 @@ from bot.slack.listeners import Background
 from bot.slack.settings import SlackSettings
 from bot.slack.submission import prepared_from
 from bot.store import RequestRecord, Store
-from bot.store.lifecycle import AWAITING_APPROVAL
-from policies import Verdict
 
 APPROVE_ACTION = "gpu_approve"
 DENY_ACTION = "gpu_deny"
-DENIED_BY_APPROVER = "denied_by_approver"
 DENY_REASON = "an approver declined it"  # when the approver gives no reason
 DENY_VIEW = "gpu_deny_reason"
 REASON_BLOCK = "deny_reason"
@@ -86,25 +84,18 @@ class Approvals:
     # --- the requester's click -----------------------------------------------------------------
 
     def ask(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        with replying(_ephemeral(respond)):
-            user_id, request_id = _clicked(body)
-            identity = self._resolve_identity(user_id)
-            record = self._store.request(request_id)
-            if record.requester != identity.requester:
-                raise PermissionDenied("only the person who asked can request approval for this request")
+        with replying(ephemeral(respond)):
+            user_id, request_id = clicked(body)
             channel = self._settings.approvers_channel
             if channel is None:
                 raise RequestInvalid(
                     "no approvers' channel is configured, so this request cannot be approved here; ask an "
                     "admin to set CONCIERGE_SLACK__APPROVERS_CHANNEL, or make the request smaller"
                 )
-            prepared = prepared_from(record)
-            if prepared.decision.verdict != Verdict.NEEDS_APPROVAL or record.job_id is not None:
-                raise RequestInvalid(f"request {request_id[:8]} does not wait for an approval")
-            if not self._store.claim(f"slack-approval-ask:{request_id}", identity.requester):
-                _ephemeral(respond)(f":hourglass: Request {request_id[:8]} is with the approvers already.")
+            prepared = self._concierge.ask_approval(self._resolve_identity(user_id), request_id)
+            if prepared is None:
+                ephemeral(respond)(f":hourglass: Request {request_id[:8]} is with the approvers already.")
                 return
-            self._store.record_outcome(request_id, AWAITING_APPROVAL)
             remember_clicked_message(self._store, body, request_id)
             client.chat_postMessage(
                 channel=channel,
@@ -121,8 +112,8 @@ class Approvals:
     # --- the approvers' clicks -----------------------------------------------------------------
 
     def approve(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        with replying(_ephemeral(respond)):
-            decided = self._decide(*_clicked(body), _ephemeral(respond), approving=True)
+        with replying(ephemeral(respond)):
+            decided = self._decide(*clicked(body), ephemeral(respond), approving=True)
             if decided is None:
                 return
             approver, record = decided
@@ -146,8 +137,8 @@ class Approvals:
 
     def deny(self, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         """Deny asks for a reason first: a modal, whose submission (`deny_with_reason`) decides."""
-        with replying(_ephemeral(respond)):
-            user_id, request_id = _clicked(body)
+        with replying(ephemeral(respond)):
+            user_id, request_id = clicked(body)
             if not self.is_approver(user_id):
                 raise PermissionDenied("only approvers can approve or deny requests; this one waits for them")
             container = body.get("container") or {}
@@ -172,10 +163,7 @@ class Approvals:
             if decided is None:
                 return
             approver, record = decided
-            self._store.record_outcome(record.id, DENIED_BY_APPROVER, reason)
-            self._store.audit(
-                approver.requester, "deny", record.id, {"requester": record.requester, "reason": reason}
-            )
+            self._concierge.deny_approval(approver, record, reason)
             if where.get("channel") and where.get("ts"):
                 markdown = (
                     f":no_entry: Denied by <@{approver.requester}>: {blocks.escaped(reason)}. Not submitted."
@@ -203,9 +191,7 @@ class Approvals:
                 f"request {request_id[:8]} is your own, so another approver has to approve it; it still "
                 "waits for them (you may deny it yourself to withdraw it)"
             )
-        if record.outcome != AWAITING_APPROVAL or not self._store.claim(
-            f"slack-approval-decision:{request_id}", user_id
-        ):
+        if not self._concierge.decision_claimed(approver, record):
             current = self._store.request(request_id)
             done = f"job {current.job_id}" if current.job_id else current.outcome.replace("_", " ")
             reply(f"Request {request_id[:8]} was decided already ({done}).")
@@ -314,18 +300,6 @@ def _tell_requester(client: WebClient, requester: str, text: str) -> None:
 def _said(error: Exception) -> str:
     message = getattr(error, "message", None)
     return blocks.escaped(message) if isinstance(message, str) else "an unexpected error (it is logged)"
-
-
-def _clicked(body: dict[str, Any]) -> tuple[str, str]:
-    """The verified user who clicked, and the request id the button carries."""
-    return str(body["user"]["id"]), str(body["actions"][0]["value"])
-
-
-def _ephemeral(respond: Respond) -> Reply:
-    def reply(text: str) -> object:
-        return respond(text=text, response_type="ephemeral", replace_original=False)
-
-    return reply
 
 
 def _message_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -15,12 +15,24 @@ from dataclasses import dataclass, field
 
 from slack_sdk.models.blocks import Block
 
-from backends.errors import PermissionDenied, RequestInvalid
+from backends.errors import PermissionDenied
 from backends.types import Identity, IntentKind
+from bot import answers as engine_answers
+from bot.answers import (
+    QUESTIONS,
+    CancelAnswer,
+    ConfirmCancel,
+    FreeAnswer,
+    JobReport,
+    KeptAnswer,
+    Question,
+    QueueAnswer,
+    WhyAnswer,
+)
 from bot.cli import render
 from bot.engine import Concierge
 from bot.slack import blocks
-from bot.slack.confirmations import CancelConfirmations
+from bot.slack.confirmations import confirmation_blocks
 from bot.slack.submission import DOOR
 
 # Resolves a Slack user id to the person's cluster identity (raises when they are not mapped).
@@ -37,7 +49,13 @@ HELP = (
     "• `/gpu new` — a form to fill in instead of a sentence\n"
     "Replies are visible only to you."
 )
-_NEEDS_JOB = {"why": IntentKind.WHY_PENDING, "status": IntentKind.STATUS, "cancel": IntentKind.CANCEL}
+_VERBS = {
+    "queue": IntentKind.QUEUE,
+    "free": IntentKind.CAPACITY,
+    "why": IntentKind.WHY_PENDING,
+    "status": IntentKind.STATUS,
+    "cancel": IntentKind.CANCEL,
+}
 
 
 @dataclass(frozen=True)
@@ -53,81 +71,68 @@ class Answer:
 
 
 class GpuCommand:
-    def __init__(
-        self, concierge: Concierge, resolve_identity: ResolveIdentity, confirmations: CancelConfirmations
-    ) -> None:
+    def __init__(self, concierge: Concierge, resolve_identity: ResolveIdentity) -> None:
         self._concierge = concierge
         self._resolve_identity = resolve_identity
-        self._confirmations = confirmations
 
     def answer(self, user_id: str, text: str) -> Answer:
         words = text.split()
         verb = words[0].lower() if words else "help"
         if verb == "help":
             return Answer("GPU Concierge help", blocks.notice(HELP))
-        if verb == "queue":
-            return self._queue(user_id, mine=len(words) > 1 and words[1].lower() == "mine")
-        if verb == "free":
-            return self._free(user_id, words[1] if len(words) > 1 else None)
-        if verb in _NEEDS_JOB:
-            if len(words) != 2:
-                raise RequestInvalid(f"which job? e.g. `/gpu {verb} 1234`")
-            return self._about_job(user_id, _NEEDS_JOB[verb], words[1])
-        return self._free_text(user_id, text.strip())
-
-    def _free_text(self, user_id: str, text: str) -> Answer:
+        if verb in _VERBS:
+            return self.answered(user_id, _typed(_VERBS[verb], words[1:]))
         reading = self._concierge.read(text)  # read once: the model (if any) is asked once
-        intent = reading.intent
-        if reading.confirm_first is not None:  # an order the model read: shown, not carried out
-            return Answer(*self._confirmations.ask(user_id, text, reading.confirm_first))
-        if intent.kind == IntentKind.HELP:
+        if reading.intent.kind == IntentKind.HELP:
             return Answer("GPU Concierge help", blocks.notice(HELP))
-        if intent.kind == IntentKind.QUEUE:
-            return self._queue(user_id, mine=False)
-        if intent.kind == IntentKind.CAPACITY:
-            return self._free(user_id, intent.request.gpu_type)
-        if intent.kind in (IntentKind.STATUS, IntentKind.WHY_PENDING, IntentKind.CANCEL):
-            if not intent.job:
-                verb = intent.kind.value.replace("_pending", "")
-                raise RequestInvalid(f"which job? e.g. `/gpu {verb} 1234`")
-            return self._about_job(user_id, intent.kind, intent.job)
+        if reading.intent.kind in QUESTIONS:
+            return self.answered(user_id, reading.question)
         prepared = self._concierge.prepare(self._resolve_identity(user_id), text, DOOR, reading=reading)
         return Answer(f"Preview of request {prepared.request_id[:8]}", blocks.preview(prepared))
 
-    def _queue(self, user_id: str, *, mine: bool) -> Answer:
-        identity = self._resolve_identity(user_id) if mine else self._asker(user_id)
-        with self._concierge.recorded(identity, DOOR, "queue mine" if mine else "queue"):
-            jobs = [j for j in self._concierge.queue(identity, mine=mine) if not j.state.is_final]
-        return Answer(f"{len(jobs)} jobs in the queue", [blocks.code(render.queue(jobs), "Queue")])
-
-    def _free(self, user_id: str, gpu_type: str | None) -> Answer:
-        words = "free" + (f" {gpu_type}" if gpu_type else "")
-        with self._concierge.recorded(self._asker(user_id), DOOR, words):
-            pools = self._concierge.capacity(gpu_type=gpu_type)
-        return Answer("Free GPUs", [blocks.code(render.pools(pools), "Free GPUs")])
-
-    def _about_job(self, user_id: str, kind: IntentKind, job: str) -> Answer:
-        if kind == IntentKind.CANCEL:
-            identity = self._resolve_identity(user_id)
-            with self._concierge.recorded(identity, DOOR, f"cancel {job}"):
-                self._concierge.cancel(identity, job)
-            done = f":stop_sign: Cancelled job *{blocks.escaped(job)}*."
-            return Answer(f"Cancelled job {job}", blocks.notice(done))
-        asker = self._asker(user_id)
-        if kind == IntentKind.STATUS:
-            with self._concierge.recorded(asker, DOOR, f"status {job}"):
-                report = self._concierge.status(asker, job)
-            return Answer(f"Job {job}", [blocks.code(render.job_report(report))])
-        with self._concierge.recorded(asker, DOOR, f"why {job}"):
-            reasons = self._concierge.why(job)
-        phrased = self._concierge.why_in_words(job, reasons)
-        if phrased is not None:  # the model's prose reads better outside a code block
-            return Answer(f"Why job {job} waits", blocks.notice(blocks.escaped(phrased)))
-        return Answer(f"Why job {job} waits", [blocks.code(render.reasons(job, reasons))])
+    def answered(self, user_id: str, question: Question) -> Answer:
+        """The engine's answer, in Block Kit. Read-only questions need no cluster user (an unmapped
+        person may still see the queue); a cancel and the person's own queue do."""
+        needs_account = question.kind == IntentKind.CANCEL or question.mine
+        identity = self._resolve_identity(user_id) if needs_account else self._asker(user_id)
+        return shown(self._concierge.answer(identity, question, DOOR))
 
     def _asker(self, user_id: str) -> Identity:
-        """Read-only questions need no cluster user: an unmapped person may still see the queue."""
         try:
             return self._resolve_identity(user_id)
         except PermissionDenied:
             return Identity(requester=user_id)
+
+
+def _typed(kind: IntentKind, args: list[str]) -> Question:
+    """`/gpu queue [mine]`, `/gpu free [type]`, `/gpu why|status|cancel <job>`."""
+    if kind == IntentKind.QUEUE:
+        return Question(kind, mine=[word.lower() for word in args[:1]] == ["mine"])
+    if kind == IntentKind.CAPACITY:
+        return Question(kind, gpu_type=args[0] if args else None)
+    return Question(kind, job=args[0] if len(args) == 1 else None)
+
+
+def shown(answer: engine_answers.Answer) -> Answer:
+    """An engine's answer as Slack shows it: tables in a code block, the model's prose as it is."""
+    text = render.answer(answer)
+    match answer:
+        case QueueAnswer(jobs=jobs):
+            return Answer(f"{len(jobs)} jobs in the queue", [blocks.code(text, "Queue")])
+        case FreeAnswer():
+            return Answer("Free GPUs", [blocks.code(text, "Free GPUs")])
+        case JobReport(ref=ref):
+            return Answer(f"Job {ref.job_id}", [blocks.code(text)])
+        case WhyAnswer(job=job, phrased=str()):  # the model's prose reads better outside a code block
+            return Answer(f"Why job {job} waits", blocks.notice(blocks.escaped(text)))
+        case WhyAnswer(job=job):
+            return Answer(f"Why job {job} waits", [blocks.code(text)])
+        case CancelAnswer(job=job):
+            return Answer(
+                f"Cancelled job {job}", blocks.notice(f":stop_sign: Cancelled job *{blocks.escaped(job)}*.")
+            )
+        case KeptAnswer(job=job):
+            kept = f":white_check_mark: Kept job *{blocks.escaped(job)}*; nothing was cancelled."
+            return Answer(f"Kept job {job}; nothing was cancelled.", blocks.notice(kept))
+        case ConfirmCancel(request_id=request_id, confirm=confirm):
+            return Answer(f"{confirm.action}?", confirmation_blocks(request_id, confirm))

@@ -6,11 +6,11 @@ posted in it (`ThreadUpdates`, bot/store/thread_updates.py). A round (`post_new`
 tracker poll) posts every recorded state its thread has not had yet, oldest first, whichever
 replica recorded it.
 
-Where to post is remembered at the click (`remember_submit_threads`, a Bolt middleware: the
-Submit listener knows nothing of threads): the clicked message's channel, and its ts when the
-message is shared. An ephemeral preview cannot hold a thread, so the first update posts a
-"Job N submitted" message in that channel and anchors the thread there; the store lets one
-anchor win if two replicas try at once.
+Where to post is remembered by the click's work, after Slack's ack (`remember_clicked_message`,
+from Submit and Request approval: nothing touches the database before the ack): the clicked
+message's channel, and its ts when the message is shared. An ephemeral preview cannot hold a
+thread, so the first update posts a "Job N submitted" message in that channel and anchors the
+thread there; the store lets one anchor win if two replicas try at once.
 
 A failure to post does not stop the tracker's loop (it must outlive Slack being down): the state
 stays unposted and is tried again at the next rounds, up to `MAX_ATTEMPTS`, and its thread's
@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from slack_bolt import App
 from slack_sdk import WebClient
 
 from backends.errors import ConciergeError
@@ -38,7 +37,7 @@ from backends.types import JobState, Plan
 from bot.slack import blocks
 from bot.store import RequestRecord, Store
 from bot.store.store import utc_now
-from bot.store.thread_updates import ThreadUpdates, UnpostedState
+from bot.store.thread_updates import UnpostedState
 from bot.tracker import Tracker, Transition
 
 log = logging.getLogger("concierge.slack.job_updates")
@@ -49,7 +48,7 @@ STALE_AFTER = timedelta(days=1)
 class JobUpdates:
     def __init__(self, store: Store, client: WebClient, clock: Callable[[], datetime] = utc_now) -> None:
         self._store = store
-        self._threads = ThreadUpdates(store.engine)
+        self._threads = store.thread_updates
         self._client = client
         self._clock = clock
 
@@ -177,18 +176,6 @@ def duration(span: timedelta) -> str:
     if minutes:
         return f"{minutes} min {seconds:02d} s"
     return f"{seconds} s"
-
-
-def remember_submit_threads(app: App, store: Store) -> None:
-    """Note where each Submit click happened, before the Submit listener runs (it needs no help)."""
-
-    def remember(body: dict[str, Any], next: Callable[[], Any]) -> Any:
-        action = (body.get("actions") or [{}])[0]
-        if body.get("type") == "block_actions" and action.get("action_id") == blocks.SUBMIT_ACTION:
-            remember_clicked_message(store, body, str(action.get("value") or ""))
-        return next()
-
-    app.middleware(remember)
 
 
 def remember_clicked_message(store: Store, body: dict[str, Any], request_id: str) -> None:

@@ -31,7 +31,8 @@ from slack_sdk.models.blocks import (
 
 from backends.durations_text import duration
 from backends.errors import PermissionDenied, RequestInvalid
-from backends.types import Identity, Target
+from backends.types import Identity, IntentKind, Target
+from bot.answers import Question
 from bot.engine import Concierge
 from bot.settings import NudgeSettings
 from bot.slack import blocks
@@ -151,8 +152,7 @@ class NudgeButtons:
         with replying(ephemeral(respond)):
             owner, record = self._owner_clicked(body)
             backend: Target = "k8s" if record.backend == "k8s" else "slurm"
-            with self._concierge.recorded(owner, DOOR, f"cancel {record.job_id}"):
-                self._concierge.cancel(owner, record.job_id, backend=backend)
+            self._concierge.answer(owner, Question(IntentKind.CANCEL, record.job_id, backend=backend), DOOR)
             job, runs_as = blocks.escaped(record.job_id), blocks.escaped(record.owner)
             done = f":stop_sign: Cancelled job *{job}* as `{runs_as}`."
             replace_buttons(body, respond, client, done, blocks.notice(done), keep_message=True)

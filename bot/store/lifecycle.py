@@ -21,6 +21,7 @@ SUBMITTING = "submitting"  # admitted against the limits; the cluster is being a
 SUBMITTED = "submitted"  # a job exists and has not been seen running or ending
 RUNNING = "running"  # the job was last seen running (or completing, suspended)
 AWAITING_APPROVAL = "awaiting_approval"  # shown to approvers; Approve submits it
+DENIED_BY_APPROVER = "denied_by_approver"  # an approver said no (and why)
 AWAITING_CONFIRMATION = "awaiting_confirmation"  # a cancel the model read, shown to the person first
 UNKNOWN = "unknown"  # a job whose end can no longer be observed
 FAILED = "failed"

@@ -55,6 +55,7 @@ from bot.store.tables import (
     SlackThreadRow,
     StateRow,
 )
+from bot.store.thread_updates import ThreadUpdates
 from policies.decision import Decision, Verdict
 
 ADMISSION_LOCK_SPACE = 0x41444D54  # "ADMT": the advisory-lock key space of per-person admission
@@ -87,6 +88,11 @@ class Store:
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    @property
+    def thread_updates(self) -> ThreadUpdates:
+        """Which recorded job states are still to be posted in their Slack threads."""
+        return ThreadUpdates(self._engine)
 
     def migrate(self) -> None:
         """Bring the schema to the current revision; at head it only reads the version table."""

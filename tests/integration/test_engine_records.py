@@ -17,6 +17,7 @@ from backends.types import (
     GpuAsk,
     GpuPool,
     Identity,
+    IntentKind,
     JobRef,
     JobState,
     JobStatus,
@@ -25,6 +26,7 @@ from backends.types import (
     QueueFilter,
     Target,
 )
+from bot.answers import Question
 from bot.engine import Concierge
 from bot.store import Store
 from bot.tracker import Tracker
@@ -153,14 +155,13 @@ def test_a_denied_request_is_not_submitted_and_says_why(store: Store) -> None:
 
 def test_a_question_is_recorded_as_answered_or_failed(store: Store) -> None:
     concierge = engine(store, FakeBackend())
-    with concierge.recorded(ALICE, "cli", "queue"):
-        concierge.queue(ALICE, mine=False)
-    with pytest.raises(RequestInvalid), concierge.recorded(ALICE, "cli", "queue --backend k8s"):
-        concierge.queue(ALICE, mine=False, backend="k8s")
+    concierge.answer(ALICE, Question(IntentKind.QUEUE), "cli")
+    with pytest.raises(RequestInvalid):
+        concierge.answer(ALICE, Question(IntentKind.QUEUE, mine=True, backend="k8s"), "cli")
     outcomes = {r.text: (r.outcome, r.error) for r in store.history("U-alice")}
     assert outcomes["queue"] == ("answered", None)
-    assert outcomes["queue --backend k8s"][0] == "invalid"
-    assert "k8s backend is not configured" in str(outcomes["queue --backend k8s"][1])
+    assert outcomes["queue --mine"][0] == "invalid"
+    assert "k8s backend is not configured" in str(outcomes["queue --mine"][1])
 
 
 def test_policy_check_judges_without_planning(store: Store) -> None:

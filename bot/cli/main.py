@@ -366,8 +366,7 @@ def users_map(
         default_namespace=namespace,
         is_admin=admin,
     )
-    app.store.map_identity(mapped)
-    app.store.audit(app.identity.requester, "map_identity", requester, mapped.model_dump(mode="json"))
+    app.store.map_identity(mapped, by=app.identity.requester)
     echo(f"Mapped {requester} → unix={unix_user or '-'} k8s={k8s_user or '-'} admin={admin}.")
 
 

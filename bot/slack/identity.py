@@ -75,8 +75,7 @@ def slack_identity(store: Store, client: WebClient, user_id: str, rule: EmailRul
         raise _ask_an_admin(user_id, None)
     local_user = rule.local_user(user_id, _slack_user(client, user_id))
     identity = Identity(requester=user_id, unix_user=local_user, k8s_user=local_user)
-    store.map_identity(identity)
-    store.audit(user_id, "map_identity", user_id, {"rule": "email_local_part", "unix_user": local_user})
+    store.map_identity(identity, by=user_id, detail={"rule": "email_local_part", "unix_user": local_user})
     return identity
 
 

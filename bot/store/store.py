@@ -103,7 +103,11 @@ class Store:
 
     # --- identities ---------------------------------------------------------------------------
 
-    def map_identity(self, identity: Identity) -> None:
+    def map_identity(
+        self, identity: Identity, *, by: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        """Map a person to their cluster identities; `by` (who mapped them) is audited with it, in the
+        same transaction (`detail`, or the mapping itself)."""
         now = utc_now()
         values = {
             "unix_user": identity.unix_user,
@@ -118,6 +122,13 @@ class Store:
         statement = statement.on_conflict_do_update(index_elements=[IdentityRow.requester], set_=values)
         with self._writing() as session:
             session.execute(statement)
+            if by is not None:
+                audited = detail or identity.model_dump(mode="json")
+                session.add(
+                    AuditRow(
+                        at=now, actor=by, action="map_identity", subject=identity.requester, detail=audited
+                    )
+                )
 
     def identity_for(self, requester: str) -> Identity | None:
         with self._reading() as session:

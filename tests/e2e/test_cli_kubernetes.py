@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers.cli import Cli
 from tests.k8s_emulator import BOT_USER, KubeEmulator, RequestRecord
 
-CONCIERGE = str(Path(sys.executable).with_name("concierge"))
 BOT_TOKEN = "bot-token"
 A100 = "NVIDIA-A100-SXM4-80GB"
 H100 = "NVIDIA-H100-80GB-HBM3"
@@ -34,31 +30,6 @@ L40S = "NVIDIA-L40S"
 WRITES = ("create", "update", "patch", "delete", "deletecollection")
 MISTRAL = "mistralai/Mistral-7B-Instruct-v0.3"
 SERVE_MISTRAL = f"serve {MISTRAL} on one a100 in namespace research with port 8000"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@dataclass
-class Cli:
-    env: dict[str, str]
-
-    def __call__(self, *args: str) -> Result:
-        done = subprocess.run(
-            [CONCIERGE, *args], env=self.env, capture_output=True, text=True, timeout=60, check=False
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
-
-    def submit(self, who: str, text: str) -> str:
-        result = self("--as", who, "ask", "--yes", text)
-        assert result.code == 0, result.err
-        match = re.search(r"Submitted job (\S+) \(request", result.out)
-        assert match, result.out
-        return match.group(1)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
+from tests.helpers.cli import Result
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_CLI = "import sys; from bot.cli.main import main; sys.argv[0] = 'concierge'; sys.exit(main())"
@@ -43,13 +44,6 @@ def _python_for(user: str, env: dict[str, str]) -> str | None:
         if subprocess.run(probe, env=env, capture_output=True, check=False, timeout=60).returncode == 0:
             return candidate
     return None
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
 
 
 @dataclass

@@ -33,7 +33,7 @@ class Cli:
     def submit(self, who: str, text: str) -> str:
         result = self("--as", who, "ask", "--yes", text)
         assert result.code == 0, result.err
-        match = re.search(r"Submitted job (\d+)", result.out)
+        match = re.search(r"Submitted job (\S+) \(request", result.out)
         assert match, result.out
         return match.group(1)
 

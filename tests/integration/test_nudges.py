@@ -10,15 +10,11 @@ nudger's clock around it.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 import pytest
-from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 
 from backends.types import Identity, JobRef
@@ -27,8 +23,8 @@ from bot.store import Store
 from bot.store.schedule import ScheduleStore
 from bot.telemetry.nudges import IdleAllocation, NudgeRound, NudgeSettings, NudgeStatus
 from tests.fakes.backend import FakeBackend
-from tests.fakes.slack_app import ALICE, BOB, SECRET, WAIT_S, make_door
-from tests.slack_fake import FakeSlack, block_action_body, signed_request
+from tests.fakes.slack_app import ALICE, BOB, Door, make_door
+from tests.slack_fake import FakeSlack, block_action_body
 
 SETTINGS = NudgeSettings(idle_minutes=60, cooldown_hours=24, seen_within_minutes=15)
 
@@ -62,21 +58,16 @@ class Clock:
 
 
 @dataclass
-class Nudges:
-    app: App
-    fake: FakeSlack
-    cluster: FakeBackend
-    store: Store
-    clock: Clock
-    settings: NudgeSettings = SETTINGS
-    _client: WebClient = field(init=False)
+class Nudges(Door):
+    """The Slack door with the nudger, on the test's clock."""
 
-    def __post_init__(self) -> None:
-        # No retry handler: a rate-limited post fails at once, as one that exhausted its retries.
-        self._client = WebClient(token="xoxb-test", base_url=self.fake.api_url)
+    clock: Clock = field(default_factory=lambda: Clock(datetime.now(UTC)))
+    settings: NudgeSettings = SETTINGS
 
     def round(self, *jobs: Idle) -> NudgeRound:
-        return slack_nudger(self.store, self._client, self.settings, self.clock).run(jobs)
+        # No retry handler: a rate-limited post fails at once, as one that exhausted its retries.
+        client = WebClient(token="xoxb-test", base_url=self.fake.api_url)
+        return slack_nudger(self.store, client, self.settings, self.clock).run(jobs)
 
     def idle(self, job_id: str, owner: str = "alice", *, for_: timedelta = timedelta(hours=3)) -> Idle:
         """A job idle for `for_` up to a minute ago, by the nudger's clock."""
@@ -86,10 +77,10 @@ class Nudges:
     def dms(self) -> list[dict[str, Any]]:
         return self.fake.calls_to("chat.postMessage")
 
-    def click(self, action: str, job_id: str, user: Identity) -> str:
+    def press(self, action: str, job_id: str, user: Identity) -> str:
         """Click a button of the job's nudge (the latest DM about it), as `user`."""
         (message,) = [dm for dm in self.dms() if f"Job {job_id} " in dm["text"]][-1:]
-        url = self.fake.response_url(uuid4().hex)
+        url = self.response_url()
         body = block_action_body(
             action,
             f"slurm:{job_id}",
@@ -99,29 +90,17 @@ class Nudges:
             message_blocks=message["blocks"],
             response_url=url,
         )
-        headers: dict[str, str | Sequence[str]] = dict(signed_request(SECRET, body))
-        assert self.app.dispatch(BoltRequest(body=body, headers=headers)).status == 200
+        assert self.dispatch(body).status == 200
         return url
-
-    def answers_to(self, url: str) -> list[dict[str, Any]]:
-        token = url.rsplit("/", 1)[1]
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            found = [post.body for post in self.fake.responses if post.token == token]
-            if found:
-                return found
-            time.sleep(0.01)
-        raise AssertionError(f"no answer on {url}: {self.fake.responses}")
 
 
 @pytest.fixture
-def nudges(store: Store) -> Iterator[Nudges]:
+def nudges(store: Store, fake: FakeSlack) -> Nudges:
     store.map_identity(ALICE)
     store.map_identity(BOB)
     cluster = FakeBackend(owners={"501": "alice", "502": "alice", "777": "carol"})
-    with FakeSlack() as fake:
-        door = make_door(store, fake, cluster, nudges=SETTINGS)
-        yield Nudges(door.app, fake, cluster, store, Clock(datetime.now(UTC)))
+    door = make_door(store, fake, cluster, nudges=SETTINGS)
+    return Nudges(door.app, fake, cluster, store)
 
 
 def _shown(message: dict[str, Any]) -> str:
@@ -169,7 +148,7 @@ def test_keep_silences_the_job_for_a_cooldown(nudges: Nudges) -> None:
     nudges.clock.now = datetime.now(UTC) - timedelta(days=2)  # nudged two days ago: cooldown over
     assert len(nudges.round(nudges.idle("501")).nudged) == 1
     before = datetime.now(UTC)
-    nudges.click(KEEP_ACTION, "501", ALICE)
+    nudges.press(KEEP_ACTION, "501", ALICE)
     (update,) = nudges.fake.wait_for("chat.update")
     after = datetime.now(UTC)
     assert update["channel"] == "D0ALICE" and update["ts"] == "1700000000.000200"
@@ -191,11 +170,11 @@ def test_keep_silences_the_job_for_a_cooldown(nudges: Nudges) -> None:
 
 def test_cancel_job_cancels_as_the_owner(nudges: Nudges) -> None:
     nudges.round(nudges.idle("501"))
-    nudges.click(CANCEL_JOB_ACTION, "501", ALICE)
+    nudges.press(CANCEL_JOB_ACTION, "501", ALICE)
     (update,) = nudges.fake.wait_for("chat.update")
     assert ":stop_sign: Cancelled job *501* as `alice`" in update["text"]
     assert "actions" not in [block["type"] for block in update["blocks"]]
-    ((job_id, identity),) = zip(nudges.cluster.cancelled, nudges.cluster.cancelled_as, strict=True)
+    ((job_id, identity),) = zip(nudges.backend.cancelled, nudges.backend.cancelled_as, strict=True)
     assert job_id == "501" and identity == ALICE  # the owner's identity, as mapped; not the bot's
     (cancel,) = nudges.store.audit_events(subject="501")
     assert (cancel.actor, cancel.action) == ("U0ALICE", "cancel")
@@ -206,10 +185,10 @@ def test_cancel_job_cancels_as_the_owner(nudges: Nudges) -> None:
 @pytest.mark.parametrize("action", [CANCEL_JOB_ACTION, KEEP_ACTION])
 def test_someone_elses_click_is_refused(nudges: Nudges, action: str) -> None:
     nudges.round(nudges.idle("501"))
-    (refused,) = nudges.answers_to(nudges.click(action, "501", BOB))
+    (refused,) = nudges.answers_to(nudges.press(action, "501", BOB))
     assert refused["response_type"] == "ephemeral"
     assert "job 501 runs as alice; only its owner can keep or cancel it" in _shown(refused)
-    assert nudges.cluster.cancelled == []
+    assert nudges.backend.cancelled == []
     assert nudges.fake.calls_to("chat.update") == []
     record = ScheduleStore(nudges.store.engine).nudge_record("slurm", "501")
     assert record is not None and record.kept_until is None

@@ -131,7 +131,6 @@ class NudgeButtons:
         clock: Clock = utc_now,
     ) -> None:
         self._concierge = concierge
-        self._store = store
         self._nudges = ScheduleStore(store.engine)
         self._resolve_identity = resolve_identity
         self._settings = settings
@@ -142,8 +141,7 @@ class NudgeButtons:
             owner, record = self._owner_clicked(body)
             now = self._clock()
             until = now + self._settings.cooldown
-            self._nudges.keep(record.backend, record.job_id, record.owner, until, now)
-            self._store.audit(owner.requester, "keep_idle_job", record.job_id, {"until": until.isoformat()})
+            self._nudges.keep(record.backend, record.job_id, record.owner, until, now, by=owner.requester)
             job = blocks.escaped(record.job_id)
             done = f":pushpin: Kept job *{job}*: no reminder before {_slack_date(until)}."
             replace_buttons(body, respond, client, done, blocks.notice(done), keep_message=True)

@@ -21,11 +21,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, insert, or_, select, tuple_, update
 
 from bot.store.database import conflict_insert, connected
 from bot.store.schedule_tables import GpuNudgeRow, ScheduledRunRow, ScheduleLeaseRow
-from bot.store.tables import IdentityRow, RequestRow
+from bot.store.tables import AuditRow, IdentityRow, RequestRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +226,8 @@ class ScheduleStore:
                 .values(last_nudged_at=claim.previous, nudges=nudge.nudges - 1, updated_at=claim.at)
             )
 
-    def keep(self, backend: str, job_id: str, owner: str, until: datetime, now: datetime) -> None:
-        """The owner wants the job left alone: no nudge about it before `until`."""
+    def keep(self, backend: str, job_id: str, owner: str, until: datetime, now: datetime, *, by: str) -> None:
+        """The owner wants the job left alone: no nudge about it before `until`; audited as `by`'s."""
         nudge = GpuNudgeRow
         statement = (
             self._insert(nudge)
@@ -244,8 +244,11 @@ class ScheduleStore:
                 index_elements=[nudge.backend, nudge.job_id], set_={"kept_until": until, "updated_at": now}
             )
         )
+        kept = {"until": until.isoformat()}
+        audit = insert(AuditRow).values(at=now, actor=by, action="keep_idle_job", subject=job_id, detail=kept)
         with self._writing() as connection:
             connection.execute(statement)
+            connection.execute(audit)
 
     def nudge_record(self, backend: str, job_id: str) -> NudgeRecord | None:
         found = self.nudge_records([(backend, job_id)])

@@ -6,25 +6,14 @@ fails on demand, so each way a request can end is provoked and its stored outcom
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from backends.errors import BackendRejected, PolicyDenied, RequestInvalid
 from backends.types import (
-    Footprint,
-    GpuAsk,
-    GpuPool,
     Identity,
     IntentKind,
-    JobRef,
-    JobState,
-    JobStatus,
-    PendingReason,
-    Plan,
-    QueueFilter,
-    Target,
 )
 from bot.answers import Question
 from bot.engine import Concierge
@@ -32,64 +21,9 @@ from bot.store import Store
 from bot.tracker import Tracker
 from bot.understanding.grammar import understand
 from policies import load_policy
+from tests.fakes.backend import FakeBackend
 
 ALICE = Identity(requester="U-alice", unix_user="alice")
-
-
-class FakeBackend:
-    name: Target = "slurm"
-
-    def __init__(self, submit_error: Exception | None = None) -> None:
-        self.submit_error = submit_error
-        self.submitted: list[Plan] = []
-
-    def plan(self, footprint: Footprint, identity: Identity, request_id: str) -> Plan:
-        script = f"#!/bin/bash\n{footprint.request.command}\n"
-        return Plan(
-            backend="slurm",
-            request_id=request_id,
-            footprint=footprint,
-            identity=identity,
-            sbatch_script=script,
-        )
-
-    def validate(self, plan: Plan) -> list[str]:
-        return []
-
-    def submit(self, plan: Plan) -> JobRef:
-        if self.submit_error is not None:
-            raise self.submit_error
-        self.submitted.append(plan)
-        return JobRef(backend="slurm", job_id=str(100 + len(self.submitted)))
-
-    def statuses(self, refs: Sequence[JobRef]) -> list[JobStatus]:
-        return []
-
-    def queue(self, filter: QueueFilter) -> list[JobStatus]:
-        """What it submitted, pending, as a cluster would list it (the person's usage is read here)."""
-        return [
-            JobStatus(
-                ref=JobRef(backend="slurm", job_id=str(101 + number)),
-                name="job",
-                user=plan.identity.unix_user or "",
-                state=JobState.PENDING,
-                raw_state="PENDING",
-                gpus=(GpuAsk(count=plan.footprint.gpus_per_unit),),
-                nodes=plan.footprint.units,
-                request_id=plan.request_id,
-            )
-            for number, plan in enumerate(self.submitted)
-            if filter.user in (None, plan.identity.unix_user)
-        ]
-
-    def explain(self, ref: JobRef) -> list[PendingReason]:
-        return []
-
-    def capacity(self) -> list[GpuPool]:
-        return []
-
-    def cancel(self, ref: JobRef, identity: Identity) -> None:
-        return None
 
 
 def engine(store: Store, backend: FakeBackend) -> Concierge:
@@ -118,7 +52,7 @@ def test_text_that_is_not_a_request_is_stored_as_invalid(store: Store) -> None:
 
 
 def test_a_cluster_rejection_is_stored_with_its_message(store: Store) -> None:
-    backend = FakeBackend(BackendRejected("sbatch: error: invalid partition 'nope'"))
+    backend = FakeBackend(errors={"submit": BackendRejected("sbatch: error: invalid partition 'nope'")})
     concierge = engine(store, backend)
     prepared = concierge.prepare(ALICE, "1 a100 for 1 hour, partition nope, run true", "cli")
     with pytest.raises(BackendRejected):
@@ -127,7 +61,7 @@ def test_a_cluster_rejection_is_stored_with_its_message(store: Store) -> None:
 
 
 def test_an_unexpected_failure_is_stored_without_internals(store: Store) -> None:
-    backend = FakeBackend(RuntimeError("secret detail"))
+    backend = FakeBackend(errors={"submit": RuntimeError("secret detail")})
     concierge = engine(store, backend)
     prepared = concierge.prepare(ALICE, "1 a100 for 1 hour to run true", "cli")
     with pytest.raises(RuntimeError):

@@ -455,21 +455,23 @@ class Concierge:
         return answer
 
     def _answered(self, identity: Identity, question: Question) -> Answer:
-        job, backend = question.job or "", question.backend
-        match question.kind:
-            case IntentKind.QUEUE:
-                jobs = self.queue(identity, mine=question.mine, backend=backend)
-                return QueueAnswer([j for j in jobs if question.everything or not j.state.is_final])
-            case IntentKind.STATUS:
-                return self.status(identity, job, backend=backend)
-            case IntentKind.WHY_PENDING:
-                reasons = self.why(job, backend=backend)
-                return WhyAnswer(job, reasons, self._why_in_words(job, reasons, backend))
-            case IntentKind.CAPACITY:
-                return FreeAnswer(self.capacity(gpu_type=question.gpu_type, backend=backend))
-            case IntentKind.CANCEL:
-                self.cancel(identity, job, backend=backend)
-                return CancelAnswer(job)
+        if question.kind == IntentKind.QUEUE:
+            jobs = self.queue(identity, mine=question.mine, backend=question.backend)
+            return QueueAnswer([j for j in jobs if question.everything or not j.state.is_final])
+        if question.kind == IntentKind.CAPACITY:
+            return FreeAnswer(self.capacity(gpu_type=question.gpu_type, backend=question.backend))
+        job = question.job or ""
+        if question.kind == IntentKind.STATUS:
+            return self.status(identity, job, backend=question.backend)
+        target = self._backend_for_job(job, question.backend)
+        backend, ref = self._backend(target), JobRef(backend=self._backend_name(target), job_id=job)
+        if question.kind == IntentKind.WHY_PENDING:
+            reasons = backend.explain(ref)
+            return WhyAnswer(job, reasons, self._why_in_words(job, reasons, target))
+        if question.kind == IntentKind.CANCEL:
+            backend.cancel(ref, identity)
+            self._store.audit(identity.requester, "cancel", job, None)
+            return CancelAnswer(job)
         raise RequestInvalid(f"'{question.kind.value}' is not a question about jobs or GPUs")
 
     def queue(self, identity: Identity, *, mine: bool, backend: Target | None = None) -> list[JobStatus]:
@@ -487,11 +489,6 @@ class Concierge:
         status = found[0] if found else None
         return JobReport(ref, status, visible_record(identity, record, status) if record else None)
 
-    def why(self, job_id: str, *, backend: Target | None = None) -> list[PendingReason]:
-        backend = self._backend_for_job(job_id, backend)
-        ref = JobRef(backend=self._backend_name(backend), job_id=job_id)
-        return self._backend(backend).explain(ref)
-
     def _why_in_words(
         self, job_id: str, reasons: Sequence[PendingReason], backend: Target | None
     ) -> str | None:
@@ -500,7 +497,7 @@ class Concierge:
         if self._phrase_why is None or not reasons:
             return None
         try:
-            pools = self.capacity(backend=self._backend_for_job(job_id, backend))
+            pools = self.capacity(backend=backend)
         except BackendUnavailable:
             pools = []
         return self._phrase_why(job_id, reasons, pools)
@@ -510,13 +507,6 @@ class Concierge:
         if gpu_type:
             pools = [p for p in pools if (p.gpu_type or "").lower() == gpu_type.lower()]
         return pools
-
-    def cancel(self, identity: Identity, job_id: str, *, backend: Target | None = None) -> JobRef:
-        backend = self._backend_for_job(job_id, backend)
-        ref = JobRef(backend=self._backend_name(backend), job_id=job_id)
-        self._backend(backend).cancel(ref, identity)
-        self._store.audit(identity.requester, "cancel", job_id, None)
-        return ref
 
     def scale(
         self, identity: Identity, job_id: str, replicas: int, door: str, *, backend: Target | None = None

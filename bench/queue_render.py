@@ -28,7 +28,7 @@ from backends.slurm.backend import SlurmBackend
 from backends.slurm.json_formats import parse_squeue_json
 from backends.slurm.settings import SlurmSettings
 from backends.types import QueueFilter
-from bot.cli import render
+from bot import text_render as render
 
 GOAL_MS = 150.0
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "slurm" / "squeue-22.05.json"

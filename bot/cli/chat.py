@@ -25,8 +25,8 @@ import click
 
 from backends.errors import ConciergeError, PolicyDenied
 from backends.types import Identity
+from bot import text_render as render
 from bot.answers import QUESTIONS, Answer, ConfirmCancel
-from bot.cli import render
 from bot.conversations import (
     AlreadySubmitted,
     Aside,

@@ -21,7 +21,7 @@ import click
 
 from backends.errors import ConciergeError, ConfigurationError, PermissionDenied
 from backends.types import Identity, IntentKind, Target
-from bot.cli import render
+from bot import text_render as render
 from bot.terminal_text import echo, printable
 
 # Imported only where used: `concierge --help` and `parse` start without the engine, the store, the

@@ -11,7 +11,7 @@ sentences. It is never asked, and never trusted, to know anything itself:
   start in about 2 hours" when the facts give no 2 is an invented number, and a person would plan
   around it;
 - any failure (an exception, a timeout, an empty or overlong answer, a failed check) gives the plain
-  template, the same text the CLI and the Slack door print without a model (`bot.cli.render.reasons`),
+  template, the same text the CLI and the Slack door print without a model (`bot.text_render.reasons`),
   so the answer is never worse than without the model, and `Phrased.source` says which one it is.
 
 The chat model is passed in (a LangChain `BaseChatModel`, e.g. `ChatOpenAI` on vLLM, or a plain
@@ -33,8 +33,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from backends.types import GpuPool, PendingReason
-from bot.cli.render import reasons as plain_reasons
 from bot.llm.settings import PhrasingSettings
+from bot.text_render import reasons as plain_reasons
 from bot.understanding.gpu_models import find_gpu_models
 from bot.understanding.numbers import ARTICLES, WORD_NUMBER, read_number
 

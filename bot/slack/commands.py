@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import Block
 from backends.errors import PermissionDenied
 from backends.types import Identity, IntentKind
 from bot import answers as engine_answers
+from bot import text_render as render
 from bot.answers import (
     QUESTIONS,
     CancelAnswer,
@@ -29,7 +30,6 @@ from bot.answers import (
     QueueAnswer,
     WhyAnswer,
 )
-from bot.cli import render
 from bot.engine import Concierge
 from bot.slack import blocks
 from bot.slack.confirmations import confirmation_blocks

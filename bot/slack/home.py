@@ -21,7 +21,7 @@ from slack_sdk.models.views import View
 
 from backends.errors import ConciergeError, PermissionDenied
 from backends.types import GpuPool, Identity
-from bot.cli import render
+from bot import text_render as render
 from bot.engine import Concierge
 from bot.slack import blocks
 from bot.slack.commands import ResolveIdentity

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from backends.types import GpuAsk, JobRef, JobState, JobStatus
-from bot.cli import render
+from bot import text_render as render
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 

@@ -23,7 +23,6 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from backends.types import GpuPool, PendingCode, PendingReason
-from bot.cli.render import reasons as plain_reasons
 from bot.llm.phrasing import (
     SYSTEM_PROMPT,
     Phrased,
@@ -32,6 +31,7 @@ from bot.llm.phrasing import (
     invented_facts,
     phrase_why,
 )
+from bot.text_render import reasons as plain_reasons
 
 JOB = "4242"
 REASONS = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import render
+from bot import text_render as render
 from bot.terminal_text import is_printable, printable
 
 

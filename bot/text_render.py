@@ -1,11 +1,12 @@
-"""Plain-text rendering for the terminal: tables, plans, explanations.
+"""Plain-text rendering: tables, plans, explanations, answers, as the terminal and Slack's code blocks show
+them, and the text the model's phrasing falls back to (bot/llm/phrasing.py).
 
-Kept apart from the click commands so other text doors (a Slack fallback, logs) can reuse it, and so
-rendering a 10,000-row queue stays a tight loop over strings (bench/queue_render.py measures it).
-Everything returned here is `printable` (bot/terminal_text.py): request text, job names, reasons
-and errors come from people and other systems, and their escape sequences are not passed on to the
-reader's terminal. A table is checked once, whole, and its cells cleaned only when needed, so the
-columns still line up.
+Outside every door, so each text door (the CLI, `chat`, Slack's commands and home tab) and the engine's
+side reuse one renderer without importing another door; and so rendering a 10,000-row queue stays a tight
+loop over strings (bench/queue_render.py measures it). Everything returned here is `printable`
+(bot/terminal_text.py): request text, job names, reasons and errors come from people and other systems,
+and their escape sequences are not passed on to the reader's terminal. A table is checked once, whole, and
+its cells cleaned only when needed, so the columns still line up.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from backends.durations_text import clock
 from backends.types import GpuAsk, GpuPool, JobState, JobStatus, PendingReason
 from bot.answers import (
     Answer,
@@ -47,18 +49,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def duration(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    return _duration(int(seconds))
-
-
-@lru_cache(maxsize=8192)  # time limits repeat across a queue; elapsed times mostly do not, cheaply
-def _duration(seconds: int) -> str:
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
-    return f"{days}-{clock}" if days else clock
+    return "-" if seconds is None else clock(int(seconds))
 
 
 def when(moment: datetime | None, now: datetime | None = None) -> str:

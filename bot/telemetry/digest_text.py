@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from backends.durations_text import duration
 from bot.telemetry.digest import Digest, GroupFigures, IdleJob, QueueFigures, Trend, Unattributed
 from bot.telemetry.nudges import IdleNote, NudgeStatus
 
@@ -36,14 +37,7 @@ def signed_hours(change: float) -> str:
 
 
 def wait(length: timedelta | None) -> str:
-    if length is None:
-        return "n/a"
-    minutes = int(length.total_seconds() // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    return "n/a" if length is None else duration(seconds=length.total_seconds())
 
 
 def moment(when: datetime) -> str:

@@ -92,7 +92,10 @@ def test_text_states_the_figures_and_cuts_long_lists() -> None:
         == "GPU-hours: 20,000.0 GPU-h allocated, 8,000.0 used (40.0 % of the measured allocated time)"
     )
     assert "… and 15 more idle jobs" in lines
-    assert "Queue: 4 pending; longest wait 1 d 2 h (job 201, dave); most common reason Resources (4)" in lines
+    assert (
+        "Queue: 4 pending; longest wait 1 day 2 h 5 min (job 201, dave); most common reason Resources (4)"
+        in lines
+    )
     assert lines[-1].endswith(
         "busy without a job: node0:1, node1:1, node2:1, node3:1, node4:1, node5:1, "
         "node6:1, node7:1, node8:1, node9:1 and 20 more"
@@ -113,8 +116,8 @@ def test_a_trend_without_a_previous_period_says_so() -> None:
 def test_waits_read_naturally() -> None:
     assert [wait(timedelta(minutes=m)) for m in (4, 65, 60 * 24 * 3 + 61)] == [
         "4 min",
-        "1 h 05 min",
-        "3 d 1 h",
+        "1 h 5 min",
+        "3 days 1 h 1 min",
     ]
     assert wait(None) == "n/a"
 

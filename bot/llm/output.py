@@ -20,14 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backends.errors import RequestInvalid
 from backends.types import Intent, IntentKind, JobRequest
 from bot.understanding.gpu_models import canonical_gpu_type
+from bot.understanding.grammar import QUERY_FILTER_FIELDS
 
 IntentName = Literal[
     "submit", "status", "queue", "why_pending", "capacity", "cancel", "digest", "help", "unknown"
 ]
-# A question about existing jobs keeps only the fields that can filter them (as the grammar does).
-QUERY_FILTER_FIELDS = frozenset(
-    {"target", "gpu_type", "gpu_memory_gb", "mig_profile", "partition", "account", "qos", "namespace"}
-)
 DEFAULT_QUESTION = (
     "I could not tell what you need. Say how many GPUs of which type, for how long, and what to run, "
     'e.g. "2 A100s for 4 hours to run python train.py", or ask about a job ("why is 1234 pending?").'

@@ -35,15 +35,9 @@ EXAMPLES = (
     '"why is job 1234 pending?"',
     '"how many H100s are free?"',
 )
-_FILTER_FIELDS = (
-    "target",
-    "gpu_type",
-    "gpu_memory_gb",
-    "mig_profile",
-    "partition",
-    "account",
-    "qos",
-    "namespace",
+# A question about existing jobs keeps only the fields that can filter them (the model's reading too).
+QUERY_FILTER_FIELDS = frozenset(
+    {"target", "gpu_type", "gpu_memory_gb", "mig_profile", "partition", "account", "qos", "namespace"}
 )
 _RESOURCE_FIELDS = ("gpus", "gpu_type", "mig_profile", "command", "image", "model", "gpu_memory_gb")
 _SUPPORTING_FIELDS = ("time_limit_minutes", "nodes", "cpus", "memory_gb", "replicas", "port", "shared")
@@ -121,7 +115,7 @@ def _unread_words(leftover: str) -> tuple[str, ...]:
 
 
 def _question(question: Question, details: Details) -> Understanding:
-    filters = {k: v for k, v in details.fields.items() if k in _FILTER_FIELDS}
+    filters = {k: v for k, v in details.fields.items() if k in QUERY_FILTER_FIELDS}
     try:
         request = JobRequest(**filters)
     except ValidationError:

@@ -256,7 +256,7 @@ def test_the_text_digest_lists_what_was_done_about_idle_jobs(telemetry: Telemetr
     # Judged at the end of the day; the jobs were last seen hours before, so look back that far.
     settings = NudgeSettings(idle_minutes=60, seen_within_minutes=24 * 60)
     kept_until = UNTIL + timedelta(hours=12)
-    schedule.keep("slurm", "101", "alice", kept_until, UNTIL)
+    schedule.keep("slurm", "101", "alice", kept_until, UNTIL, by="U-ALICE")
     thresholds = DigestThresholds(min_held_gpu_hours=0.5)
     overview = nudge_overview(schedule, settings, clock=lambda: UNTIL)
     maker = DigestMaker(telemetry, lambda: (QUEUE, []), thresholds, overview)

@@ -28,7 +28,6 @@ import pytest
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from backends.types import JobStatus, QueueFilter
 from bot.slack.blocks import SUBMIT_ACTION
 from bot.slack.http_connections import GRACE_S
 from bot.slack.http_front import LONGEST_HOLD_S, QUIET_S, HttpFront, answered_by_empty_ack
@@ -506,14 +505,6 @@ def test_at_the_cap_with_every_connection_busy_a_new_one_is_refused_503(probe: P
 
 BACKEND_S = 2.0
 BURST = 100
-
-
-class SlowQueue(FakeBackend):
-    """A cluster whose queue takes BACKEND_S to answer, as an overloaded slurmctld's would."""
-
-    def queue(self, filter: QueueFilter) -> list[JobStatus]:
-        time.sleep(BACKEND_S)
-        return super().queue(filter)
 
 
 def test_a_burst_of_slash_commands_is_answered_in_about_the_backends_time(

@@ -8,7 +8,6 @@ on 127.0.0.1; signed requests go through `app.dispatch`.
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from bot.understanding.grammar import understand
 from policies import load_policy
 from tests.fakes.backend import FakeBackend
 from tests.fakes.slack_app import ALICE, BOB, Door, buttons, one_round, shown_text, slack_app
+from tests.helpers.cli import wait_for
 from tests.slack_fake import FakeSlack
 
 pytestmark = pytest.mark.slurm
@@ -35,16 +35,6 @@ def squeue(job_id: str, field: str) -> str:
         ["squeue", "-h", "-j", job_id, "-o", field], capture_output=True, text=True, check=False
     )
     return done.stdout.strip()
-
-
-def eventually(condition: object, timeout: float = 20.0) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture
@@ -67,14 +57,14 @@ def test_slash_command_to_a_real_job_with_updates_in_its_thread(
     request_id = door.preview_request_id("1 l40s for 10 minutes to run sleep 120")
     door.click(SUBMIT_ACTION, request_id, ephemeral=False)
     door.click(SUBMIT_ACTION, request_id, ephemeral=False)  # a double click: still one job
-    eventually(lambda: door.store.request(request_id).job_id is not None)
+    wait_for(lambda: door.store.request(request_id).job_id is not None, timeout=20.0)
     job_id = str(door.store.request(request_id).job_id)
     assert squeue(job_id, "%u") == "alice"  # runs as the person, not as the bot
     assert len([r for r in door.store.history(None, 50) if r.job_id == job_id]) == 1
     (update,) = door.fake.wait_for("chat.update")
     assert f"Submitted job {job_id}" in update["text"] + str(update["blocks"])
 
-    eventually(lambda: squeue(job_id, "%T") == "RUNNING")
+    wait_for(lambda: squeue(job_id, "%T") == "RUNNING", timeout=20.0)
     assert one_round(tracker, updates) == 1
     (running,) = door.fake.wait_for("chat.postMessage")
     assert running["thread_ts"] == update["ts"] and "running" in running["text"].lower()
@@ -88,7 +78,7 @@ def test_slash_command_to_a_real_job_with_updates_in_its_thread(
     _, cancelled = door.command(f"cancel {job_id}")
     door.answers_to(cancelled)
     # Slurm may pass through COMPLETING first; each state it shows is posted once, in the thread.
-    eventually(lambda: one_round(tracker, updates) >= 0 and cancelled_posted(door))
+    wait_for(lambda: one_round(tracker, updates) >= 0 and cancelled_posted(door), timeout=20.0)
     thread = door.fake.calls_to("chat.postMessage")
     assert all(message["thread_ts"] == update["ts"] for message in thread)
     assert len({message["text"] for message in thread}) == len(thread)

@@ -23,12 +23,12 @@ from slack_sdk import WebClient
 from backends.types import Identity
 from bot.conversations import Conversations
 from bot.engine import Concierge, Understand
+from bot.settings import NudgeSettings
 from bot.slack.app import build_app
 from bot.slack.blocks import SUBMIT_ACTION
 from bot.slack.job_updates import JobUpdates
 from bot.slack.settings import SlackSettings
 from bot.store import Store
-from bot.telemetry.nudges import NudgeSettings
 from bot.tracker import Tracker
 from bot.understanding.grammar import understand
 from policies import load_policy

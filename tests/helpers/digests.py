@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bot.settings import DigestThresholds
 from bot.store.telemetry import Resolution
 from bot.telemetry.digest import (
     Digest,
-    DigestThresholds,
     GroupFigures,
     IdleJob,
     IdleLevel,

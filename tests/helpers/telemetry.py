@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Table, func, select
 
 from backends.gpu.samples import GpuHolder, GpuSample
+from bot.settings import RollupSettings
 from bot.store import Store
-from bot.store.telemetry import RollupSettings, TelemetryStore
+from bot.store.telemetry import TelemetryStore
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ALICE = GpuHolder(backend="slurm", job_id="101", owner="alice")

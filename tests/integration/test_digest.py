@@ -228,9 +228,7 @@ def test_the_renderers_say_it(telemetry: TelemetryStore) -> None:
     assert "Cluster: 4 GPUs, mean utilisation 31.2 % (▼ 18.8 points vs previous), memory 34.8 % used" in text
     assert "GPU-hours: 27.0 GPU-h allocated, 7.1 used (29.7 % of the measured allocated time)" in text
     assert "unused  101  slurm    alice  1     10.0 h  0.0 %" in text
-    assert (
-        "Queue: 3 pending; longest wait 5 h (job 201, dave); most common reason Resources (2)" in text
-    )
+    assert "Queue: 3 pending; longest wait 5 h (job 201, dave); most common reason Resources (2)" in text
     assert "busy without a job: node1:0" in text
 
     blocks = as_dicts(digest_blocks(digest))
@@ -269,8 +267,7 @@ def test_the_text_digest_lists_what_was_done_about_idle_jobs(telemetry: Telemetr
     text = render_digest(report.digest, nudges=report.nudges)
     nudges = text.split("Idle-GPU nudges\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert nudges == [
-        "- job 101 (slurm) of alice: 1 GPU at 0.0 % for 10 h; "
-        "owner chose Keep until 2026-03-03 12:00 UTC",
+        "- job 101 (slurm) of alice: 1 GPU at 0.0 % for 10 h; owner chose Keep until 2026-03-03 12:00 UTC",
         "- job 102 (slurm) of bob: 1 GPU at 12.0 % for 6 h; owner told at the next round",
     ]
     assert "Idle-GPU nudges" not in render_digest(report.digest)  # none given, none listed

@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 from slack_sdk import WebClient
 
+from backends.durations_text import duration
 from backends.errors import ConciergeError
 from backends.footprint import describe_footprint
 from backends.pending import pending_sentence
@@ -163,19 +164,9 @@ def _elapsed(record: RequestRecord, at: datetime | None) -> str:
     end = at or (record.last_state.observed_at if record.last_state else record.updated_at)
     started = next((s.observed_at for s in record.states if s.state == JobState.RUNNING), None)
     if started is not None:
-        return f"after {duration(end - started)} of running"
-    return f"{duration(end - record.created_at)} after it was asked for, without being seen running"
-
-
-def duration(span: timedelta) -> str:
-    seconds = max(int(span.total_seconds()), 0)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {seconds:02d} s"
-    return f"{seconds} s"
+        return f"after {duration(seconds=(end - started).total_seconds())} of running"
+    waited = duration(seconds=(end - record.created_at).total_seconds())
+    return f"{waited} after it was asked for, without being seen running"
 
 
 def remember_clicked_message(store: Store, body: dict[str, Any], request_id: str) -> None:

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.understanding.durations import find_durations
+from bot.understanding.durations import find_durations, is_the_jobs
 from bot.understanding.gpu_models import GPU_MODEL, MODEL_HINT_RE, read_gpu_model
 from bot.understanding.numbers import WHOLE_NUMBER, read_count
 from bot.understanding.sizes import MEMORY_AMOUNT, memory_gb
@@ -562,10 +562,12 @@ def read_details(text: str) -> Details:
         _read_mig(scan, fields)
     if has_digit or _mentions(lowered, *_TIME_WORDS):
         durations = find_durations(scan.work)
-        if durations:
-            fields["time_limit_minutes"] = durations[0].minutes
-            for duration in durations:
-                scan.blank(duration.start, duration.end)
+        # A deadline or a time past ("due in 30 hours", "took 14 hours") is not the job's wall time.
+        the_jobs = [duration for duration in durations if is_the_jobs(scan.work, duration)]
+        if the_jobs:
+            fields["time_limit_minutes"] = the_jobs[0].minutes
+        for duration in durations:
+            scan.blank(duration.start, duration.end)
     mentions_nodes = _mentions(lowered, "node", "-n")
     before_counts = scan.work  # a total spread over nodes is read with its node count, before either goes
     if mentions_nodes:

@@ -212,7 +212,8 @@ def find_durations(text: str) -> list[DurationMatch]:
     return found
 
 
-def _is_the_jobs(text: str, found: DurationMatch) -> bool:
+def is_the_jobs(text: str, found: DurationMatch) -> bool:
+    """Whether a length found in `text` can be the job's own (not a deadline, a time past, a wait)."""
     before = text[max(0, found.start - _CONTEXT_CHARS) : found.start]
     after = text[found.end : found.end + _CONTEXT_CHARS]
     return not (_NOT_THE_JOBS_BEFORE_RE.search(before) or _NOT_THE_JOBS_AFTER_RE.match(after))
@@ -236,7 +237,7 @@ def stated_time_limits(text: str) -> TimeLimits:
     the_jobs: list[DurationMatch] = []
     not_the_jobs: set[int] = set()
     for found in find_durations(text):
-        if _is_the_jobs(text, found):
+        if is_the_jobs(text, found):
             the_jobs.append(found)
         else:
             not_the_jobs.add(found.minutes)

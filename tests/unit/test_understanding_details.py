@@ -144,3 +144,17 @@ def test_a_name_cannot_carry_a_second_line() -> None:
     printed = parsed("I need 2 A100s for 4 hours named foo\n#SBATCH --uid=0 to run python x.py")
     assert printed["name"] == "foo"
     assert printed["command"] == "python x.py"
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("1 a100 for 4 hours to run python x.py, results due in 30 hours", 240),
+        ("results due in 30 hours: 1 a100 to run python x.py", None),
+        ("2 a100 to run python x.py, the deadline is in 2 days", None),
+    ],
+)
+def test_a_deadline_or_a_time_past_is_not_the_wall_time(text: str, minutes: int | None) -> None:
+    # Left out, the site's default applies and the preview says so; a deadline taken as the wall time
+    # would quietly ask for (and be judged as) far more GPU-hours than the job needs.
+    assert understand(text).request.time_limit_minutes == minutes

@@ -3,7 +3,8 @@
 The cluster is read once (the same queue listing the tracker and `concierge queue` use), so jobs
 the person submitted with plain sbatch or kubectl count too, and a job that ended counts no more
 whether or not a tracker has run. The store adds what the cluster cannot show yet:
-- requests `submitting` (admitted, the cluster being asked) always count;
+- requests `submitting` (admitted, the cluster being asked) count unless the listing already shows
+  their job (found by the request id the job carries: sbatch returned, the store not yet told);
 - a submitted job absent from the listing counts only if the store recorded it after the listing
   was read (it may not have been there yet); older ones have ended and were forgotten.
 Jobs of another backend than the one read count as the store knows them.
@@ -30,6 +31,10 @@ class ClusterHoldings:
     def job_ids(self) -> frozenset[str]:
         return frozenset(job.ref.job_id for job in self.jobs)
 
+    @property
+    def request_ids(self) -> frozenset[str]:
+        return frozenset(job.request_id for job in self.jobs if job.request_id is not None)
+
 
 def holdings_from(backend: Target, listing: Sequence[JobStatus], read_at: datetime) -> ClusterHoldings:
     return ClusterHoldings(backend, tuple(job for job in listing if not job.state.is_final), read_at)
@@ -41,9 +46,14 @@ def usage_of(cluster: ClusterHoldings | None, in_flight: Sequence[InFlight]) -> 
     gpus = sum(job.held_gpus for job in cluster.jobs) if cluster else 0
     jobs = len(cluster.jobs) if cluster else 0
     seen = cluster.job_ids if cluster else frozenset()
+    tagged = cluster.request_ids if cluster else frozenset()
     for request in in_flight:
-        if cluster is None or request.submitting or request.backend != cluster.backend:
+        if cluster is None or request.backend != cluster.backend:
             pass  # the listing cannot show it: counted as the store has it
+        elif request.request_id in tagged:
+            continue  # its job is in the listing, whatever the store says yet
+        elif request.submitting:
+            pass  # the cluster is being asked: counted as the store has it
         elif request.job_id in seen or request.since < cluster.read_at:
             continue  # counted from the cluster, or ended before the listing
         gpus += request.gpus

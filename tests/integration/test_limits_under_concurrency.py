@@ -71,7 +71,7 @@ def test_parallel_submits_admit_exactly_the_limit(
     admitted, refusals = _race(database_url, slurm, submitters)
     assert admitted == POLICY.max_gpus_per_user == 8
     assert _our_jobs(slurm) == 8
-    assert all("you already use 8 of your 8 GPUs" in why for why in refusals), refusals[:3]
+    assert [why for why in refusals if "you already use 8 of your 8 GPUs" not in why] == []
     store = Store(database_url)
     try:
         assert sum(r.gpus for r in store.in_flight(ALICE.requester)) == 8

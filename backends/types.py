@@ -15,6 +15,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+# Every value type: immutable, unknown fields refused. Schemas are built on first validation, not
+# at import: a CLI command uses a few of these models and starting fast matters (bench/cli_startup.py).
+VALUE_MODEL = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
 Target = Literal["slurm", "k8s"]
 Workload = Literal["batch", "service"]
 
@@ -40,7 +44,7 @@ class IntentKind(StrEnum):
 class JobRequest(BaseModel):
     """What a person asked for. Field meanings follow shared/contracts/parse.md."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     target: Target | None = None
     workload: Workload | None = None
@@ -69,7 +73,7 @@ class JobRequest(BaseModel):
 class Intent(BaseModel):
     """What the person wants done; `request` carries the details (also filters for queries)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     kind: IntentKind
     request: JobRequest = JobRequest()
@@ -89,7 +93,7 @@ class Intent(BaseModel):
 class Identity(BaseModel):
     """Who asks, as the cluster knows them. Comes from a verified source, never from request text."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     requester: str  # the person's id at the door (Slack user id, or the Unix login at the CLI)
     unix_user: str | None = None
@@ -117,7 +121,7 @@ class Footprint(BaseModel):
     """What one job will hold. Derived once by `backends.footprint.derive_footprint` (which says how
     each value is decided); the plan is rendered from it, the policy judges it, the store records it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     request: JobRequest
     backend: Target
@@ -142,7 +146,7 @@ class Footprint(BaseModel):
 class Plan(BaseModel):
     """What would run, shown to the person before anything is submitted. Built without side effects."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     backend: Target
     request_id: str
@@ -163,7 +167,7 @@ class Plan(BaseModel):
 
 
 class JobRef(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     backend: Target
     job_id: str
@@ -200,7 +204,7 @@ QUEUE_ORDER = {JobState.RUNNING: 0, JobState.COMPLETING: 1, JobState.SUSPENDED: 
 class GpuAsk(BaseModel):
     """GPUs a job holds or asks for, per node."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     count: int
     gpu_type: str | None = None
@@ -284,7 +288,7 @@ class PendingCode(StrEnum):
 class PendingReason(BaseModel):
     """Why a job waits, in the scheduler's words and in plain words, with what would start sooner."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     code: PendingCode
     raw: str
@@ -296,7 +300,7 @@ class PendingReason(BaseModel):
 class GpuPool(BaseModel):
     """GPUs of one type in one partition (Slurm) or node group (Kubernetes)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     backend: Target
     pool: str  # partition or namespace/node pool
@@ -314,7 +318,7 @@ class GpuPool(BaseModel):
 
 
 class QueueFilter(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     user: str | None = None  # None: everybody's jobs
     job_ids: tuple[str, ...] = ()

@@ -10,7 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from backends.types import VALUE_MODEL
 
 
 class Verdict(StrEnum):
@@ -22,7 +24,7 @@ class Verdict(StrEnum):
 class Decision(BaseModel):
     """The verdict and every reason for it, each a sentence a person can act on."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     verdict: Verdict
     reasons: tuple[str, ...] = ()
@@ -34,7 +36,7 @@ class Decision(BaseModel):
 class Usage(BaseModel):
     """What the person already holds: jobs submitted and not yet finished (running or pending)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     gpus_in_use: int = Field(default=0, ge=0)
     jobs_active: int = Field(default=0, ge=0)

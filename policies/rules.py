@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Self, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from backends.errors import ConfigurationError
-from backends.types import Identity, JobRequest, Target, Workload
+from backends.types import VALUE_MODEL, Identity, JobRequest, Target, Workload
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default.yaml")
 
@@ -27,7 +27,7 @@ DEFAULT_POLICY_FILE = Path(__file__).with_name("default.yaml")
 class RequiredFields(BaseModel):
     """JobRequest fields a request must state, per workload (no workload stated counts as batch)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     batch: tuple[str, ...]
     service: tuple[str, ...]
@@ -48,7 +48,7 @@ class RequiredFields(BaseModel):
 class PolicyLimits(BaseModel):
     """The limits that apply to one person once overrides are layered in."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     max_gpus_per_job: int | None = Field(ge=0)
     max_gpus_per_user: int | None = Field(ge=0)
@@ -79,7 +79,7 @@ class PolicyLimits(BaseModel):
 class LimitsOverride(BaseModel):
     """Any of `PolicyLimits`' keys; only the keys written in the file replace the site's value."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     max_gpus_per_job: int | None = Field(default=None, ge=0)
     max_gpus_per_user: int | None = Field(default=None, ge=0)
@@ -98,7 +98,7 @@ class LimitsOverride(BaseModel):
 
 
 class PolicyOverrides(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     users: dict[str, LimitsOverride] = {}
     groups: dict[str, LimitsOverride] = {}
@@ -107,7 +107,7 @@ class PolicyOverrides(BaseModel):
 class Routing(BaseModel):
     """Where a request that names no target goes, by workload (Slurm runs batch work only)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     batch: Target
     service: Target

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from backends.types import JobRef, JobState, Target
+from backends.types import VALUE_MODEL, JobRef, JobState, Target
 
 
 class StateChange(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     state: JobState
     reason: str | None
@@ -25,7 +25,7 @@ class StateChange(BaseModel):
 class RequestRecord(BaseModel):
     """Everything recorded about one thing a person asked, oldest state first."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     id: str
     requester: str
@@ -56,7 +56,7 @@ class RequestRecord(BaseModel):
 
 
 class AuditEvent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = VALUE_MODEL
 
     at: datetime
     actor: str

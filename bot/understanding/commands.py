@@ -21,10 +21,11 @@ import re
 from dataclasses import dataclass
 
 from bot.understanding.gpu_models import GPU_MODEL
+from bot.understanding.lazy_re import lazy
 from bot.understanding.numbers import WORD_NUMBER
 from bot.understanding.vocabulary import COMMAND_ENDERS, NOT_PROGRAMS
 
-_QUOTED_RE = re.compile(
+_QUOTED_RE = lazy(
     r"```[a-z0-9_+-]*[ \t]*\n?(?P<fenced>.*?)```"
     r"|`(?P<backticked>[^`]+)`"
     r"|\"(?P<double>[^\"]+)\""
@@ -34,16 +35,14 @@ _QUOTED_RE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 # A quoted span right after one of these words is that field's value, not the command.
-_VALUE_LABEL_RE = re.compile(
+_VALUE_LABEL_RE = lazy(
     r"(?:\b(?:name|named|called|title|titled|image|container|partition|account|qos|namespace|ns|model"
     r"|deployment|job|tag|label|pod|service)|--[a-z-]+)\s*(?:is\s+|as\s+)?[:=]?\s*$",
     re.IGNORECASE,
 )
-_FLAG_BEFORE_RE = re.compile(r"(?:^|\s)--?[a-z][\w-]*[ =]?$", re.IGNORECASE)
+_FLAG_BEFORE_RE = lazy(r"(?:^|\s)--?[a-z][\w-]*[ =]?$", re.IGNORECASE)
 # One token that names an image or a model ("org/name", "registry/repo:tag") is a value when quoted.
-_REFERENCE_TOKEN_RE = re.compile(
-    r"^[a-z0-9][\w.\-]*(?:/[\w.\-]+)+(?::[\w.\-]+)?(?:@sha256:[0-9a-f]+)?$", re.I
-)
+_REFERENCE_TOKEN_RE = lazy(r"^[a-z0-9][\w.\-]*(?:/[\w.\-]+)+(?::[\w.\-]+)?(?:@sha256:[0-9a-f]+)?$", re.I)
 _SCRIPT_SUFFIX = r"\.(?:py|sh|bash|zsh|jl|r|rb|pl|lua|js|mjs|ts|ipynb|exe|bin|out|slurm|sbatch)"
 
 _KNOWN_PROGRAMS = (
@@ -55,7 +54,7 @@ _KNOWN_PROGRAMS = (
 _AT_WORD_START = r"(?:^|(?<=[\s:,;(]))"
 _AT_WORD_END = r"(?=$|[\s,;)])"
 _ENV_PREFIX = r"(?-i:(?:[A-Z_][A-Z0-9_]*=\S*\s+)*)"  # CUDA_VISIBLE_DEVICES=0 python …
-_HEAD_RE = re.compile(
+_HEAD_RE = lazy(
     rf"{_AT_WORD_START}{_ENV_PREFIX}(?:"
     rf"(?:{_KNOWN_PROGRAMS}){_AT_WORD_END}"
     r"|(?:\.{1,2}/|~/|/)[\w.\-/]+"
@@ -66,7 +65,7 @@ _HEAD_RE = re.compile(
     r")",
     re.IGNORECASE,
 )
-_AFTER_VERB_RE = re.compile(
+_AFTER_VERB_RE = lazy(
     r"\b(?:run|running|execute|executing|exec|launch|launching|command|cmd|start|starting)\s*:?\s+"
     r"(?P<head>[a-z_][\w.\-]*)(?=$|[\s,;])",
     re.IGNORECASE,
@@ -76,7 +75,7 @@ _DETAIL_UNIT = (
     r"(?:gpus?|cards?|nodes?|cpus?|cores?|vcpus?|replicas?|hours?|hrs?|h|minutes?|mins?|m|days?|d"
     r"|weeks?|w|seconds?|secs?|s|gb|g|gi|gib|tb|mb)"
 )
-_DETAIL_START_RE = re.compile(
+_DETAIL_START_RE = lazy(
     rf"(?:(?:\d+(?:\.\d+)?\s*|{WORD_NUMBER}\s+)(?:x\s*)?(?:{_DETAIL_UNIT}|{GPU_MODEL})(?![\w-]|\.\w)"
     rf"|(?:{GPU_MODEL})(?![\w-]|\.\w)"
     r"|(?:gpus?|partition|account|qos|namespace|walltime|time\s+limit|replicas?|port|nodes?|slurm|sbatch"
@@ -85,9 +84,9 @@ _DETAIL_START_RE = re.compile(
     r"|\d+-\d+:\d+|\d+:\d\d(?::\d\d)?(?![\w:]))",
     re.IGNORECASE,
 )
-_TOKEN_RE = re.compile(r"\S+")
+_TOKEN_RE = lazy(r"\S+")
 # A full stop after a word ends the sentence, not the command ("run python train.py.").
-_SENTENCE_END_RE = re.compile(r"(?<=[\w)\]'\"])\.+$")
+_SENTENCE_END_RE = lazy(r"(?<=[\w)\]'\"])\.+$")
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,13 @@ from typing import Any
 
 from bot.understanding.durations import find_durations, is_the_jobs
 from bot.understanding.gpu_models import GPU_MODEL, MODEL_HINT_RE, read_gpu_model
+from bot.understanding.lazy_re import LazyPattern, lazy
 from bot.understanding.numbers import WHOLE_NUMBER, read_count
 from bot.understanding.sizes import MEMORY_AMOUNT, memory_gb
 from bot.understanding.vocabulary import NOT_VALUES
 
 _I = re.IGNORECASE
-_DIGIT_RE = re.compile(r"\d")
+_DIGIT_RE = lazy(r"\d")
 _TIME_WORDS = ("hour", "day", "min", "week", "sec", "wk", "hr")  # no wall time is written without one
 _B = r"(?<![\w./:@-])"  # a token starts here
 _E = r"(?![\w-]|\.\w)"  # a word ends here ("l40." ends a sentence, "l40.py" is a file)
@@ -49,102 +50,100 @@ _HOST_MEMORY_AFTER = r"(?!\s*(?:of\s+)?(?:host\s+|system\s+|cpu\s+|main\s+)?(?:r
 
 # --- references: images, model ids, paths -------------------------------------------------------
 _REFERENCE = r"[a-z0-9][\w.\-]*(?::\d+)?(?:/[\w.\-]+)+(?::[\w][\w.\-]{0,127})?(?:@sha256:[a-f0-9]{64})?"
-_LABELLED_IMAGE_RE = re.compile(
+_LABELLED_IMAGE_RE = lazy(
     r"(?:\b(?:docker\s+|container\s+)?image|\bcontainer|--image)\s*(?:is\s+|of\s+)?[:=]?\s*"
     r"(?P<value>[a-z0-9][\w.\-]*(?::\d+)?(?:/[\w.\-]+)*(?::[\w][\w.\-]{0,127})?(?:@sha256:[a-f0-9]{64})?)"
     r"(?![\w/:@-])",
     _I,
 )
-_REFERENCE_RE = re.compile(rf"{_B}(?P<value>{_REFERENCE})(?![\w/:@-])", _I)
-_LABELLED_MODEL_RE = re.compile(
+_REFERENCE_RE = lazy(rf"{_B}(?P<value>{_REFERENCE})(?![\w/:@-])", _I)
+_LABELLED_MODEL_RE = lazy(
     r"(?:\bmodel(?:\s+id)?|--model|\bserve|\bserving|\bdeploy|\bdeploying|\bhost|\bhosting)\s*[:=]?\s*"
     r"(?:the\s+)?(?:model\s+)?(?P<value>[a-z0-9][\w.\-]*/[\w.\-]+)(?![\w/:@-])",
     _I,
 )
-_FILE_SUFFIX_RE = re.compile(
+_FILE_SUFFIX_RE = lazy(
     r"\.(?:py|sh|ya?ml|json|jsonl|txt|csv|tsv|parquet|pt|pth|ckpt|bin|safetensors|gguf|onnx|ipynb|cfg|toml"
     r"|ini|log|out|tar|gz|zip)$",
     _I,
 )
-_MODEL_NAME_SHAPE_RE = re.compile(r"/[^/]*[A-Z0-9_.\-]", re.ASCII)
-_IMAGE_HOST_RE = re.compile(r"^(?:[\w\-]+\.[\w.\-]+|localhost)(?::\d+)?/", _I)
-_MODEL_HOST_RE = re.compile(r"^(?:https?://)?(?:huggingface\.co|hf\.co)/", _I)
+_MODEL_NAME_SHAPE_RE = lazy(r"/[^/]*[A-Z0-9_.\-]", re.ASCII)
+_IMAGE_HOST_RE = lazy(r"^(?:[\w\-]+\.[\w.\-]+|localhost)(?::\d+)?/", _I)
+_MODEL_HOST_RE = lazy(r"^(?:https?://)?(?:huggingface\.co|hf\.co)/", _I)
 
 # --- GPUs --------------------------------------------------------------------------------------
-_MIG_RE = re.compile(
+_MIG_RE = lazy(
     rf"{_B}(?:(?P<count>{WHOLE_NUMBER})(?![\d.])\s*(?:x\s*|[\u00d7*]\s*)?)?(?:(?:mig|nvidia\.com/mig)[\s-]*)?"
     r"(?P<profile>\d{1,2}g\.\d{1,3}gb?)(?![\w.])(?:\s+mig)?(?:\s+(?:slices?|instances?|partitions?|profiles?))?",
     _I,
 )
-_MIG_COUNT_RE = re.compile(
+_MIG_COUNT_RE = lazy(
     rf"{_B}(?P<count>{WHOLE_NUMBER})(?![\d.])\s+(?:mig\s+)?(?:slices?|instances?)\s+(?:of\s+)?(?:mig\s+)?$",
     _I,
 )
 _GPU_MEMORY_RES = (
     # "a gpu with at least 24GB", "A100 with 80GB", "GPUs having 48 GB"
-    re.compile(
+    lazy(
         rf"(?:{_GPU_WORD}|{GPU_MODEL})\s+(?:with|having|of)\s+(?:at\s+least\s+|>=?\s*|≥\s*|min(?:imum)?\s+(?:of\s+)?)?"
         rf"(?P<memory>{MEMORY_AMOUNT}){_HOST_MEMORY_AFTER}",
         _I,
     ),
     # "24GB of VRAM", "48 GB GPU memory", "80GB per GPU"
-    re.compile(
+    lazy(
         rf"{_B}(?P<memory>{MEMORY_AMOUNT})\s*(?:of\s+)?(?:vram|gpu\s+(?:memory|ram|mem)|hbm|framebuffer"
         r"|per\s+gpu|each|gpu\b)",
         _I,
     ),
     # "vram 24GB", "gpu memory: at least 40GB"
-    re.compile(
+    lazy(
         rf"(?:vram|gpu[\s_-](?:memory|mem|ram))\s*[:=]?\s*(?:of\s+)?(?:at\s+least\s+|>=?\s*)?(?P<memory>{MEMORY_AMOUNT})",
         _I,
     ),
     # "at least 40GB" with no host-memory word after it is the GPU's (parse.md's own example)
-    re.compile(
+    lazy(
         rf"(?:at\s+least|minimum(?:\s+of)?|min\.?|>=|≥)\s*(?P<memory>{MEMORY_AMOUNT}){_HOST_MEMORY_AFTER}",
         _I,
     ),
 )
 _MEMORY_BEFORE_MODEL = r"(?:(?P<memory_before>\d{1,4})\s*(?:gb|gib|g)[\s-]+)?"
-_COUNT_MODEL_RE = re.compile(
+_COUNT_MODEL_RE = lazy(
     rf"{_B}(?P<count>{WHOLE_NUMBER})(?![\d.])\s*(?:x|\u00d7|\*)?\s*{_ADJECTIVES}{_MEMORY_BEFORE_MODEL}"
     rf"(?P<model>{GPU_MODEL}){_E}(?:\s+{_GPU_WORD}{_E})?",
     _I,
 )
-_MODEL_TIMES_COUNT_RE = re.compile(
+_MODEL_TIMES_COUNT_RE = lazy(
     rf"{_B}(?P<model>{GPU_MODEL})\s*(?:x|\u00d7|\*|:)\s*(?P<count>\d{{1,7}})(?![\w.])",
     _I,
 )
-_COUNT_GPU_RE = re.compile(
+_COUNT_GPU_RE = lazy(
     rf"{_B}(?P<count>{WHOLE_NUMBER})(?![\d.])\s*(?:x|\u00d7|\*)?\s*{_ADJECTIVES}{_GPU_WORD}{_E}", _I
 )
-_LABELLED_GPU_COUNT_RE = re.compile(
+_LABELLED_GPU_COUNT_RE = lazy(
     r"(?:--gpus(?:-per-node)?|--gres[=\s]+gpu|\bgres\s*[:=]\s*gpu|\bnum[_\s-]?gpus|\bgpu[_\s-]?count|\bgpus?)"
     rf"(?::(?P<model>{GPU_MODEL}))?\s*[:=]\s*(?P<count>\d{{1,7}})(?![\w.])",
     _I,
 )
-_MODEL_RE = re.compile(rf"{_B}{_MEMORY_BEFORE_MODEL}(?P<model>{GPU_MODEL}){_E}", _I)
-_TOTAL_ACROSS_RE = re.compile(
+_MODEL_RE = lazy(rf"{_B}{_MEMORY_BEFORE_MODEL}(?P<model>{GPU_MODEL}){_E}", _I)
+_TOTAL_ACROSS_RE = lazy(
     rf"{_B}(?P<count>{WHOLE_NUMBER})(?![\d.])\s*(?:x\s*)?{_ADJECTIVES}(?:{GPU_MODEL}\s*)?(?:{_GPU_WORD})?\s*"
     r"(?:in\s+total\s+|total\s+)?(?:across|over|spread\s+(?:across|over)|split\s+(?:across|over)"
     rf"|distributed\s+(?:across|over|on)|on)\s+(?:{WHOLE_NUMBER})\s*nodes?\b",
     _I,
 )
-_TOTAL_WORD_RE = re.compile(r"\b(?:in\s+total|total(?:\s+of)?|altogether|overall)\b", _I)
+_TOTAL_WORD_RE = lazy(r"\b(?:in\s+total|total(?:\s+of)?|altogether|overall)\b", _I)
 
 # --- other resources -----------------------------------------------------------------------------
 _NODES_RES = (
-    re.compile(rf"{_B}(?P<count>{WHOLE_NUMBER})(?![\d.])[\s-]*nodes?\b", _I),
-    re.compile(
-        r"(?:--nodes|\bnodes?)\s*[:=]\s*(?P<count>\d{1,7})\b|(?<!\S)-N\s*(?P<flag_count>\d{1,7})\b", _I
-    ),
-    re.compile(r"\b(?:a\s+)?(?P<single>single)[\s-]+node\b", _I),
+    lazy(rf"{_B}(?P<count>{WHOLE_NUMBER})(?![\d.])[\s-]*nodes?\b", _I),
+    lazy(r"(?:--nodes|\bnodes?)\s*[:=]\s*(?P<count>\d{1,7})\b|(?<!\S)-N\s*(?P<flag_count>\d{1,7})\b", _I),
+    lazy(r"\b(?:a\s+)?(?P<single>single)[\s-]+node\b", _I),
 )
 _CPUS_RES = (
-    re.compile(
+    lazy(
         rf"{_B}(?P<count>{WHOLE_NUMBER})(?![\d.])\s*(?:x\s*)?(?:v?cpus?(?:\s+cores?)?|cpu\s+threads?|cores?|v?cores?|threads?)\b",
         _I,
     ),
-    re.compile(
+    lazy(
         r"(?:--cpus-per-task|--cpus|\bcpus-per-task|\bncpus|\bcpus?|\bcores)\s*[:=]?\s*(?P<count>\d{1,7})\b"
         r"|(?<!\S)-c\s*(?P<flag_count>\d{1,7})\b",
         _I,
@@ -153,39 +152,37 @@ _CPUS_RES = (
 _MEMORY_WORD = r"(?:ram|memory|mem)"
 _MEMORY_OR_MEGS = MEMORY_AMOUNT.replace("|mi|", "|mi|m|")  # a lone M is megabytes only beside a memory word
 _HOST_MEMORY_RES = (
-    re.compile(
+    lazy(
         rf"(?:--mem|\b(?:host\s+|system\s+|cpu\s+|main\s+)?{_MEMORY_WORD})\s*(?:of\s+)?[:=]?\s*(?:at\s+least\s+)?"
         rf"(?P<memory>{_MEMORY_OR_MEGS})",
         _I,
     ),
-    re.compile(
+    lazy(
         rf"{_B}(?P<memory>{_MEMORY_OR_MEGS})\s*(?:of\s+)?(?:host\s+|system\s+|cpu\s+|main\s+)?"
         rf"{_MEMORY_WORD}\b",
         _I,
     ),
-    re.compile(rf"{_B}(?P<memory>{MEMORY_AMOUNT})", _I),
+    lazy(rf"{_B}(?P<memory>{MEMORY_AMOUNT})", _I),
 )
 _REPLICAS_RES = (
-    re.compile(
-        rf"{_B}(?P<count>{WHOLE_NUMBER})(?![\d.])\s*(?:x\s*)?(?:replicas?|copies|instances|pods)\b", _I
-    ),
-    re.compile(
+    lazy(rf"{_B}(?P<count>{WHOLE_NUMBER})(?![\d.])\s*(?:x\s*)?(?:replicas?|copies|instances|pods)\b", _I),
+    lazy(
         r"(?:--replicas|\breplicas?)\s*[:=]?\s*(?P<count>\d{1,7})\b|\bscale\s+(?:it\s+)?to\s+(?P<scale>\d{1,7})\b",
         _I,
     ),
 )
-_PORT_RE = re.compile(
+_PORT_RE = lazy(
     r"(?:--port|\bport|\bexpos(?:e|ing)(?:\s+port)?|\blisten(?:ing)?\s+on(?:\s+port)?)\s*[:=]?\s*(?P<port>\d{1,7})\b",
     _I,
 )
 
 
 # --- names -----------------------------------------------------------------------------------------
-def _label_res(labels: str, suffix_word: str | None) -> tuple[re.Pattern[str], ...]:
-    found = [re.compile(rf"(?:{labels})(?![\w-])\s*(?:is\s+|of\s+)?[:=]?\s*{_VALUE}(?![\w-])", _I)]
+def _label_res(labels: str, suffix_word: str | None) -> tuple[LazyPattern, ...]:
+    found = [lazy(rf"(?:{labels})(?![\w-])\s*(?:is\s+|of\s+)?[:=]?\s*{_VALUE}(?![\w-])", _I)]
     if suffix_word:
         found.append(
-            re.compile(
+            lazy(
                 rf"\b(?:on|in|into|to|using|use|via|from|under|with|at)\s+(?:the\s+|my\s+|our\s+)?{_VALUE}\s+{suffix_word}\b",
                 _I,
             )
@@ -202,29 +199,29 @@ _ACCOUNT_RES = (
 _QOS_RES = _label_res(r"--qos|\bqos|\bquality\s+of\s+service", "qos")
 _NAMESPACE_RES = _label_res(r"--namespace|\bnamespace|\bns(?=[\s:=])", "namespace")
 _NAME_RES = (
-    re.compile(
+    lazy(
         r"(?:--job-name|(?<!\S)-J(?=\s)|\bjob[\s_-]?name|\b(?:deployment|service|release|run|experiment)\s+name"
         rf"|\bname(?:\s+it)?|\bnamed|\bcalled|\btitled)(?![\w-])\s*(?:is\s+|as\s+)?[:=]?\s*{_VALUE}(?![\w-])",
         _I,
     ),
-    re.compile(rf"\b(?:deployment|statefulset)\s+(?:of\s+)?{_VALUE}(?![\w-])", _I),
+    lazy(rf"\b(?:deployment|statefulset)\s+(?:of\s+)?{_VALUE}(?![\w-])", _I),
 )
 
 # --- what kind of work, and where ------------------------------------------------------------------
-_SHARED_RE = re.compile(
+_SHARED_RE = lazy(
     r"\b(?:shared|sharing|share\s+(?:a|the|one)|time[\s-]?slic(?:ed|ing|e)|timeslic\w*|fractional|mps)\b", _I
 )
 # "CPU only", "no GPU", "without a GPU", "doesn't need a GPU": a CPU job said in so many words.
-CPU_ONLY_RE = re.compile(
+CPU_ONLY_RE = lazy(
     r"\b(?:cpu[\s-]*only|only\s+(?:on\s+)?cpus?|no\s+gpus?|without\s+(?:a\s+|any\s+)?gpus?"
     r"|(?:don'?t|do\s+not|doesn'?t|does\s+not)\s+need\s+(?:a\s+|any\s+)?gpus?)\b",
     _I,
 )
-_SLURM_RE = re.compile(r"\b(?:slurm|sbatch|salloc)\b", _I)
-_K8S_RE = re.compile(
+_SLURM_RE = lazy(r"\b(?:slurm|sbatch|salloc)\b", _I)
+_K8S_RE = lazy(
     r"\b(?:kubernetes|k8s|kube|kubectl|namespace|deployment|deployments|pod|pods|statefulset|helm)\b", _I
 )
-_SERVICE_RE = re.compile(
+_SERVICE_RE = lazy(
     r"\b(?:deploy|deploying|deployment|serve|serving|server|endpoint|service|expose|exposing)\b"
     # "host" only when what is hosted is a model or an endpoint ("host memory" is not a service)
     r"|\bhost(?:ing)?\s+(?:the\s+|a\s+|an\s+|my\s+|our\s+)?(?:model\b|endpoint\b|api\b|server\b|[\w.-]+/[\w.-]+)",
@@ -248,7 +245,7 @@ class _Scan:
         self.source = text
         self.work = text
 
-    def take(self, pattern: re.Pattern[str], group: str | int = 0) -> re.Match[str] | None:
+    def take(self, pattern: LazyPattern, group: str | int = 0) -> re.Match[str] | None:
         found = pattern.search(self.work)
         if found is not None:
             self.blank(*found.span(group))
@@ -378,7 +375,7 @@ def _read_gpus(scan: _Scan, fields: dict[str, Any], with_nodes: str | None) -> i
 
 
 def _read_count_field(
-    scan: _Scan, fields: dict[str, Any], name: str, patterns: tuple[re.Pattern[str], ...]
+    scan: _Scan, fields: dict[str, Any], name: str, patterns: tuple[LazyPattern, ...]
 ) -> None:
     for pattern in patterns:
         found = scan.take(pattern)
@@ -394,9 +391,7 @@ def _read_count_field(
             return
 
 
-def _read_value(
-    scan: _Scan, fields: dict[str, Any], name: str, patterns: tuple[re.Pattern[str], ...]
-) -> None:
+def _read_value(scan: _Scan, fields: dict[str, Any], name: str, patterns: tuple[LazyPattern, ...]) -> None:
     for pattern in patterns:
         for found in pattern.finditer(scan.work):
             value = scan.value(found)
@@ -452,7 +447,7 @@ _STATED_COUNTS = {
 _GPU_COUNT_RES = (_COUNT_MODEL_RE, _MODEL_TIMES_COUNT_RE, _LABELLED_GPU_COUNT_RE, _COUNT_GPU_RE)
 
 
-def _take_all(scan: _Scan, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+def _take_all(scan: _Scan, pattern: LazyPattern) -> list[re.Match[str]]:
     found = list(pattern.finditer(scan.work))
     for match in found:
         scan.blank(*match.span())

@@ -25,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from bot.understanding.lazy_re import lazy
 from bot.understanding.numbers import WORD_NUMBER, read_number
 
 _MINUTES_PER = {"w": 7 * 24 * 60, "d": 24 * 60, "h": 60, "m": 1, "s": 1 / 60}
@@ -45,21 +46,21 @@ _PART = (
     rf"|(?P<words>{WORD_NUMBER})(?P<words_half>{_HALF})?[\s-]+(?P<words_unit>{_LONG_UNITS})"
     rf"){_AFTER}(?P<trailing_half>{_HALF})?"
 )
-_PART_RE = re.compile(_PART, re.IGNORECASE)
+_PART_RE = lazy(_PART, re.IGNORECASE)
 # Parts in a row make one duration: "1h30m", "2 hours and 30 minutes", "1 day, 12 hours".
-_HUMAN_RE = re.compile(
+_HUMAN_RE = lazy(
     rf"{_BEFORE}{_PART}(?:\s*,?\s*(?:and\s+)?{_PART.replace('?P<', '?P<next_')})*", re.IGNORECASE
 )
 
 # Units run together with no space: "1h30m", "2d12h", "1d6h30m" (each part is found by the reader above
 # only when a non-letter follows it, so that "4 h100" is never four hours).
-_COMPACT_RE = re.compile(
+_COMPACT_RE = lazy(
     r"(?<![\w.:/\-])(?=\d+[dh]\d)(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?:ins?)?)?(?![\w])",
     re.IGNORECASE,
 )
 _SLURM_TIME = r"(?:\d+-\d{1,2}(?::\d{1,2}){0,2}|\d+(?::\d{1,2}){0,2})"
 # The Slurm forms that are unambiguous without a label: with a colon, or days-hours:minutes.
-_SLURM_FREE_RE = re.compile(
+_SLURM_FREE_RE = lazy(
     rf"{_BEFORE}(?P<token>\d+-\d{{1,2}}:\d{{1,2}}(?::\d{{1,2}})?|\d+:\d{{2}}(?::\d{{2}})?)"
     r"(?![\w.:/\-])(?P<hours>\s*(?:h|hrs?|hours?)\b)?",
     re.IGNORECASE,
@@ -68,26 +69,26 @@ _LABEL = (
     r"(?:--time|-t|wall[\s-]?(?:clock[\s-]?)?time(?:[\s-]?limit)?|time[\s-]?limit|max(?:imum)?[\s-]+time"
     r"|run[\s-]?time|duration|time)"
 )
-_LABELLED_RE = re.compile(
+_LABELLED_RE = lazy(
     rf"(?<![\w-]){_LABEL}\s*(?:of\s+|is\s+|=\s*|:\s*)?(?P<token>{_SLURM_TIME})(?![\w.:/\-])"
     # a bare number followed by a unit is a human form ("time 4 hours"), read by the human reader.
     r"(?!\s*(?:[a-z]+\s+)?(?:w|wks?|weeks?|d|days?|h|hrs?|hours?|m|mins?|minutes?|s|secs?|seconds?)\b)",
     re.IGNORECASE,
 )
 # "at 3:00" or "by 10:30" is a clock time, not a length.
-_CLOCK_BEFORE_RE = re.compile(r"(?:\b(?:at|by|until|till|from|since)\s*)$", re.IGNORECASE)
-_CLOCK_AFTER_RE = re.compile(r"^\s*(?:am|pm|a\.m\.|p\.m\.|utc|gmt|cet|est|pst)\b", re.IGNORECASE)
+_CLOCK_BEFORE_RE = lazy(r"(?:\b(?:at|by|until|till|from|since)\s*)$", re.IGNORECASE)
+_CLOCK_AFTER_RE = lazy(r"^\s*(?:am|pm|a\.m\.|p\.m\.|utc|gmt|cet|est|pst)\b", re.IGNORECASE)
 # Words that make a length something other than the job's own: up to two words may stand between
 # the cue and the length ("due in 30 hours", "deadline is in 2 days"), none after it ("3 hours ago").
-_NOT_THE_JOBS_BEFORE_RE = re.compile(
+_NOT_THE_JOBS_BEFORE_RE = lazy(
     r"\b(?:due|deadline|eta|expires?|expiring|expiry|every|since|waited|waiting|been|took|ran|lasted"
     r"|yesterday|start(?:s|ing)?\s+in|begin(?:s|ning)?\s+in)\b[\s:,]*(?:[\w'-]+[\s:,]+){0,2}$",
     re.IGNORECASE,
 )
-_NOT_THE_JOBS_AFTER_RE = re.compile(
+_NOT_THE_JOBS_AFTER_RE = lazy(
     r"^[\s,]*(?:ago|from\s+now|later|earlier|yesterday|overdue|late|old|since)\b", re.IGNORECASE
 )
-_TIME_LABEL_BEFORE_RE = re.compile(rf"(?<![\w-]){_LABEL}\s*(?:of\s+|is\s+|=\s*|:\s*)?$", re.IGNORECASE)
+_TIME_LABEL_BEFORE_RE = lazy(rf"(?<![\w-]){_LABEL}\s*(?:of\s+|is\s+|=\s*|:\s*)?$", re.IGNORECASE)
 _CONTEXT_CHARS = 40
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.understanding.lazy_re import lazy
+
 # (family, alias regex); order matters where one alias is the start of another (l40s before l40).
 _FAMILIES: tuple[tuple[str, str], ...] = (
     ("gh200", r"gh200"),
@@ -80,13 +82,11 @@ GPU_MODEL = (
 )
 
 # Cheap test for "a model may be named here": every alias contains one of these.
-MODEL_HINT_RE = re.compile(r"[abhlptvk]\d|g[hb]2|rtx|mi\d|6000", re.IGNORECASE)
+MODEL_HINT_RE = lazy(r"[abhlptvk]\d|g[hb]2|rtx|mi\d|6000", re.IGNORECASE)
 
-_FAMILY_RES = tuple(
-    (family, re.compile(rf"{_VENDOR}(?:{alias})", re.IGNORECASE)) for family, alias in _FAMILIES
-)
-_MEMORY_IN_MODEL_RE = re.compile(r"(\d{1,4})\s*(?:gb|gib|g)\b", re.IGNORECASE)
-_STANDALONE_RE = re.compile(rf"^\s*{GPU_MODEL}\s*$", re.IGNORECASE)
+_FAMILY_RES = tuple((family, lazy(rf"{_VENDOR}(?:{alias})", re.IGNORECASE)) for family, alias in _FAMILIES)
+_MEMORY_IN_MODEL_RE = lazy(r"(\d{1,4})\s*(?:gb|gib|g)\b", re.IGNORECASE)
+_STANDALONE_RE = lazy(rf"^\s*{GPU_MODEL}\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def canonical_gpu_type(alias: str) -> str | None:
 
 # A GPU model as a token of running text, not part of a path, URL or image name ("l40." ends a
 # sentence, "l40.py" is a file): how the model's answers are checked against the person's words.
-_GPU_MODEL_TOKEN_RE = re.compile(rf"(?<![\w./:@-])(?:{GPU_MODEL})(?![\w-]|\.\w)", re.IGNORECASE)
+_GPU_MODEL_TOKEN_RE = lazy(rf"(?<![\w./:@-])(?:{GPU_MODEL})(?![\w-]|\.\w)", re.IGNORECASE)
 
 
 def find_gpu_models(text: str) -> list[GpuModel]:

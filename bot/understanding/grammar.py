@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from backends.types import Intent, IntentKind, JobRequest
 from bot.understanding.commands import split_command
 from bot.understanding.details import Details, read_details
+from bot.understanding.lazy_re import lazy
 from bot.understanding.queries import Question, recognise_question
 from bot.understanding.vocabulary import FILLER
 
@@ -41,14 +42,14 @@ QUERY_FILTER_FIELDS = frozenset(
 )
 _RESOURCE_FIELDS = ("gpus", "gpu_type", "mig_profile", "command", "image", "model", "gpu_memory_gb")
 _SUPPORTING_FIELDS = ("time_limit_minutes", "nodes", "cpus", "memory_gb", "replicas", "port", "shared")
-_SUBMIT_VERB_RE = re.compile(
+_SUBMIT_VERB_RE = lazy(
     r"\b(?:need|want|give|get|run|submit|schedule|queue|sbatch|allocate|reserve|book|request|deploy|serve"
     r"|launch|start|train|fine-?tune|i'?d\s+like|please|pls)\b",
     re.IGNORECASE,
 )
-_QUOTES_RE = re.compile("[`'\"\u2018\u2019\u201c\u201d]")
-_GPU_WORD_RE = re.compile(r"\bgpus?\b", re.IGNORECASE)
-_WORD_RE = re.compile(r"[a-z0-9][a-z0-9'\-]*", re.IGNORECASE)
+_QUOTES_RE = lazy("[`'\"\u2018\u2019\u201c\u201d]")
+_GPU_WORD_RE = lazy(r"\bgpus?\b", re.IGNORECASE)
+_WORD_RE = lazy(r"[a-z0-9][a-z0-9'\-]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from bot.understanding.lazy_re import lazy
+
 _UNITS = {
     "zero": 0,
     "one": 1,
@@ -74,8 +76,8 @@ NUMBER = rf"(?:\d+(?:\.\d+)?|{WORD_NUMBER})"
 WHOLE_NUMBER = rf"(?:\d+|{WORD_NUMBER})"
 
 _LARGEST = 1e12
-_NUMBER_ONLY = re.compile(rf"^{NUMBER}$", re.IGNORECASE)
-_SPACES = re.compile(r"[\s-]+")
+_NUMBER_ONLY = lazy(rf"^{NUMBER}$", re.IGNORECASE)
+_SPACES = lazy(r"[\s-]+")
 
 
 def read_number(text: str) -> float | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from backends.types import IntentKind
 from bot.understanding.gpu_models import GPU_MODEL
+from bot.understanding.lazy_re import LazyPattern, lazy
 from bot.understanding.vocabulary import (
     CANCEL_CUES,
     CAPACITY_CUES,
@@ -42,8 +43,8 @@ _JOB_WORDS = r"(?:job|jobs|deployment|deployments|pod|pods|workload|workloads|ru
 _GAP = r"[^\n]{0,80}?"
 
 
-def _opening(body: str) -> re.Pattern[str]:
-    return re.compile(_OPENING + body, _I)
+def _opening(body: str) -> LazyPattern:
+    return lazy(_OPENING + body, _I)
 
 
 _HELP_RE = _opening(
@@ -56,34 +57,28 @@ _HELP_RE = _opening(
 )
 # "how do I request a GPU?" asks how to ask, whatever it then names.
 _HOW_DO_I_RE = _opening(r"(?:how\s+(?:do|can|should|would)\s+(?:i|we|one)|how\s+to)\b")
-_HELP_WORD_RE = re.compile(r"\b(?:help|usage|how\s+do\s+i|how\s+to\s+use)\b", _I)
+_HELP_WORD_RE = lazy(r"\b(?:help|usage|how\s+do\s+i|how\s+to\s+use)\b", _I)
 
 _WHY_RES = (
-    re.compile(
+    lazy(
         rf"\bwhy\b{_GAP}\b(?:pending|waiting|wait|queued|queue|stuck|held|blocked|delayed|long|running|run|start"
         r"|started|starting|scheduled|schedule|begun|begin|progress|idle|nothing)\b",
         _I,
     ),
-    re.compile(
+    lazy(
         rf"\bwhen\s+(?:will|does|would|is|can|do|might|should|'?ll)\b{_GAP}\b(?:start|run|begin|go|kick\s+off"
         r"|be\s+scheduled|get\s+scheduled|get\s+going|be\s+running|launch)",
         _I,
     ),
-    re.compile(rf"\bwhat\s*(?:is|'s|are|s)?\b{_GAP}\bwaiting\s+(?:for|on)\b", _I),
-    re.compile(
-        rf"\bhow\s+(?:long|soon)\b{_GAP}\b(?:start|starts|run|runs|begin|begins|scheduled|going)\b", _I
-    ),
-    re.compile(r"\b(?:holding\s+(?:up|back)|blocking|delaying|eta\s+(?:for|of|on)|expected\s+start)\b", _I),
-    re.compile(rf"\b(?:is|are)\b{_GAP}\b(?:stuck|still\s+(?:pending|waiting|queued))\b", _I),
-    re.compile(rf"\b(?:pending|waiting|queued|stuck)\b{_GAP}\bwhy\b", _I),
-    re.compile(
-        r"\b(?:has|have|'s|'ve)\s+been\s+(?:waiting|pending|queued|stuck|sitting\s+in\s+the\s+queue)\b", _I
-    ),
+    lazy(rf"\bwhat\s*(?:is|'s|are|s)?\b{_GAP}\bwaiting\s+(?:for|on)\b", _I),
+    lazy(rf"\bhow\s+(?:long|soon)\b{_GAP}\b(?:start|starts|run|runs|begin|begins|scheduled|going)\b", _I),
+    lazy(r"\b(?:holding\s+(?:up|back)|blocking|delaying|eta\s+(?:for|of|on)|expected\s+start)\b", _I),
+    lazy(rf"\b(?:is|are)\b{_GAP}\b(?:stuck|still\s+(?:pending|waiting|queued))\b", _I),
+    lazy(rf"\b(?:pending|waiting|queued|stuck)\b{_GAP}\bwhy\b", _I),
+    lazy(r"\b(?:has|have|'s|'ve)\s+been\s+(?:waiting|pending|queued|stuck|sitting\s+in\s+the\s+queue)\b", _I),
     _opening(r"(?:explain|diagnose|why)\b"),
 )
-_WHY_FAILED_RE = re.compile(
-    rf"\bwhy\b{_GAP}\b(?:fail|failed|crash|crashed|die|died|exit|exited|killed|oom)", _I
-)
+_WHY_FAILED_RE = lazy(rf"\bwhy\b{_GAP}\b(?:fail|failed|crash|crashed|die|died|exit|exited|killed|oom)", _I)
 
 _CANCEL_VERBS = (
     r"(?:cancel|kill|stop|terminate|abort|scancel|delete|remove|halt|end|tear\s+down|shut\s+down|shutdown"
@@ -105,14 +100,14 @@ _CANCELLED = (
 _SHOULD_BE = (
     r"\s+(?:(?:should|must|can|could|needs?\s+to|has\s+to|have\s+to|to)\s+(?:be|get)|please\s+be)?\s*"
 )
-_DENIED_BEFORE_RE = re.compile(r"\b(?:don'?t|do\s+not|never|not|no\s+need\s+to|won'?t)\s+(?:\w+\s+)?$", _I)
-_CANCEL_ANYWHERE_RE = re.compile(r"\b(?:cancel|scancel|terminate|abort|undeploy)\b", _I)
+_DENIED_BEFORE_RE = lazy(r"\b(?:don'?t|do\s+not|never|not|no\s+need\s+to|won'?t)\s+(?:\w+\s+)?$", _I)
+_CANCEL_ANYWHERE_RE = lazy(r"\b(?:cancel|scancel|terminate|abort|undeploy)\b", _I)
 
 _STATUS_RES = (
     _opening(
         r"(?:what\s*(?:is|'s|s)\s+(?:the\s+)?)?(?:(?:job|deployment|pod)\s+)?(?:status|state|progress)\b"
     ),
-    re.compile(r"\b(?:status|state|progress)\s+(?:of|for|on)\b", _I),
+    lazy(r"\b(?:status|state|progress)\s+(?:of|for|on)\b", _I),
     _opening(
         rf"(?:how\s+(?:is|are|'s)|how'?s)\b{_GAP}\b(?:doing|going|coming\s+along|progressing|getting\s+on|looking)\b"
     ),
@@ -125,23 +120,23 @@ _STATUS_RES = (
         rf"|what\s+happened\s+to|scontrol\s+show\s+job|sacct\s+-j)\s+(?:on\s+)?(?:my\s+|the\s+)?{_JOB_WORDS}?\s*"
         r"(?:#|id\s+)?[\w-]*\d"
     ),
-    re.compile(rf"\b{_JOB_WORDS}\s+#?[\w.-]+\s+(?:status|state)\b", _I),
+    lazy(rf"\b{_JOB_WORDS}\s+#?[\w.-]+\s+(?:status|state)\b", _I),
     _WHY_FAILED_RE,
 )
 
 _DIGEST_RES = (
-    re.compile(
+    lazy(
         rf"\b(?:utili[sz]ation|usage|efficiency|idle[\s-]gpus?|waste)\b{_GAP}\b(?:report|digest|summary|stats"
         r"|statistics|overview)\b",
         _I,
     ),
-    re.compile(rf"\b(?:report|digest|summary)\b{_GAP}\b(?:utili[sz]ation|usage|efficiency)\b", _I),
-    re.compile(r"\bdigest\b", _I),
+    lazy(rf"\b(?:report|digest|summary)\b{_GAP}\b(?:utili[sz]ation|usage|efficiency)\b", _I),
+    lazy(r"\bdigest\b", _I),
     _opening(
         r"(?:send|post|share|generate|make|produce|give\s+me|show(?:\s+me)?|get(?:\s+me)?)\s+(?:me\s+)?(?:the\s+|a\s+|our\s+)?"
         r"(?:\w+\s+){0,2}(?:report|summary)\b"
     ),
-    re.compile(r"\b(?:how\s+(?:busy|utili[sz]ed|well\s+used|much\s+used)|utili[sz]ation)\b", _I),
+    lazy(r"\b(?:how\s+(?:busy|utili[sz]ed|well\s+used|much\s+used)|utili[sz]ation)\b", _I),
 )
 
 _FREE_WORD = r"(?:free|available|avail|idle|unused|spare|open|unallocated|vacant|left|unoccupied)"
@@ -157,7 +152,7 @@ _CAPACITY_OPENING_RES = (
         r"|are\s+there|exist|can\s+i\s+(?:get|use))"
     ),
 )
-_CAPACITY_ANYWHERE_RE = re.compile(
+_CAPACITY_ANYWHERE_RE = lazy(
     rf"\b(?:capacity|availability|{_FREE_WORD}\s+(?:gpus?|{GPU_MODEL}|cards?))\b|\b(?:gpus?|{GPU_MODEL})s?\s+(?:are\s+)?"
     rf"{_FREE_WORD}\b",
     _I,
@@ -169,7 +164,7 @@ _QUEUE_RES = (
         r"(?:the\s+|my\s+|our\s+|all\s+(?:the\s+)?|everyone'?s\s+|current\s+|whole\s+|entire\s+)?"
         r"(?:gpu\s+|slurm\s+|job\s+|cluster\s+)?queue(?:\s+(?:status|state|please|now|for|on|of|in)\b|[\s?!.]*$)"
     ),
-    re.compile(r"\b(?:in|on|at)\s+the\s+queue\b|\bsqueue\b|\bkubectl\s+get\s+pods\b", _I),
+    lazy(r"\b(?:in|on|at)\s+the\s+queue\b|\bsqueue\b|\bkubectl\s+get\s+pods\b", _I),
     _opening(
         r"(?:show|list|view|display|print|get|see|check|what\s+are)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?"
         r"(?:the\s+|my\s+|our\s+|everyone'?s\s+|all\s+)?(?:current\s+|active\s+|running\s+|pending\s+|queued\s+"
@@ -184,7 +179,7 @@ _QUEUE_RES = (
         r"(?:my|all|running|pending|active|current|queued)\s+(?:my\s+)?(?:jobs|deployments|workloads)\b"
     ),
     _opening(r"(?:jobs|my\s+jobs)[\s?!.]*$"),
-    re.compile(
+    lazy(
         rf"\b(?:what|which)\s+(?:jobs|deployments|workloads)\b{_GAP}\b(?:running|pending|queued|have|do\s+i)\b"
         r"|\bdo\s+i\s+have\s+(?:any\s+)?(?:running\s+|pending\s+)?(?:jobs|deployments)\b",
         _I,
@@ -195,24 +190,24 @@ _QUEUE_RES = (
 _NAME = r"[a-z0-9][\w.\-]{0,127}"
 _ID = r"(?P<id>\d{1,12}(?:_\d{1,9})?)"
 _JOB_ID_RES = (
-    re.compile(rf"(?:\bjob\s*(?:id|number|no\.?)?|\bid|#|\bnumber)\s*[:#]?\s*{_ID}(?![\w.])", _I),
-    re.compile(
+    lazy(rf"(?:\bjob\s*(?:id|number|no\.?)?|\bid|#|\bnumber)\s*[:#]?\s*{_ID}(?![\w.])", _I),
+    lazy(
         rf"(?<![\w.:/@-]){_ID}(?![\w.:/@-])(?!\s*(?:x\s*)?(?:gpus?|cards?|nodes?|cpus?|cores?|hours?|hrs?|h|minutes?"
         rf"|mins?|m|days?|d|gb|g|{GPU_MODEL})\b)",
         _I,
     ),
 )
 _JOB_NAME_RES = (
-    re.compile(rf"\b(?:named|called)\s+(?P<name>{_NAME})", _I),
-    re.compile(rf"\b(?:deployment|pod|workload|statefulset|service|release|job)\s+(?P<name>{_NAME})", _I),
-    re.compile(rf"\b(?:my|the)\s+(?P<name>{_NAME})\s+(?:job|deployment|pod|workload|service|run)\b", _I),
+    lazy(rf"\b(?:named|called)\s+(?P<name>{_NAME})", _I),
+    lazy(rf"\b(?:deployment|pod|workload|statefulset|service|release|job)\s+(?P<name>{_NAME})", _I),
+    lazy(rf"\b(?:my|the)\s+(?P<name>{_NAME})\s+(?:job|deployment|pod|workload|service|run)\b", _I),
     _opening(
         r"(?:cancel|kill|stop|terminate|abort|scancel|delete|remove|status(?:\s+of)?|explain|check(?:\s+on)?"
         rf"|why\s+(?:is|isn'?t|'s|hasn'?t|has|does|doesn'?t|won'?t|can'?t|did|didn'?t)|how\s+(?:is|'s)|is|has|did)"
         rf"\s+(?:my\s+|the\s+)?(?P<name>{_NAME})"
     ),
 )
-_NAMEISH_RE = re.compile(r"[\d_\-.]")
+_NAMEISH_RE = lazy(r"[\d_\-.]")
 
 
 @dataclass(frozen=True)
@@ -254,8 +249,8 @@ def orders_cancel(text: str, job: str | None) -> bool:
         return _CANCEL_OPENING_RE.search(text) is not None and find_job_reference(text) is None
     named = re.escape(job)
     orders = (
-        re.compile(rf"\b{_CANCEL_VERBS}{_ORDER_GAP}{named}(?![\w.-])", _I),
-        re.compile(rf"(?<![\w.-]){named}{_SHOULD_BE}{_CANCELLED}\b", _I),
+        lazy(rf"\b{_CANCEL_VERBS}{_ORDER_GAP}{named}(?![\w.-])", _I),
+        lazy(rf"(?<![\w.-]){named}{_SHOULD_BE}{_CANCELLED}\b", _I),
     )
     for order in orders:
         for found in order.finditer(text):
@@ -264,7 +259,7 @@ def orders_cancel(text: str, job: str | None) -> bool:
     return False
 
 
-def _matches_any(patterns: tuple[re.Pattern[str], ...], text: str) -> bool:
+def _matches_any(patterns: tuple[LazyPattern, ...], text: str) -> bool:
     return any(p.search(text) for p in patterns)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import re
 
+from bot.understanding.lazy_re import lazy
+
 _UNITS_IN_GB = {"t": 1024.0, "g": 1.0, "m": 1 / 1024}
 
 # Amount and unit; groups are named so one regex that embeds this once can read both.
@@ -18,7 +20,7 @@ MEMORY_AMOUNT = (
     r"(?P<amount>\d+(?:\.\d+)?)\s*"
     r"(?P<unit>tib|tb|ti|t|terabytes?|gib|gb|gi|g|gigs?|gigabytes?|mib|mb|mi|megabytes?)(?![a-z0-9])"
 )
-_AMOUNT_RE = re.compile(rf"^\s*{MEMORY_AMOUNT}\s*$", re.IGNORECASE)
+_AMOUNT_RE = lazy(rf"^\s*{MEMORY_AMOUNT}\s*$", re.IGNORECASE)
 
 
 def memory_gb(amount: str, unit: str) -> int | None:

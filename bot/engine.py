@@ -20,6 +20,7 @@ from backends.errors import (
     BackendRejected,
     BackendUnavailable,
     ConciergeError,
+    ConfigurationError,
     JobNotFound,
     PermissionDenied,
     PolicyDenied,
@@ -564,8 +565,10 @@ class Concierge:
             return self._backends[name]
         except KeyError:
             configured = ", ".join(sorted(self._backends)) or "none"
-            raise RequestInvalid(
-                f"the {name} backend is not configured here (configured: {configured})"
+            raise ConfigurationError(
+                f"the {name} backend is not configured here (configured: {configured}): "
+                "set CONCIERGE_K8S__KUBECONFIG to a kubeconfig file (in a pod, any CONCIERGE_K8S__… "
+                "setting turns on its service account), or choose another with --backend"
             ) from None
 
     @staticmethod

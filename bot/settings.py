@@ -13,14 +13,24 @@ feature's start-up; the sections of features whose packages are heavy to import 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, Self
+from types import UnionType
+from typing import Any, Literal, Self, Union, get_args, get_origin
 
 import yaml
 from platformdirs import user_data_dir
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from backends.errors import ConfigurationError
 from backends.gpu.settings import GpuTelemetrySettings
@@ -145,7 +155,57 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _FlatLlmEnvironment(settings_cls), _YamlFileSource(settings_cls))
+        return (
+            init_settings,
+            _EnvironmentWithPlainLists(settings_cls),
+            _FlatLlmEnvironment(settings_cls),
+            _YamlFileSource(settings_cls),
+        )
+
+
+def load_settings() -> Settings:
+    """The settings, or a `ConfigurationError` naming each variable that is wrong and the form it
+    takes (exit 7), rather than pydantic's traceback."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        problems = "; ".join(_problem(error) for error in e.errors())
+        raise ConfigurationError(f"a setting is not usable: {problems}") from e
+    except SettingsError as e:
+        field = re.search(r'field "(\w+)"', str(e))
+        variable = f"CONCIERGE_{field.group(1).upper()}" if field else "a CONCIERGE_… variable"
+        raise ConfigurationError(
+            f'{variable} could not be read: a list takes `a,b` or JSON `["a", "b"]`, a mapping '
+            'takes JSON `{"key": "value"}`, or set its parts one by one (CONCIERGE_SECTION__KEY=value)'
+        ) from e
+
+
+def _problem(error: Any) -> str:
+    path = [str(part) for part in error["loc"] if not isinstance(part, int)]
+    variable = "CONCIERGE_" + "__".join(path).upper()
+    given = error.get("input")
+    shown = f" is {given!r}" if isinstance(given, str | int | float) else ""
+    return f"{variable} (`{'.'.join(path)}` in the config file){shown}: {error['msg'].lower()}"
+
+
+class _EnvironmentWithPlainLists(EnvSettingsSource):
+    """`CONCIERGE_ADMINS=alice,bob` as well as the JSON `["alice", "bob"]`: a list setting whose
+    value is not JSON is read as a comma-separated list, the form people type."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            if field is None or not _is_a_list(field.annotation) or str(value).lstrip().startswith("["):
+                raise
+            return [item.strip() for item in str(value).split(",") if item.strip()]
+
+
+def _is_a_list(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return any(_is_a_list(arg) for arg in get_args(annotation))
+    return isinstance(origin, type) and issubclass(origin, Sequence) and not issubclass(origin, str)
 
 
 class _FlatLlmEnvironment(PydanticBaseSettingsSource):

@@ -100,7 +100,7 @@ class SlurmBackend:
         if not identity.unix_user:
             raise RequestInvalid(
                 f"no Unix user is mapped for {identity.requester}; ask an admin to run "
-                f"`concierge users map {identity.requester} <unix user>`"
+                f"`concierge users map {identity.requester} --unix USER`"
             )
         account = self._accounts.lookup(identity.unix_user)
         if account is None:
@@ -260,7 +260,7 @@ class SlurmBackend:
             if not identity.unix_user:
                 raise PermissionDenied(
                     f"no Unix user is mapped for {identity.requester}, so job {job.job_id} cannot be "
-                    f"yours; ask an admin to run `concierge users map {identity.requester} <unix user>`"
+                    f"yours; ask an admin to run `concierge users map {identity.requester} --unix USER`"
                 )
             if job.user != identity.unix_user:
                 raise PermissionDenied(

@@ -11,15 +11,18 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from backends.errors import ConciergeError, ConfigurationError, PermissionDenied
+from backends.errors import ConciergeError, ConfigurationError, PermissionDenied, PolicyDenied, RequestInvalid
 from backends.types import Identity, IntentKind, Target
 from bot import text_render as render
 from bot.terminal_text import echo, printable
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("concierge")
 BACKEND_CHOICE = click.Choice(["slurm", "k8s"])
+BACKEND_HELP = "Slurm or Kubernetes; default: where the job is (a name is Kubernetes), else the site's."
 
 
 class App:
@@ -46,9 +50,9 @@ class App:
 
     @cached_property
     def settings(self) -> Settings:
-        from bot.settings import Settings
+        from bot.settings import load_settings
 
-        return Settings()
+        return load_settings()
 
     @cached_property
     def store(self) -> Store:
@@ -85,6 +89,7 @@ pass_app = click.make_pass_decorator(App)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gpu-concierge", prog_name="concierge", message="%(prog)s %(version)s")
 @click.option("--as", "act_as", metavar="USER", help="Act for USER (root or admins only).")
 @click.pass_context
 def cli(ctx: click.Context, act_as: str | None) -> None:
@@ -99,7 +104,12 @@ def cli(ctx: click.Context, act_as: str | None) -> None:
 @click.argument("text")
 @click.option("--yes", "-y", is_flag=True, help="Submit without asking.")
 @click.option("--dry-run", is_flag=True, help="Show the plan; submit nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (with --dry-run).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print only JSON: the plan, and the job once submitted (with --dry-run or --yes).",
+)
 @click.option("--backend", type=BACKEND_CHOICE, help="Slurm or Kubernetes; default from the request or site.")
 @pass_app
 def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: Target | None) -> None:
@@ -123,11 +133,14 @@ def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: T
             confirm_first=reading.confirm_first,
         )
         return
-    prepared = app.concierge.prepare(app.identity, text, "cli", backend=backend, reading=reading)
+    if as_json and not (dry_run or yes):
+        raise click.UsageError("--json prints no prompt: add --dry-run to only plan, or --yes to submit")
+    with _root_acts_for_someone(app):
+        prepared = app.concierge.prepare(app.identity, text, "cli", backend=backend, reading=reading)
     if as_json:
-        click.echo(json.dumps(_dry_run_contract(prepared), indent=2))
-    else:
-        echo(render.prepared(prepared))
+        _submit_printing_json(app, prepared, submit=not dry_run)
+        return
+    echo(render.prepared(prepared))
     if dry_run:
         app.concierge.settle(prepared, "dry_run")
         return
@@ -138,6 +151,32 @@ def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: T
     ref = app.concierge.submit(prepared)
     echo(f"Submitted job {ref.job_id} (request {prepared.request_id[:8]}).")
     echo(f"Follow it with: concierge status {ref.job_id}")
+
+
+def _submit_printing_json(app: App, prepared: Prepared, *, submit: bool) -> None:
+    """The contract, then (when submitted) the job, as one JSON object: nothing else on stdout."""
+    printed = _dry_run_contract(prepared)
+    if not submit:
+        app.concierge.settle(prepared, "dry_run")
+        click.echo(json.dumps(printed, indent=2))
+        return
+    printed["submitted"] = None
+    try:
+        ref = app.concierge.submit(prepared)
+        printed["submitted"] = {"job_id": ref.job_id, "request_id": prepared.request_id}
+    finally:  # a refusal still prints what was judged; its reason goes to stderr
+        click.echo(json.dumps(printed, indent=2))
+
+
+@contextmanager
+def _root_acts_for_someone(app: App) -> Iterator[None]:
+    """Root at the CLI is refused as the job's owner; say how root submits for a person."""
+    try:
+        yield
+    except PermissionDenied as e:
+        if app.act_as is not None or os.geteuid() != 0:
+            raise
+        raise PermissionDenied(f"{e.message} As root, act for the person: `concierge --as USER ask …`") from e
 
 
 def _confirmed() -> bool:
@@ -195,8 +234,8 @@ def _answer(app: App, kind: IntentKind, *, as_json: bool = False, **about: Any) 
 @cli.command("queue")
 @click.option("--mine", is_flag=True, help="Only your jobs.")
 @click.option("--all", "show_all", is_flag=True, help="Also jobs that have just ended.")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--backend", type=BACKEND_CHOICE)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per job, as a list.")
+@click.option("--backend", type=BACKEND_CHOICE, help=BACKEND_HELP)
 @pass_app
 def queue_cmd(app: App, mine: bool, show_all: bool, as_json: bool, backend: Target | None) -> None:
     """The queue: id, name, user, state, reason, GPUs, elapsed/limit, expected start."""
@@ -205,7 +244,7 @@ def queue_cmd(app: App, mine: bool, show_all: bool, as_json: bool, backend: Targ
 
 @cli.command()
 @click.argument("job")
-@click.option("--backend", type=BACKEND_CHOICE)
+@click.option("--backend", type=BACKEND_CHOICE, help=BACKEND_HELP)
 @pass_app
 def status(app: App, job: str, backend: Target | None) -> None:
     """One job now, with its history as recorded in the store."""
@@ -214,7 +253,7 @@ def status(app: App, job: str, backend: Target | None) -> None:
 
 @cli.command()
 @click.argument("job")
-@click.option("--backend", type=BACKEND_CHOICE)
+@click.option("--backend", type=BACKEND_CHOICE, help=BACKEND_HELP)
 @pass_app
 def why(app: App, job: str, backend: Target | None) -> None:
     """Why a job waits, in plain words, and what would start sooner."""
@@ -223,7 +262,7 @@ def why(app: App, job: str, backend: Target | None) -> None:
 
 @cli.command()
 @click.option("--type", "gpu_type", help="Only this GPU type, e.g. a100.")
-@click.option("--backend", type=BACKEND_CHOICE)
+@click.option("--backend", type=BACKEND_CHOICE, help=BACKEND_HELP)
 @pass_app
 def free(app: App, gpu_type: str | None, backend: Target | None) -> None:
     """Free and total GPUs by partition and type, read from the cluster."""
@@ -232,7 +271,7 @@ def free(app: App, gpu_type: str | None, backend: Target | None) -> None:
 
 @cli.command()
 @click.argument("job")
-@click.option("--backend", type=BACKEND_CHOICE)
+@click.option("--backend", type=BACKEND_CHOICE, help=BACKEND_HELP)
 @pass_app
 def cancel(app: App, job: str, backend: Target | None) -> None:
     """Cancel a job: only its owner or an admin may."""
@@ -252,7 +291,7 @@ def scale(app: App, job: str, replicas: int, backend: Target | None) -> None:
 
 @cli.command()
 @click.option("--everyone", is_flag=True, help="Everybody's requests (admins).")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, help="How many requests, newest first.")
 @pass_app
 def history(app: App, everyone: bool, limit: int) -> None:
     """Your requests and their outcomes, from the store."""
@@ -319,6 +358,7 @@ def policy() -> None:
 @policy.command("show")
 @pass_app
 def policy_show(app: App) -> None:
+    """Print the policy in force (the shipped default with the site's file over it), as YAML."""
     import yaml
 
     echo(yaml.safe_dump(app.concierge.policy.model_dump(mode="json"), sort_keys=False).rstrip())
@@ -328,10 +368,16 @@ def policy_show(app: App) -> None:
 @click.argument("text")
 @pass_app
 def policy_check(app: App, text: str) -> None:
+    """Judge a request against the policy without planning or submitting it. Exits 0 when it is
+    allowed, 3 when it is denied or needs an admin's approval (the first line says which)."""
+    from policies.decision import Verdict
+
     decision = app.concierge.check_policy(app.identity, text, "cli")
     echo(decision.verdict.value)
     for reason in decision.reasons:
         echo(f"  - {reason}")
+    if decision.verdict != Verdict.ALLOW:
+        click.get_current_context().exit(PolicyDenied.exit_code)
 
 
 @cli.group()
@@ -345,7 +391,7 @@ def users() -> None:
 @click.option("--k8s", "k8s_user", help="Kubernetes user to impersonate.")
 @click.option("--group", "k8s_groups", multiple=True, help="Kubernetes group (repeatable).")
 @click.option("--namespace", help="Default Kubernetes namespace.")
-@click.option("--admin/--no-admin", default=False)
+@click.option("--admin/--no-admin", default=False, help="May act for others and approve requests.")
 @pass_app
 def users_map(
     app: App,
@@ -356,6 +402,7 @@ def users_map(
     namespace: str | None,
     admin: bool,
 ) -> None:
+    """Say who REQUESTER (a Slack user id or a login) runs as on the clusters (admins only)."""
     if not app.identity.is_admin:
         raise PermissionDenied("only admins may map identities")
     mapped = Identity(
@@ -368,6 +415,37 @@ def users_map(
     )
     app.store.map_identity(mapped, by=app.identity.requester)
     echo(f"Mapped {requester} → unix={unix_user or '-'} k8s={k8s_user or '-'} admin={admin}.")
+
+
+@users.command("list")
+@pass_app
+def users_list(app: App) -> None:
+    """Everyone mapped: requester, Unix user, Kubernetes user and groups, namespace, admin (admins only)."""
+    if not app.identity.is_admin:
+        raise PermissionDenied("only admins may list the mapped identities")
+    rows = [
+        (i.requester, i.unix_user or "-", i.k8s_user or "-", ",".join(i.k8s_groups) or "-",
+         i.default_namespace or "-", "yes" if i.is_admin else "no")
+        for i in app.store.identities()
+    ]  # fmt: skip
+    headers = ("REQUESTER", "UNIX", "K8S", "GROUPS", "NAMESPACE", "ADMIN")
+    echo(
+        render.table(headers, rows)
+        if rows
+        else "Nobody is mapped yet: `concierge users map REQUESTER --unix USER`."
+    )
+
+
+@users.command("unmap")
+@click.argument("requester")
+@pass_app
+def users_unmap(app: App, requester: str) -> None:
+    """Forget REQUESTER's mapping; their requests and jobs stay (admins only)."""
+    if not app.identity.is_admin:
+        raise PermissionDenied("only admins may unmap identities")
+    if not app.store.unmap_identity(requester, by=app.identity.requester):
+        raise RequestInvalid(f"{requester} is not mapped; `concierge users list` shows who is")
+    echo(f"Unmapped {requester}.")
 
 
 @cli.command()
@@ -456,7 +534,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="concierge", standalone_mode=False)
+        returned = cli.main(args=argv, prog_name="concierge", standalone_mode=False)
     except ConciergeError as e:
         echo(f"error: {e.message}", err=True)
         return e.exit_code
@@ -468,7 +546,7 @@ def run(argv: list[str] | None = None) -> int:
         return e.exit_code
     except Exception:
         return _report_incident()
-    return 0
+    return returned if isinstance(returned, int) else 0  # a command's ctx.exit(code)
 
 
 def _report_incident() -> Literal[70]:

@@ -10,12 +10,16 @@ tests (and the benchmark) can run it on a free port.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.errors import SlackApiError
 
+from backends.errors import BackendUnavailable, ConfigurationError
 from bot.settings import Settings
-from bot.slack.app import build_app
+from bot.slack.app import build_app, web_client
 from bot.slack.http_front import HttpFront
 from bot.slack.http_settings import HttpEdgeSettings
 from bot.slack.job_updates import JobUpdates, follow_jobs
@@ -52,6 +56,8 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     from bot.telemetry.reporting import cluster_queue_reader
     from bot.telemetry.schedule import Schedule
 
+    with _slack_failures_named("CONCIERGE_SLACK__BOT_TOKEN", slack.api_url):
+        web_client(slack).auth_test()
     store = open_store(settings)
     routing = build_routing(settings)
     # One set of backends (clients, caches) for the engine, the tracker and the digests.
@@ -88,8 +94,28 @@ def _answer_slack(app: App, store: Store, slack: SlackSettings) -> None:
     else:
         handler = socket_mode_handler(app, slack)
         # What SocketModeHandler.start() does, through the typed client (start() is untyped).
-        handler.client.connect()
+        with _slack_failures_named("CONCIERGE_SLACK__APP_TOKEN", slack.api_url):
+            handler.client.connect()
         try:
             threading.Event().wait()
         finally:
             handler.client.close()
+
+
+@contextmanager
+def _slack_failures_named(token_setting: str, api_url: str) -> Iterator[None]:
+    """Slack unreachable (exit 6) or refusing the token (exit 7), said with the setting to look at,
+    before `serve` starts anything else."""
+    try:
+        yield
+    except SlackApiError as e:
+        error = e.response.get("error", "an error")
+        raise ConfigurationError(
+            f"Slack refused the token in {token_setting} ({error}): copy it again from the app's settings "
+            "(bot token xoxb-… under OAuth & Permissions, app token xapp-… under Basic Information)"
+        ) from e
+    except OSError as e:  # urllib's URLError, refused connections, DNS and TLS failures
+        raise BackendUnavailable(
+            f"Slack could not be reached at {api_url} ({e}): check this host's network and proxy "
+            "(HTTPS_PROXY), or CONCIERGE_SLACK__API_URL if it is set"
+        ) from e

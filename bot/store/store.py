@@ -133,16 +133,26 @@ class Store:
     def identity_for(self, requester: str) -> Identity | None:
         with self._reading() as session:
             row = session.get(IdentityRow, requester)
+            return None if row is None else _identity(row)
+
+    def identities(self) -> list[Identity]:
+        """Everyone mapped, by requester."""
+        with self._reading() as session:
+            return [
+                _identity(row) for row in session.scalars(select(IdentityRow).order_by(IdentityRow.requester))
+            ]
+
+    def unmap_identity(self, requester: str, *, by: str) -> bool:
+        """Forget a person's mapping (audited with `by`); False when there was none. Their requests stay."""
+        with self._writing() as session:
+            row = session.get(IdentityRow, requester)
             if row is None:
-                return None
-            return Identity(
-                requester=row.requester,
-                unix_user=row.unix_user,
-                k8s_user=row.k8s_user,
-                k8s_groups=tuple(row.k8s_groups),
-                default_namespace=row.default_namespace,
-                is_admin=row.is_admin,
+                return False
+            session.delete(row)
+            session.add(
+                AuditRow(at=utc_now(), actor=by, action="unmap_identity", subject=requester, detail={})
             )
+            return True
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -610,6 +620,17 @@ def _job_sort_key(job_id: str) -> tuple[int, str]:
 def _no_request(request_id: str) -> JobNotFound:
     return JobNotFound(
         f"no request {request_id} is recorded; `concierge history` lists your requests and their ids"
+    )
+
+
+def _identity(row: IdentityRow) -> Identity:
+    return Identity(
+        requester=row.requester,
+        unix_user=row.unix_user,
+        k8s_user=row.k8s_user,
+        k8s_groups=tuple(row.k8s_groups),
+        default_namespace=row.default_namespace,
+        is_admin=row.is_admin,
     )
 
 

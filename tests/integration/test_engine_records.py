@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backends.errors import BackendRejected, PolicyDenied, RequestInvalid
+from backends.errors import BackendRejected, ConfigurationError, PolicyDenied, RequestInvalid
 from backends.types import (
     Identity,
     IntentKind,
@@ -90,11 +90,11 @@ def test_a_denied_request_is_not_submitted_and_says_why(store: Store) -> None:
 def test_a_question_is_recorded_as_answered_or_failed(store: Store) -> None:
     concierge = engine(store, FakeBackend())
     concierge.answer(ALICE, Question(IntentKind.QUEUE), "cli")
-    with pytest.raises(RequestInvalid):
+    with pytest.raises(ConfigurationError, match="CONCIERGE_K8S__KUBECONFIG"):
         concierge.answer(ALICE, Question(IntentKind.QUEUE, mine=True, backend="k8s"), "cli")
     outcomes = {r.text: (r.outcome, r.error) for r in store.history("U-alice")}
     assert outcomes["queue"] == ("answered", None)
-    assert outcomes["queue --mine"][0] == "invalid"
+    assert outcomes["queue --mine"][0] == "failed"
     assert "k8s backend is not configured" in str(outcomes["queue --mine"][1])
 
 
@@ -107,7 +107,7 @@ def test_policy_check_judges_without_planning(store: Store) -> None:
 
 def test_a_service_goes_where_the_site_routes_it(store: Store) -> None:
     concierge = engine(store, FakeBackend())
-    with pytest.raises(RequestInvalid, match="k8s backend is not configured"):
+    with pytest.raises(ConfigurationError, match="k8s backend is not configured"):
         concierge.prepare(ALICE, "serve mistralai/Mistral-7B-Instruct-v0.3 on one gpu", "cli")
     prepared = concierge.prepare(ALICE, "1 gpu for 1 hour to run python x.py", "cli")
     assert prepared.plan.backend == "slurm"

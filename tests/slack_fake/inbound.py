@@ -12,9 +12,11 @@ import hmac
 import json
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec
 from urllib.parse import urlencode
 
+P = ParamSpec("P")
 DEFAULT_TEAM_ID = "T0000FAKE"
 DEFAULT_USER_ID = "U0000USER"
 DEFAULT_CHANNEL_ID = "C0000CHAN"
@@ -72,30 +74,17 @@ def slash_command_fields(
     }
 
 
-def slash_command_body(
-    text: str,
-    *,
-    user_id: str = DEFAULT_USER_ID,
-    command: str = "/gpu",
-    response_url: str = UNSET_RESPONSE_URL,
-    trigger_id: str | None = None,
-    channel_id: str = DEFAULT_CHANNEL_ID,
-    team_id: str = DEFAULT_TEAM_ID,
-    user_name: str = "someone",
-) -> str:
-    """A slash command's HTTP body, form-encoded as Slack posts it."""
-    return urlencode(
-        slash_command_fields(
-            text,
-            user_id=user_id,
-            command=command,
-            response_url=response_url,
-            trigger_id=trigger_id,
-            channel_id=channel_id,
-            team_id=team_id,
-            user_name=user_name,
-        )
-    )
+def _form_encoded(build: Callable[P, dict[str, str]]) -> Callable[P, str]:
+    """The HTTP body of what `build` makes: its fields form-encoded, as Slack posts a slash command."""
+    return lambda *args, **kwargs: urlencode(build(*args, **kwargs))
+
+
+def _payload_form(build: Callable[P, dict[str, Any]]) -> Callable[P, str]:
+    """The HTTP body of an interactive payload: `payload=<JSON>`, form-encoded."""
+    return lambda *args, **kwargs: urlencode({"payload": json.dumps(build(*args, **kwargs))})
+
+
+slash_command_body = _form_encoded(slash_command_fields)
 
 
 def block_action_payload(
@@ -158,35 +147,7 @@ def block_action_payload(
     return payload
 
 
-def block_action_body(
-    action_id: str,
-    value: str,
-    user_id: str = DEFAULT_USER_ID,
-    *,
-    message_ts: str = "1700000000.000100",
-    channel: str = DEFAULT_CHANNEL_ID,
-    block_id: str = "actions",
-    response_url: str = UNSET_RESPONSE_URL,
-    trigger_id: str | None = None,
-    team_id: str = DEFAULT_TEAM_ID,
-    message_blocks: list[dict[str, Any]] | None = None,
-    is_ephemeral: bool = False,
-) -> str:
-    """A button click's HTTP body: `payload=<JSON>`, form-encoded."""
-    payload = block_action_payload(
-        action_id,
-        value,
-        user_id,
-        message_ts=message_ts,
-        channel=channel,
-        block_id=block_id,
-        response_url=response_url,
-        trigger_id=trigger_id,
-        team_id=team_id,
-        message_blocks=message_blocks,
-        is_ephemeral=is_ephemeral,
-    )
-    return urlencode({"payload": json.dumps(payload)})
+block_action_body = _payload_form(block_action_payload)
 
 
 def socket_mode_envelope(kind: str, payload: dict[str, Any], retry_attempt: int = 0) -> dict[str, Any]:
@@ -305,17 +266,4 @@ def view_submission_payload(
     }
 
 
-def view_submission_body(
-    callback_id: str,
-    values: dict[str, dict[str, dict[str, Any]]],
-    user_id: str = DEFAULT_USER_ID,
-    *,
-    private_metadata: str = "",
-    view_id: str = "V0000VIEW",
-    team_id: str = DEFAULT_TEAM_ID,
-) -> str:
-    """A modal submission's HTTP body: `payload=<JSON>`, form-encoded."""
-    payload = view_submission_payload(
-        callback_id, values, user_id, private_metadata=private_metadata, view_id=view_id, team_id=team_id
-    )
-    return urlencode({"payload": json.dumps(payload)})
+view_submission_body = _payload_form(view_submission_payload)

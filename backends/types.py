@@ -155,6 +155,7 @@ class Plan(BaseModel):
     sbatch_script: str | None = None
     manifests: tuple[dict[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
+    environment: str | None = None  # what the job's environment will be, in words, said by the backend
 
     @property
     def request(self) -> JobRequest:
@@ -201,6 +202,18 @@ FINAL_STATES = frozenset(
 QUEUE_ORDER = {JobState.RUNNING: 0, JobState.COMPLETING: 1, JobState.SUSPENDED: 2, JobState.PENDING: 3}
 
 
+class JobEnding(BaseModel):
+    """How an ended job ended, as the scheduler tells it; `backends.endings` says it in words."""
+
+    model_config = VALUE_MODEL
+
+    exit_code: int | None = None  # the command's exit status, when it exited
+    signal: int | None = None  # the signal that ended it, when one did
+    output_path: str | None = None  # the file its output went to (Slurm's StdOut), as the node wrote it
+    reason: str | None = None  # the scheduler's word for the end ("OOMKilled", "DeadlineExceeded", …)
+    message: str | None = None  # the scheduler's message (Kubernetes: the log's last lines on error)
+
+
 class GpuAsk(BaseModel):
     """GPUs a job holds or asks for, per node."""
 
@@ -237,6 +250,7 @@ class JobStatus:
     time_limit_minutes: int | None = None
     comment: str | None = None
     request_id: str | None = None  # ours, when the job carries our tag
+    ending: JobEnding | None = None  # for an ended job: exit code or signal, output file
 
     @property
     def held_gpus(self) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from backends.types import GpuPool, Intent, IntentKind, JobRef, JobStatus, PendingReason, Target
 from bot.confirmation import ConfirmFirst
+from bot.job_output import OutputTail
 from bot.store import RequestRecord
 
 QUESTIONS = frozenset(
@@ -66,6 +67,7 @@ class JobReport:
     ref: JobRef
     status: JobStatus | None
     record: RequestRecord | None
+    output: OutputTail | None = None  # an ended job's last output lines, as the asker may see them
 
 
 @dataclass(frozen=True)

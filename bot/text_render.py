@@ -17,7 +17,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from backends.durations_text import clock
-from backends.types import GpuAsk, GpuPool, JobState, JobStatus, PendingReason
+from backends.endings import ending_sentence
+from backends.types import GpuAsk, GpuPool, JobEnding, JobState, JobStatus, PendingReason, Plan
 from bot.answers import (
     Answer,
     CancelAnswer,
@@ -28,6 +29,7 @@ from bot.answers import (
     QueueAnswer,
     WhyAnswer,
 )
+from bot.job_output import OutputTail, ending_of
 from bot.need_to_know import HIDDEN
 from bot.terminal_text import is_printable, printable
 
@@ -161,17 +163,31 @@ def answer(found: Answer) -> str:
 
 
 def prepared(p: Prepared) -> str:
-    decision = p.decision
-    runs_as = p.plan.identity.unix_user or p.plan.identity.requester
-    lines = [f"Request {p.request_id[:8]} → {p.plan.backend}, as {runs_as}"]
+    """The preview a person approves, the same at every door (Slack's blocks.preview lays out these
+    parts): what runs in one line, the environment it runs in, the sbatch script or manifests, then
+    the policy's verdict."""
+    from bot.conversations.summary import summary  # the package holds the engine's side: not at start-up
+
+    plan, decision = p.plan, p.decision
+    lines = [f"Request {p.request_id[:8]} on {plan.backend}: {summary(plan)}"]
+    if plan.environment:
+        lines.append(f"The job {plan.environment}.")
+    title, document = plan_document(plan)
+    lines += [f"--- {title} ---", document, "-" * (len(title) + 8)]
     lines.append(f"Policy: {decision.verdict.value}")
     lines.extend(f"  - {r}" for r in decision.reasons)
     lines.extend(f"Warning: {w}" for w in p.warnings)
-    if p.plan.sbatch_script is not None:
-        lines.append("--- sbatch script ---")
-        lines.append(p.plan.sbatch_script.rstrip("\n"))
-        lines.append("---------------------")
     return printable("\n".join(lines))
+
+
+def plan_document(plan: Plan) -> tuple[str, str]:
+    """(title, text) of what the backend will run: its sbatch script, or its manifests dumped as YAML
+    by the YAML library from the very objects it will create."""
+    if plan.sbatch_script is not None:
+        return "sbatch script", plan.sbatch_script.rstrip("\n")
+    import yaml
+
+    return "Kubernetes manifests", yaml.safe_dump_all(list(plan.manifests), sort_keys=False).rstrip("\n")
 
 
 def job_report(report: JobReport) -> str:
@@ -188,6 +204,10 @@ def job_report(report: JobReport) -> str:
         lines.append(f"  submitted: {when(s.submitted_at)}   started: {when(s.started_at)}")
     else:
         lines.append(f"Job {report.ref.job_id} is no longer in the scheduler's queue.")
+    last = report.record.last_state if report.record is not None else None
+    state = s.state if s is not None else last.state if last is not None else None
+    if state is not None and state.is_final:
+        lines.extend(f"  {line}" for line in ended(state, ending_of(s, report.record), report.output))
     r = report.record
     if r is not None:
         said = r.text if r.text == HIDDEN else repr(r.text)
@@ -199,6 +219,24 @@ def job_report(report: JobReport) -> str:
     else:
         lines.append("Not submitted through the concierge, so there is no recorded history.")
     return printable("\n".join(lines))
+
+
+def ended(state: JobState, ending: JobEnding | None, output: OutputTail | None = None) -> list[str]:
+    """How an ended job ended, as every door shows it (`status`, the Slack thread; `history` its first
+    line): the exit code or signal and the scheduler's reason in words, the output file, and its last
+    lines when the asker may read them (bot/job_output.py)."""
+    lines = []
+    said = ending_sentence(state, ending)
+    if said:
+        lines.append(f"It {said}.")
+    if ending is not None and ending.output_path:
+        lines.append(f"Output file: {ending.output_path}")
+    if output is not None and output.lines:
+        lines.append("Its last lines:" if output.path else "Its last lines, as Kubernetes kept them:")
+        lines.extend(f"  | {line}" for line in output.lines)
+    elif output is not None and output.unread:
+        lines.append(f"Its last lines are not shown: {output.unread}.")
+    return lines
 
 
 def history(records: Sequence[RequestRecord]) -> str:
@@ -215,6 +253,11 @@ def history(records: Sequence[RequestRecord]) -> str:
         out.append(line)
         if record.error:
             out.append(f"    ↳ {_one_line(record.error, 300)}")
+        last = record.last_state
+        if last is not None and last.state.is_final and last.ending is not None:
+            how = ended(last.state, last.ending)
+            if how:
+                out.append(f"    ↳ {last.state.value}: {_one_line(' '.join(how), 300)}")
     return printable("\n".join(out))
 
 

@@ -41,7 +41,7 @@ from backends.slurm.explanations import NEEDS_CAPACITY, NEEDS_LIMITS, LimitReadi
 from backends.slurm.json_formats import SlurmJob, parse_squeue_json
 from backends.slurm.limits import assoc_mgr_argv, read_gpu_limit
 from backends.slurm.runner import CommandRunner, SlurmCli
-from backends.slurm.script import render_sbatch_script, script_warnings
+from backends.slurm.script import LOGIN_ENVIRONMENT, render_sbatch_script, script_warnings
 from backends.slurm.settings import SlurmSettings
 from backends.types import (
     QUEUE_ORDER,
@@ -149,6 +149,7 @@ class SlurmBackend:
             identity=identity,
             sbatch_script=script,
             warnings=script_warnings(footprint.request),
+            environment=LOGIN_ENVIRONMENT.format(user=self._account_of(identity).name),
         )
 
     def _script_of(self, plan: Plan) -> str:

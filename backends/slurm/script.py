@@ -48,6 +48,11 @@ _OUTPUT_PATTERN = re.compile(r"^[A-Za-z0-9_.%/-]{1,4096}$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 MAX_JOB_NAME = 64
+# Said in the preview, beside the --export=NONE that makes it true (sbatch_options).
+LOGIN_ENVIRONMENT = (
+    "runs with {user}'s login environment (their PATH, modules and variables): Slurm loads it on the "
+    "node (--export=NONE); nothing of the bot's is passed on"
+)
 
 
 def _checked_name(field: str, value: str) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -33,7 +32,9 @@ from slack_sdk.models.blocks import (
 
 from backends.footprint import describe_footprint
 from backends.types import Plan
+from bot.conversations.summary import summary
 from bot.engine import Prepared
+from bot.text_render import plan_document
 from policies import Verdict
 
 SUBMIT_ACTION = "gpu_submit"
@@ -90,20 +91,22 @@ def as_dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
 
 def preview(prepared: Prepared) -> list[Block]:
     plan, decision = prepared.plan, prepared.decision
-    runs_as = plan.identity.unix_user or plan.identity.k8s_user or plan.identity.requester
+    # The parts and their order are text_render.prepared's (the terminal's preview), laid out as blocks.
     blocks: list[Block] = [
         HeaderBlock(text=fitted("GPU request: preview", HEADER_LIMIT)),
+        section(f"*{escaped(summary(plan))}*"),
+    ]
+    if plan.environment:
+        blocks.append(context(escaped(f"The job {plan.environment}.")))
+    blocks.append(code(*reversed(plan_document(plan))))
+    blocks.append(
         section(
-            f"*What:* {escaped(describe(plan))}\n"
-            f"*Where:* {escaped(where(plan))}\n"
-            f"*As:* `{escaped(runs_as)}`\n"
             f"*Policy:* {_VERDICT_WORDS[decision.verdict]}"
             + "".join(f"\n• {escaped(r)}" for r in decision.reasons)
-        ),
-    ]
+        )
+    )
     if prepared.warnings:
         blocks.append(section("\n".join(f":warning: {escaped(w)}" for w in prepared.warnings)))
-    blocks.append(_plan_text(plan))
     blocks.append(context(f"request `{escaped(prepared.request_id[:8])}`"))
     buttons = [
         ButtonElement(text="Edit", action_id=EDIT_ACTION, value=prepared.request_id),
@@ -158,10 +161,3 @@ def where(plan: Plan) -> str:
     if plan.backend == "slurm":
         return f"Slurm, partition {request.partition or 'default'}"
     return f"Kubernetes, namespace {request.namespace or plan.identity.default_namespace or 'default'}"
-
-
-def _plan_text(plan: Plan) -> SectionBlock:
-    if plan.sbatch_script is not None:
-        return code(plan.sbatch_script, "sbatch script")
-    shown = yaml.safe_dump_all(list(plan.manifests), sort_keys=False)
-    return code(shown, "manifests")

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from backends.types import VALUE_MODEL, JobRef, JobState, Target
+from backends.types import VALUE_MODEL, JobEnding, JobRef, JobState, Target
 
 
 class StateChange(BaseModel):
@@ -20,6 +20,7 @@ class StateChange(BaseModel):
     state: JobState
     reason: str | None
     observed_at: datetime
+    ending: JobEnding | None = None  # how the job ended, with the state it ended in
 
 
 class RequestRecord(BaseModel):

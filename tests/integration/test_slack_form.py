@@ -57,7 +57,7 @@ def test_a_valid_form_is_previewed_with_submit_in_a_dm(door: Door) -> None:
     assert submit["value"] == request.id and request.door == "slack"
     assert request.intent is not None and request.intent["gpus"] == 2
     assert request.intent["time_limit_minutes"] == 240
-    assert "#SBATCH --gres=gpu:2" in shown_text(preview) and "`alice`" in shown_text(preview)
+    assert "#SBATCH --gres=gpu:2" in shown_text(preview) and "as alice" in shown_text(preview)
     assert "gpus 2, gpu type a100, time limit minutes 240" in request.text and door.backend.submitted == []
 
 

@@ -1,0 +1,65 @@
+"""How an ended job ended, in plain words, from what its scheduler reported (`JobEnding`).
+
+One sentence for every door (the CLI's `status` and `history`, the Slack thread): the exit code
+or signal and what it usually means, then the scheduler's reason when it adds something. The
+meanings are the shell's and the kernel's, not any one site's: 127 is a command the shell could not
+find (`python` on a system that has only `python3`), 126 one it could not execute, 128+N a
+process killed by signal N.
+"""
+
+from __future__ import annotations
+
+import signal as signals
+
+from backends.types import JobEnding, JobState
+
+_EXIT_MEANINGS = {
+    126: "a program it runs was found but could not be executed (not executable, or not a program)",
+    127: (
+        'the shell could not find a program it runs ("command not found"), e.g. `python` where only '
+        "`python3` is installed, or a program that is on the PATH only after a module or environment "
+        "is loaded"
+    ),
+}
+# The scheduler's word for an end, where it says more than the exit code (Slurm's job reasons,
+# Kubernetes' container and Job reasons).
+_REASONS = {
+    "TimeLimit": "it reached its time limit and the scheduler stopped it",
+    "DeadlineExceeded": "it reached its time limit (the Job's deadline) and Kubernetes stopped it",
+    "OutOfMemory": "it ran out of memory",
+    "OOMKilled": "it ran out of memory and the kernel killed it",
+    "NodeFail": "a node it ran on failed",
+    "NodeDown": "a node it ran on went down",
+    "JobLaunchFailure": "Slurm could not start it on the node (JobLaunchFailure): ask the administrators",
+    "BackoffLimitExceeded": "its pod failed as often as the Job allows",
+    "Prolog": "the node's prolog script failed before it started",
+    "BadConstraints": "it asked for something no node has",
+}
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signals.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def ending_sentence(state: JobState, ending: JobEnding | None) -> str | None:
+    """How the job ended, e.g. "exited with code 127: the shell could not find …"; None when the
+    scheduler said nothing about it."""
+    if ending is None:
+        return None
+    parts: list[str] = []
+    if ending.signal:
+        parts.append(f"killed by signal {ending.signal} ({signal_name(ending.signal)})")
+    elif ending.exit_code is not None and (ending.exit_code or state is not JobState.CANCELLED):
+        said = f"exited with code {ending.exit_code}"
+        meaning = _EXIT_MEANINGS.get(ending.exit_code)
+        if meaning is None and 128 < ending.exit_code < 160:
+            meaning = f"a program it ran was killed by {signal_name(ending.exit_code - 128)}"
+        parts.append(f"{said}: {meaning}" if meaning else said)
+    if ending.reason in _REASONS:
+        parts.append(_REASONS[ending.reason])
+    if not parts:
+        return None
+    return "; ".join(parts)

@@ -225,6 +225,9 @@ def build_manifests(
         volumes = list(serving.volumes)
     else:
         container = {"name": "main", "image": image or settings.default_image}
+        # A failed container's last log lines become its terminated message: how it failed is read
+        # from the pod's status, with no log call (backends/k8s/workloads.py _ending).
+        container["terminationMessagePolicy"] = "FallbackToLogsOnError"
         if request.command:
             container["command"] = ["/bin/sh", "-c", request.command]
         if port:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from backends.k8s.capacity import pod_gpu_requests
@@ -36,7 +36,7 @@ from backends.k8s.manifests import (
 from backends.k8s.naming import is_name, is_namespace
 from backends.k8s.objects import Condition, Deployment, Job, ObjectMeta, Pod, PodSpec
 from backends.k8s.pending import container_problems, unschedulable_message
-from backends.types import GpuAsk, JobRef, JobState, JobStatus
+from backends.types import GpuAsk, JobEnding, JobRef, JobState, JobStatus
 
 DEPLOYMENT = "Deployment"
 JOB = "Job"
@@ -238,6 +238,27 @@ def _gpus(workload: Workload) -> tuple[GpuAsk, ...]:
     return (GpuAsk(count=sum(asked.values()), gpu_type=gpu_type),)
 
 
+def _ending(workload: Workload, state: JobState, reason: str | None) -> JobEnding | None:
+    """How an ended Job ended: its failed (else last) container's terminated state, whose message holds
+    the log's last lines (the manifests ask for FallbackToLogsOnError); the Job's reason without one."""
+    if workload.job is None or not state.is_final:
+        return None
+    ended = [
+        status.state.terminated
+        for pod in workload.pods
+        for status in pod.status.container_statuses
+        if status.state.terminated is not None
+    ]
+    if not ended:
+        return JobEnding(reason=reason)
+    last = max(ended, key=lambda t: (t.exit_code != 0, t.finished_at or datetime.min.replace(tzinfo=UTC)))
+    return JobEnding(
+        exit_code=last.exit_code,
+        reason=last.reason or reason,
+        message=last.message.rstrip("\n") or None,
+    )
+
+
 def workload_status(workload: Workload, now: datetime) -> JobStatus:
     state, raw, reason = workload_state(workload)
     started = _started_at(workload)
@@ -265,6 +286,7 @@ def workload_status(workload: Workload, now: datetime) -> JobStatus:
         elapsed_seconds=elapsed,
         time_limit_minutes=deadline // 60 if deadline else None,
         request_id=workload.metadata.labels.get(REQUEST_LABEL),
+        ending=_ending(workload, state, reason),
     )
 
 

@@ -33,9 +33,10 @@ import msgspec
 from backends.bulk import collector_paused
 from backends.errors import BackendUnavailable
 from backends.slurm.durations import from_epoch
+from backends.slurm.endings import exit_and_signal, output_path
 from backends.slurm.gres import parse_gpus
 from backends.slurm.reasons import start_estimate_is_meaningful
-from backends.types import GpuAsk, JobRef, JobState, JobStatus
+from backends.types import GpuAsk, JobEnding, JobRef, JobState, JobStatus
 
 OUR_TAG = "gpu-concierge:"
 
@@ -154,6 +155,12 @@ class _SqueueJob(msgspec.Struct):
     dependency: Any = None
     account: Any = None
     qos: Any = None
+    exit_code: Any = None
+    standard_output: Any = None
+    current_working_directory: Any = None
+    batch_host: Any = None
+    array_job_id: Any = None
+    array_task_id: Any = None
 
 
 @dataclass(slots=True)  # not frozen: frozen doubles construction time, and a queue builds 10,000
@@ -248,6 +255,23 @@ class SlurmJob:
             return self.start_time
         return None
 
+    def ending(self) -> JobEnding:
+        """Exit code or signal and the output file, for a job that has ended (backends/slurm/endings.py)."""
+        printed = self.printed
+        code, signal = exit_and_signal(printed.exit_code, _number)
+        path = output_path(
+            _text(printed.standard_output),
+            job_id=self.job_id,
+            name=self.name,
+            user=self.user,
+            workdir=_text(printed.current_working_directory),
+            node=_text(printed.batch_host),
+            array_job=_number(printed.array_job_id),
+            array_task=_number(printed.array_task_id),
+        )
+        reason = self.reason if self.reason != "None" else None
+        return JobEnding(exit_code=code, signal=signal, output_path=path, reason=reason)
+
     def elapsed_seconds(self, now: datetime) -> int | None:
         return self._elapsed_seconds(self.start_time, now)
 
@@ -284,6 +308,7 @@ class SlurmJob:
             time_limit_minutes=_number(printed.time_limit),
             comment=comment,
             request_id=request_id_from_comment(comment),
+            ending=self.ending() if self.state.is_final else None,
         )
 
 

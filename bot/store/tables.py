@@ -122,6 +122,7 @@ class StateRow(Base):
     state: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     observed_at: Mapped[datetime]
+    ending: Mapped[dict[str, Any] | None]  # a backends.types.JobEnding, for the state a job ended in
 
 
 class ClaimRow(Base):

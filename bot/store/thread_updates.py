@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from backends.types import JobRef, JobState
+from backends.types import JobEnding, JobRef, JobState
 from bot.store.database import connected
 from bot.store.tables import SlackThreadRow, StateRow
 
@@ -35,6 +35,7 @@ class UnpostedState:
     state: JobState
     reason: str | None
     observed_at: datetime
+    ending: JobEnding | None
     posted_before: int | None  # the thread's posted_state_id when read: what a claim compares with
     failed_posts: int
 
@@ -63,6 +64,7 @@ class ThreadUpdates:
                 state.state,
                 state.reason,
                 state.observed_at,
+                state.ending,
             )
             .join(state, state.request_id == thread.request_id)
             .where(state.id > func.coalesce(thread.posted_state_id, 0), state.observed_at >= observed_since)
@@ -80,6 +82,7 @@ class ThreadUpdates:
                 state=JobState(row.state),
                 reason=row.reason,
                 observed_at=row.observed_at,
+                ending=JobEnding.model_validate(row.ending) if row.ending else None,
                 posted_before=row.posted_state_id,
                 failed_posts=row.failed_posts,
             )

@@ -569,12 +569,15 @@ class Cluster:
             self.settle()
             return stored
 
-    def finish_pod(self, namespace: str, name: str, *, succeeded: bool, exit_code: int | None = None) -> None:
+    def finish_pod(
+        self, namespace: str, name: str, *, succeeded: bool, exit_code: int | None = None, logs: str = ""
+    ) -> None:
+        now = self.state.timestamp()
         self.mutate(
             resources.PODS,
             namespace,
             name,
-            lambda pod: finish_pod(pod, succeeded=succeeded, now=self.state.timestamp(), exit_code=exit_code),
+            lambda pod: finish_pod(pod, succeeded=succeeded, now=now, exit_code=exit_code, logs=logs),
         )
 
     # ---- controllers --------------------------------------------------------------------------

@@ -308,10 +308,16 @@ class KubeEmulator:
         self.cluster.delete(_resource(api_version, kind), namespace, name, propagation=propagation)
 
     def finish_pod(
-        self, namespace: str, name: str, *, succeeded: bool = True, exit_code: int | None = None
+        self,
+        namespace: str,
+        name: str,
+        *,
+        succeeded: bool = True,
+        exit_code: int | None = None,
+        logs: str = "",
     ) -> None:
-        """The pod's containers exit: Succeeded or Failed (a Job counts it)."""
-        self.cluster.finish_pod(namespace, name, succeeded=succeeded, exit_code=exit_code)
+        """The pod's containers exit: Succeeded or Failed (a Job counts it), having printed `logs`."""
+        self.cluster.finish_pod(namespace, name, succeeded=succeeded, exit_code=exit_code, logs=logs)
 
     def complete_job(self, namespace: str, name: str) -> None:
         """Every active pod of the Job succeeds."""

@@ -205,8 +205,12 @@ def start_pod(state: ClusterState, pod: JsonObject, *, record: bool = True) -> N
         record_event(state, pod, type_=type_, reason=reason, message=message, component="kubelet", host=node)
 
 
-def finish_pod(pod: JsonObject, *, succeeded: bool, now: str, exit_code: int | None = None) -> None:
-    """Marks every container terminated and the pod Succeeded or Failed (mutates `pod`)."""
+def finish_pod(
+    pod: JsonObject, *, succeeded: bool, now: str, exit_code: int | None = None, logs: str = ""
+) -> None:
+    """Marks every container terminated and the pod Succeeded or Failed (mutates `pod`). A failed
+    container whose terminationMessagePolicy is FallbackToLogsOnError gets the last of `logs` (up to
+    80 lines or 2,048 bytes, as the kubelet keeps) as its message."""
     code = (0 if succeeded else 1) if exit_code is None else exit_code
     status = pod.setdefault("status", {})
     status["phase"] = "Succeeded" if succeeded else "Failed"
@@ -215,13 +219,15 @@ def finish_pod(pod: JsonObject, *, succeeded: bool, now: str, exit_code: int | N
         if condition["type"] in ("Ready", "ContainersReady", "PodReadyToStartContainers"):
             condition.update({"status": "False", "reason": reason, "lastTransitionTime": now})
             condition.pop("message", None)
+    policies = {c.get("name"): c.get("terminationMessagePolicy") for c in pod["spec"].get("containers") or []}
     for container in status.get("containerStatuses") or []:
         container.update({"ready": False, "started": False})
-        container["state"] = {
-            "terminated": {
-                "exitCode": code,
-                "reason": "Completed" if succeeded else "Error",
-                "startedAt": now,
-                "finishedAt": now,
-            }
+        terminated = {
+            "exitCode": code,
+            "reason": "Completed" if succeeded else "Error",
+            "startedAt": now,
+            "finishedAt": now,
         }
+        if not succeeded and logs and policies.get(container.get("name")) == "FallbackToLogsOnError":
+            terminated["message"] = "\n".join(logs.splitlines()[-80:])[-2048:]
+        container["state"] = {"terminated": terminated}

@@ -92,6 +92,18 @@ log = logging.getLogger(__name__)
 _APPROVAL_ASKED = "slack-approval-ask:"
 _APPROVAL_DECIDED = "slack-approval-decision:"
 _SLURM_JOB_ID = re.compile(r"^\d+(_\d+)?$")
+# Questions that change nothing: `history` lists them only when asked to (`--all`).
+_ASKED_ONLY = tuple(
+    kind.value
+    for kind in (
+        IntentKind.QUEUE,
+        IntentKind.STATUS,
+        IntentKind.WHY_PENDING,
+        IntentKind.CAPACITY,
+        IntentKind.DIGEST,
+        IntentKind.HELP,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -524,8 +536,19 @@ class Concierge:
         self._store.record_outcome(request_id, "answered")
         return ref
 
-    def history(self, identity: Identity, *, everyone: bool = False, limit: int = 20) -> list[RequestRecord]:
-        records = self._store.history(None if everyone else identity.requester, limit)
+    def history(
+        self, identity: Identity, *, everyone: bool = False, limit: int = 20, questions: bool = True
+    ) -> list[RequestRecord]:
+        """The requests and their outcomes, newest first; without `questions`, only what asked for a
+        job or changed one (submits, cancels, what could not be read), not the queue, status, why,
+        free or policy checks."""
+        left_out = () if questions else _ASKED_ONLY
+        records = self._store.history(
+            None if everyone else identity.requester,
+            limit,
+            leave_out_kinds=left_out,
+            leave_out_outcomes=("policy_check",) if left_out else (),
+        )
         return [visible_record(identity, record) for record in records]
 
     @contextmanager

@@ -291,13 +291,17 @@ def scale(app: App, job: str, replicas: int, backend: Target | None) -> None:
 
 @cli.command()
 @click.option("--everyone", is_flag=True, help="Everybody's requests (admins).")
+@click.option(
+    "--all", "questions", is_flag=True, help="Also the questions: queue, status, why, free, policy check."
+)
 @click.option("--limit", default=20, show_default=True, help="How many requests, newest first.")
 @pass_app
-def history(app: App, everyone: bool, limit: int) -> None:
-    """Your requests and their outcomes, from the store."""
+def history(app: App, everyone: bool, questions: bool, limit: int) -> None:
+    """Your job requests (submits and cancels) and their outcomes, from the store."""
     if everyone and not app.identity.is_admin:
         raise PermissionDenied("only admins may see everybody's requests; drop --everyone to see yours")
-    echo(render.history(app.concierge.history(app.identity, everyone=everyone, limit=limit)))
+    found = app.concierge.history(app.identity, everyone=everyone, limit=limit, questions=questions)
+    echo(render.history(found))
 
 
 # --- understanding -------------------------------------------------------------------------

@@ -13,14 +13,14 @@ FOR UPDATE (which SQLite lacks) and no retry loop are needed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, or_, select, text, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -389,11 +389,24 @@ class Store:
             )
             return None if row is None else _record(row)
 
-    def history(self, requester: str | None, limit: int = 20) -> list[RequestRecord]:
-        """Newest first; `None` means everyone's (for admins)."""
+    def history(
+        self,
+        requester: str | None,
+        limit: int = 20,
+        *,
+        leave_out_kinds: Collection[str] = (),
+        leave_out_outcomes: Collection[str] = (),
+    ) -> list[RequestRecord]:
+        """Newest first; `None` means everyone's (for admins). Requests of the `leave_out_…` intent
+        kinds and outcomes (the questions) are left out in the query, so `limit` counts what is listed."""
         statement = select(RequestRow).options(selectinload(RequestRow.states))
         if requester is not None:
             statement = statement.where(RequestRow.requester == requester)
+        if leave_out_kinds:
+            kind = func.coalesce(RequestRow.intent["intent"].as_string(), "")
+            statement = statement.where(kind.not_in(leave_out_kinds))
+        if leave_out_outcomes:
+            statement = statement.where(RequestRow.outcome.not_in(leave_out_outcomes))
         statement = statement.order_by(RequestRow.created_at.desc(), RequestRow.id.desc()).limit(limit)
         with self._reading() as session:
             return [_record(row) for row in session.scalars(statement)]

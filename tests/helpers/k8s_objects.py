@@ -191,23 +191,15 @@ def event(
 # -- decoding ---------------------------------------------------------------------------------
 
 
-A100_AFFINITY = {
-    "nodeAffinity": {
-        "requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [
-                {
-                    "matchExpressions": [
-                        {
-                            "key": "nvidia.com/gpu.product",
-                            "operator": "In",
-                            "values": ["NVIDIA-A100-SXM4-80GB"],
-                        }
-                    ]
-                }
-            ]
-        }
-    }
-}
+def node_affinity(*expressions: JSON) -> JSON:
+    """A required node affinity of one selector term."""
+    terms = [{"matchExpressions": list(expressions)}]
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
+
+
+A100_AFFINITY = node_affinity(
+    {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["NVIDIA-A100-SXM4-80GB"]}
+)
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 

@@ -17,6 +17,7 @@ from tests.helpers.k8s_objects import (
     job,
     member,
     node,
+    node_affinity,
     only,
     pod,
     running_container,
@@ -68,6 +69,17 @@ def waiting_job(conditions: list[JSON], gpus: int = 4) -> Any:
         jobs=[job("train", gpus=gpus)],
         pods=[member("train", "x1", "batch", phase="Pending", conditions=conditions, gpus=gpus)],
     )
+
+
+def llm_waiting(status: JSON, **fields: Any) -> Any:
+    """Deployment research/llm whose one pod, placed on gpu-1, has a container in `status`."""
+    pod = member("llm", "a", "service", node_name="gpu-1", container_statuses=[status], **fields)
+    return only([deployment("llm")], pods=[pod])
+
+
+def failed(reason: str, **message: str) -> JSON:
+    """A Job's status with a Failed condition."""
+    return {"conditions": [{"type": "Failed", "status": "True", "reason": reason, **message}]}
 
 
 def codes(reasons: Sequence[PendingReason]) -> list[PendingCode]:
@@ -170,18 +182,13 @@ def test_a_named_taint_is_quoted() -> None:
 
 
 def test_an_image_that_cannot_be_pulled_is_explained_with_the_kubelets_words() -> None:
-    stuck = member(
-        "llm",
-        "a",
-        "service",
-        node_name="gpu-1",
-        phase="Pending",
-        container_statuses=[waiting("ImagePullBackOff", 'Back-off pulling image "docker.io/library/nope:1"')],
+    stuck = llm_waiting(
+        waiting("ImagePullBackOff", 'Back-off pulling image "docker.io/library/nope:1"'), phase="Pending"
     )
     events = decoded(
         [event("llm-a", "Failed", 'Failed to pull image "docker.io/library/nope:1": manifest unknown')], Event
     )
-    (reason,) = explain_workload(only([deployment("llm")], pods=[stuck]), events, None)
+    (reason,) = explain_workload(stuck, events, None)
     assert reason.code is PendingCode.IMAGE_PULL
     assert reason.sentence.startswith(
         "Deployment research/llm waits: its image docker.io/library/nope:1 cannot be pulled "
@@ -191,30 +198,19 @@ def test_an_image_that_cannot_be_pulled_is_explained_with_the_kubelets_words() -
 
 
 def test_a_crash_loop_says_how_often_how_it_ended_and_where_to_look() -> None:
-    crashing = member(
-        "llm",
-        "a",
-        "service",
-        node_name="gpu-1",
-        container_statuses=[waiting("CrashLoopBackOff", "back-off 5m0s", restarts=6, last_exit=137)],
+    crashing = llm_waiting(
+        waiting("CrashLoopBackOff", "back-off 5m0s", restarts=6, last_exit=137),
         conditions=[{"type": "Ready", "status": "False"}],
     )
-    (reason,) = explain_workload(only([deployment("llm")], pods=[crashing]), [], None)
+    (reason,) = explain_workload(crashing, [], None)
     assert reason.code is PendingCode.CRASH_LOOP
     assert "keeps crashing (restarted 6 times, last exit code 137 (Error))" in reason.sentence
     assert "`kubectl logs -n research llm-a -c main --previous`" in reason.sentence
 
 
 def test_a_missing_secret_is_a_configuration_problem() -> None:
-    stuck = member(
-        "llm",
-        "a",
-        "service",
-        node_name="gpu-1",
-        phase="Pending",
-        container_statuses=[waiting("CreateContainerConfigError", 'secret "hf-token" not found')],
-    )
-    (reason,) = explain_workload(only([deployment("llm")], pods=[stuck]), [], None)
+    stuck = llm_waiting(waiting("CreateContainerConfigError", 'secret "hf-token" not found'), phase="Pending")
+    (reason,) = explain_workload(stuck, [], None)
     assert reason.code is PendingCode.OTHER
     assert 'cannot start (CreateContainerConfigError): secret "hf-token" not found' in reason.sentence
 
@@ -291,23 +287,13 @@ def test_running_and_ended_workloads_are_not_pending() -> None:
     (up,) = explain_workload(only([deployment("llm", ready=1)], pods=[ready]), [], None)
     assert up.code is PendingCode.NOT_PENDING
     assert up.sentence == "Deployment research/llm is not pending: 1/1 replicas are ready on node gpu-1."
-    failed = {
-        "conditions": [
-            {
-                "type": "Failed",
-                "status": "True",
-                "reason": "BackoffLimitExceeded",
-                "message": "Job has reached the specified backoff limit",
-            }
-        ]
-    }
-    (down,) = explain_workload(only(jobs=[job("train", status=failed)]), [], None)
+    backoff = failed("BackoffLimitExceeded", message="Job has reached the specified backoff limit")
+    (down,) = explain_workload(only(jobs=[job("train", status=backoff)]), [], None)
     assert down.sentence == (
         "Job research/train is not pending: it has failed (BackoffLimitExceeded: Job has reached the "
         "specified backoff limit)."
     )
-    late = {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]}
-    (timeout,) = explain_workload(only(jobs=[job("train", status=late)]), [], None)
+    (timeout,) = explain_workload(only(jobs=[job("train", status=failed("DeadlineExceeded"))]), [], None)
     assert "it ran past its time limit of 4 h" in timeout.sentence
     (scaled,) = explain_workload(only([deployment("llm", replicas=0)]), [], None)
     assert "`concierge scale research/llm 1`" in scaled.sentence
@@ -334,19 +320,7 @@ def test_a_shared_ask_that_does_not_fit_is_offered_whole_gpus() -> None:
 
 
 def test_a_memory_floor_is_told_in_the_gigabytes_asked() -> None:
-    affinity = {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {"key": "nvidia.com/gpu.memory", "operator": "Gt", "values": ["73728"]}
-                        ]
-                    }
-                ]
-            }
-        }
-    }
+    affinity = node_affinity({"key": "nvidia.com/gpu.memory", "operator": "Gt", "values": ["73728"]})
     message = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
     waiting_pod = member("train", "x1", "batch", phase="Pending", conditions=unschedulable(message), gpus=2)
     waiting_pod["spec"]["affinity"] = affinity

@@ -43,7 +43,7 @@ from backends.errors import PermissionDenied, RequestInvalid
 from backends.types import Identity
 from bot.engine import Concierge, Prepared
 from bot.slack import blocks
-from bot.slack.clicks import clicked, ephemeral
+from bot.slack.clicks import clicked, ephemeral, replace_buttons, without_buttons
 from bot.slack.commands import ResolveIdentity
 from bot.slack.incidents import Reply, dm_reply, replying
 from bot.slack.job_updates import remember_clicked_message
@@ -122,12 +122,11 @@ class Approvals:
             except Exception as e:
                 failed = f"Request {record.id[:8]} was approved but could not be submitted: "
                 _tell_requester(client, record.requester, failed + _said(e))
-                _update_approvers_message(body, client, f":warning: {failed}{_said(e)}")
+                _replace_buttons(body, respond, client, f":warning: {failed}{_said(e)}")
                 raise
             runs = f"job *{blocks.escaped(ref.job_id)}*"
-            _update_approvers_message(
-                body, client, f":white_check_mark: Approved by <@{approver.requester}>: {runs} submitted."
-            )
+            approved = f":white_check_mark: Approved by <@{approver.requester}>: {runs} submitted."
+            _replace_buttons(body, respond, client, approved)
             _tell_requester(
                 client,
                 record.requester,
@@ -146,9 +145,7 @@ class Approvals:
                 "request_id": request_id,
                 "channel": container.get("channel_id"),
                 "ts": container.get("message_ts"),
-                "blocks": [
-                    b for b in (body.get("message") or {}).get("blocks") or [] if b.get("type") != "actions"
-                ],
+                "blocks": without_buttons(body),
             }
             client.views_open(trigger_id=str(body["trigger_id"]), view=deny_reason_view(request_id, where))
 
@@ -271,15 +268,9 @@ def deny_reason_view(request_id: str, where: dict[str, Any]) -> dict[str, Any]:
     ).to_dict()
 
 
-def _update_approvers_message(body: dict[str, Any], client: WebClient, markdown: str) -> None:
-    """Replace the buttons with the decision, so nobody clicks a decided request again."""
-    container = body.get("container") or {}
-    channel, ts = container.get("channel_id"), container.get("message_ts")
-    if not channel or not ts:
-        return
-    kept = [b for b in _message_blocks(body) if b.get("type") != "actions"]
-    shown = kept + blocks.as_dicts(blocks.notice(markdown))
-    client.chat_update(channel=channel, ts=ts, text=markdown, blocks=shown)
+def _replace_buttons(body: dict[str, Any], respond: Respond, client: WebClient, markdown: str) -> None:
+    """The decision in place of the buttons, so nobody clicks a decided request again."""
+    replace_buttons(body, respond, client, markdown, blocks.notice(markdown), keep_message=True)
 
 
 def _own_request(approver: Identity, record: RequestRecord) -> bool:
@@ -300,8 +291,3 @@ def _tell_requester(client: WebClient, requester: str, text: str) -> None:
 def _said(error: Exception) -> str:
     message = getattr(error, "message", None)
     return blocks.escaped(message) if isinstance(message, str) else "an unexpected error (it is logged)"
-
-
-def _message_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
-    found = (body.get("message") or {}).get("blocks") or []
-    return [b for b in found if isinstance(b, dict)]

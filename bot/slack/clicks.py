@@ -35,6 +35,12 @@ def ephemeral(respond: Respond) -> Reply:
     return reply
 
 
+def without_buttons(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The clicked message's blocks, its buttons left out."""
+    found = (body.get("message") or {}).get("blocks") or []
+    return [b for b in found if isinstance(b, dict) and b.get("type") != "actions"]
+
+
 def replace_buttons(
     body: dict[str, Any],
     respond: Respond,
@@ -47,10 +53,7 @@ def replace_buttons(
     """Replace the clicked message with `notice` (mrkdwn `text` for notifications); with
     `keep_message`, only its buttons, so what the message said stays above the notice."""
     container = body.get("container") or {}
-    shown = blocks.as_dicts(notice)
-    if keep_message:
-        message_blocks = (body.get("message") or {}).get("blocks") or []
-        shown = [b for b in message_blocks if b.get("type") != "actions"] + shown
+    shown = (without_buttons(body) if keep_message else []) + blocks.as_dicts(notice)
     if container.get("is_ephemeral", True) or not container.get("message_ts"):
         respond(text=text, blocks=shown, replace_original=True)
     else:

@@ -40,8 +40,10 @@ def person_words(slack_text: str) -> str:
 
 
 def spoken_text(event: dict[str, Any]) -> str:
-    """A DM's or @mention's words, without the @mentions (of the bot) and with spaces collapsed."""
-    return " ".join(person_words(_USER_MENTION.sub(" ", str(event.get("text") or ""))).split())
+    """A DM's or @mention's words, without the @mentions (of the bot), spaces collapsed within each
+    line; the line breaks stay, since a command of several lines is one line per step."""
+    words = person_words(_USER_MENTION.sub(" ", str(event.get("text") or "")))
+    return "\n".join(" ".join(line.split()) for line in words.splitlines()).strip()
 
 
 def form_value(value: str) -> str | None:

@@ -26,7 +26,8 @@ from bot.understanding.numbers import WORD_NUMBER
 from bot.understanding.vocabulary import COMMAND_ENDERS, NOT_PROGRAMS
 
 _QUOTED_RE = lazy(
-    r"```[a-z0-9_+-]*[ \t]*\n?(?P<fenced>.*?)```"
+    # A language tag only before a line break: in "```python x.py```" python is the program.
+    r"```(?:[a-z0-9_+-]*[ \t]*\n)?(?P<fenced>.*?)```"
     r"|`(?P<backticked>[^`]+)`"
     r"|\"(?P<double>[^\"]+)\""
     r"|\u201c(?P<smart_double>[^\u201d]+)\u201d"
@@ -66,7 +67,9 @@ _HEAD_RE = lazy(
     re.IGNORECASE,
 )
 _AFTER_VERB_RE = lazy(
-    r"\b(?:run|running|execute|executing|exec|launch|launching|command|cmd|start|starting)\s*:?\s+"
+    r"\b(?:run|running|execute|executing|exec|launch|launching|command|cmd|start|starting)"
+    # "command is python x.py", "cmd = ./a.sh": the linking word is not the program
+    r"(?:\s+(?:is|was|would\s+be|should\s+be|will\s+be)\b|\s*[:=])?\s+"
     r"(?P<head>[a-z_][\w.\-]*)(?=$|[\s,;])",
     re.IGNORECASE,
 )
@@ -85,6 +88,14 @@ _DETAIL_START_RE = lazy(
     re.IGNORECASE,
 )
 _TOKEN_RE = lazy(r"\S+")
+# Lines after a command's line that are more of it: another command, or a shell line that is no English
+# ("cd /data", "source venv/bin/activate"); or any line after one that ends in a continuation.
+_SHELL_LINE_RE = lazy(
+    rf"{_ENV_PREFIX}(?:(?:cd|source|export|module|ml|mkdir|cp|mv|rm|ln|tar|wget|curl|git|make|cmake|unset"
+    r"|set\s+-|ulimit|srun|fi|done|for\s+\w+\s+in|if\s+\[|while\s+\[)\b|[.$]|(?-i:[A-Z_][A-Z0-9_]*=\S))",
+    re.IGNORECASE,
+)
+_CONTINUES_RE = lazy(r"(?:\\|&&|\|\||\||;)\s*$")
 # A full stop after a word ends the sentence, not the command ("run python train.py.").
 _SENTENCE_END_RE = lazy(r"(?<=[\w)\]'\"])\.+$")
 
@@ -170,6 +181,26 @@ def _command_end(text: str, start: int) -> int:
     return end
 
 
+def _more_lines(text: str, start: int, end: int) -> int:
+    """`end` moved past the lines that continue a command which ran to the end of its line."""
+    while True:
+        line_end = text.find("\n", end)
+        if line_end == -1 or text[end:line_end].strip():
+            return end  # no next line, or the request resumed on this one
+        next_start = line_end + 1
+        next_end = text.find("\n", next_start)
+        next_end = len(text) if next_end == -1 else next_end
+        line = text[next_start:next_end]
+        first = next_start + len(line) - len(line.lstrip())
+        continued = _CONTINUES_RE.search(text, start, end) is not None
+        is_command = (
+            _HEAD_RE.match(text, first) is not None and _DETAIL_START_RE.match(text, first) is None
+        ) or _SHELL_LINE_RE.match(text, first) is not None
+        if not line.strip() or not (continued or is_command):
+            return end
+        end, start = next_start + len(line.rstrip()), first
+
+
 def split_command(text: str) -> CommandSplit:
     """The command in `text` (verbatim, unquoted) and `text` with the command blanked out."""
     command, remainder = _split_quoted(text)
@@ -178,7 +209,7 @@ def split_command(text: str) -> CommandSplit:
     start = _find_head(remainder)
     if start is None:
         return CommandSplit(None, remainder)
-    end = _command_end(remainder, start)
+    end = _more_lines(remainder, start, _command_end(remainder, start))
     trailing_stop = _SENTENCE_END_RE.search(remainder, start, end)
     if trailing_stop is not None:
         end = trailing_stop.start()

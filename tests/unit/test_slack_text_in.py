@@ -32,6 +32,11 @@ def test_a_mention_of_the_bot_is_dropped_and_the_rest_decoded() -> None:
     assert spoken_text(event) == "status <!channel> @here"
 
 
+def test_the_lines_of_a_message_stay_lines() -> None:
+    event = {"text": "<@U0000BOT> 1 gpu, run:\npython prep.py  --fast\n\n  python train.py "}
+    assert spoken_text(event) == "1 gpu, run:\npython prep.py --fast\n\npython train.py"
+
+
 def test_form_values_are_taken_as_typed() -> None:
     assert form_value("  python a.py &amp;&amp; b  ") == "python a.py &amp;&amp; b"
     assert form_value("   ") is None

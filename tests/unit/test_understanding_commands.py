@@ -41,6 +41,25 @@ from bot.understanding.commands import split_command
         ("papermill report.ipynb out.ipynb on a T4", "papermill report.ipynb out.ipynb"),
         ("run hostname on 1 gpu", "hostname"),
         ("run `nvidia-smi` on 1 gpu", "nvidia-smi"),
+        # a one-line fence has no language tag: its first word is the program
+        ("```python train.py --epochs 50``` on 1 gpu", "python train.py --epochs 50"),
+        ("1 gpu: ```bash run.sh```", "bash run.sh"),
+        ("```sh\n./a.sh\n```", "./a.sh"),
+        # the linking word after "command" is not the program
+        ("1 gpu, command is python x.py", "python x.py"),
+        ("the cmd would be my_tool --fast, on a T4", "my_tool --fast"),
+        ("command: sweep_runner --n 3 with 2 gpus", "sweep_runner --n 3"),
+        # every line of a command of several lines, up to the line that is no command
+        (
+            "2 A100s for 4h, run:\npython prep.py\npython train.py -e 3",
+            "python prep.py\npython train.py -e 3",
+        ),
+        (
+            "1 gpu:\ncd /data\nsource venv/bin/activate\n./go.sh",
+            "cd /data\nsource venv/bin/activate\n./go.sh",
+        ),
+        ("python a.py \\\n  --lr 3 &&\n  echo done\nthanks", "python a.py \\\n  --lr 3 &&\n  echo done"),
+        ("python x.py\nfor 2 hours on 1 gpu", "python x.py"),
     ],
 )
 def test_finds_the_command(text: str, command: str) -> None:

@@ -20,6 +20,7 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
+from tests.helpers.k8s_objects import GPU_TOLERATION, node_affinity
 from tests.k8s_emulator import BOT_USER, KubeEmulator, MessageStyle
 from tests.k8s_emulator.patches import strategic_merge_patch
 from tests.k8s_emulator.scheduler import Verdict, unschedulable_message
@@ -34,7 +35,6 @@ BOT = "bot-token"
 ALICE = "alice-token"
 BOB = "bob-token"
 NAMESPACE = "research"
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 def manifest(obj: JsonObject) -> Any:
@@ -139,9 +139,23 @@ def scheduled_condition(pod: client.V1Pod) -> client.V1PodCondition:
     return next(c for c in conditions if c.type == "PodScheduled")
 
 
-def error_body(error: ApiException) -> JsonObject:
-    body: JsonObject = json.loads(must(error.body))
-    return body
+def refused(call: Callable[[], object]) -> tuple[int, JsonObject]:
+    """The status code and Status body of a request the API server refuses."""
+    with pytest.raises(ApiException) as caught:
+        call()
+    body: JsonObject = json.loads(must(caught.value.body))
+    return caught.value.status, body
+
+
+def batch_job(name: str, container: JsonObject, *, restart: str | None = "Never", **spec: Any) -> Any:
+    """A batch/v1 Job of one container."""
+    pod_spec: JsonObject = {"containers": [container]} | ({"restartPolicy": restart} if restart else {})
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {**spec, "template": {"spec": pod_spec}},
+    }
 
 
 # ---- workloads and the scheduler -----------------------------------------------------------------
@@ -263,24 +277,14 @@ def test_node_affinity_on_gpu_product_and_memory_and_the_mismatch_reason(
     kube.add_node("a100-40", gpus=4, gpu_product="NVIDIA-A100-PCIE-40GB", gpu_memory_mib=40960)
     kube.add_node("a100-80", gpus=4, gpu_product="A100-SXM4-80GB", gpu_memory_mib=81920)
     kube.add_node("h100", gpus=4, gpu_product="NVIDIA-H100-80GB-HBM3", gpu_memory_mib=81920)
-    affinity = {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {
-                                "key": "nvidia.com/gpu.product",
-                                "operator": "In",
-                                "values": ["NVIDIA-A100-PCIE-40GB", "A100-SXM4-80GB"],
-                            },
-                            {"key": "nvidia.com/gpu.memory", "operator": "Gt", "values": ["50000"]},
-                        ]
-                    }
-                ]
-            }
-        }
-    }
+    affinity = node_affinity(
+        {
+            "key": "nvidia.com/gpu.product",
+            "operator": "In",
+            "values": ["NVIDIA-A100-PCIE-40GB", "A100-SXM4-80GB"],
+        },
+        {"key": "nvidia.com/gpu.memory", "operator": "Gt", "values": ["50000"]},
+    )
 
     apps.create_namespaced_deployment(NAMESPACE, deployment("fits", gpus=2, affinity=affinity))
     apps.create_namespaced_deployment(
@@ -376,24 +380,10 @@ def test_image_pull_failures_crash_loops_and_missing_secrets_show_the_kubelets_r
 def test_a_job_runs_one_pod_and_completes(kube: KubeEmulator, core: client.CoreV1Api, connect: Any) -> None:
     kube.add_node("gpu-1", gpus=8, gpu_product="NVIDIA-H100-80GB-HBM3")
     batch = client.BatchV1Api(connect())
-    job: Any = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "train"},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [
-                        {"name": "t", "image": "pytorch:2", "resources": {"limits": {"nvidia.com/gpu": "4"}}}
-                    ],
-                }
-            },
-        },
-    }
-
-    batch.create_namespaced_job(NAMESPACE, job)
+    gpus = {"limits": {"nvidia.com/gpu": "4"}}
+    batch.create_namespaced_job(
+        NAMESPACE, batch_job("train", {"name": "t", "image": "pytorch:2", "resources": gpus}, backoffLimit=0)
+    )
 
     (pod,) = core.list_namespaced_pod(NAMESPACE, label_selector="batch.kubernetes.io/job-name=train").items
     assert must(pod.status).phase == "Running" and must(pod.spec).node_name == "gpu-1"
@@ -406,16 +396,13 @@ def test_a_job_runs_one_pod_and_completes(kube: KubeEmulator, core: client.CoreV
 
 def test_a_job_with_restart_policy_always_is_invalid(connect: Any) -> None:
     batch = client.BatchV1Api(connect())
-    job: Any = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "bad"},
-        "spec": {"template": {"spec": {"containers": [{"name": "t", "image": "x:1"}]}}},
-    }
-    with pytest.raises(ApiException) as caught:
-        batch.create_namespaced_job(NAMESPACE, job)
-    assert caught.value.status == 422
-    assert error_body(caught.value)["details"]["causes"] == [
+    status, body = refused(
+        lambda: batch.create_namespaced_job(
+            NAMESPACE, batch_job("bad", {"name": "t", "image": "x:1"}, restart=None)
+        )
+    )
+    assert status == 422
+    assert body["details"]["causes"] == [
         {
             "reason": "FieldValueNotSupported",
             "message": 'Unsupported value: "Always": supported values: "OnFailure", "Never"',
@@ -459,19 +446,11 @@ def test_orphan_propagation_keeps_dependents_and_jobs_orphan_by_default_with_a_w
     assert len(pods_of(core, "kept")) == 1
 
     batch = client.BatchV1Api(connect())
-    job: Any = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "j"},
-        "spec": {
-            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x:1"}]}}
-        },
-    }
-    batch.create_namespaced_job(NAMESPACE, job)
+    batch.create_namespaced_job(NAMESPACE, batch_job("j", {"name": "c", "image": "x:1"}))
     _, _, headers = batch.delete_namespaced_job_with_http_info("j", NAMESPACE)
     assert "child pods are preserved by default" in headers["Warning"]
     assert len(core.list_namespaced_pod(NAMESPACE, label_selector="job-name=j").items) == 1
-    batch.create_namespaced_job(NAMESPACE, manifest({**job, "metadata": {"name": "k"}}))
+    batch.create_namespaced_job(NAMESPACE, batch_job("k", {"name": "c", "image": "x:1"}))
     batch.delete_namespaced_job("k", NAMESPACE, propagation_policy="Background")
     assert core.list_namespaced_pod(NAMESPACE, label_selector="job-name=k").items == []
 
@@ -524,19 +503,16 @@ def test_replacing_a_deployments_template_rolls_to_a_new_replicaset(
         **body,
         "metadata": {**body["metadata"], "resourceVersion": must(current.metadata).resource_version},
     }
-    with pytest.raises(ApiException) as caught:
-        apps.replace_namespaced_deployment("svc", NAMESPACE, manifest(stale))
-    assert caught.value.status == 409 and error_body(caught.value)["reason"] == "Conflict"
+    status, body = refused(lambda: apps.replace_namespaced_deployment("svc", NAMESPACE, manifest(stale)))
+    assert status == 409 and body["reason"] == "Conflict"
 
 
 # ---- errors -------------------------------------------------------------------------------------------
 
 
 def test_an_invalid_name_and_a_missing_image_are_422_with_causes(apps: client.AppsV1Api) -> None:
-    with pytest.raises(ApiException) as caught:
-        apps.create_namespaced_deployment(NAMESPACE, deployment("Bad_Name"))
-    body = error_body(caught.value)
-    assert caught.value.status == 422 and body["reason"] == "Invalid" and body["code"] == 422
+    status, body = refused(lambda: apps.create_namespaced_deployment(NAMESPACE, deployment("Bad_Name")))
+    assert status == 422 and body["reason"] == "Invalid" and body["code"] == 422
     detail = (
         "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
         "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
@@ -557,9 +533,8 @@ def test_an_invalid_name_and_a_missing_image_are_422_with_causes(apps: client.Ap
 
     no_image = deployment("no-image")
     del no_image["spec"]["template"]["spec"]["containers"][0]["image"]
-    with pytest.raises(ApiException) as caught:
-        apps.create_namespaced_deployment(NAMESPACE, no_image)
-    assert error_body(caught.value)["details"]["causes"] == [
+    _, body = refused(lambda: apps.create_namespaced_deployment(NAMESPACE, no_image))
+    assert body["details"]["causes"] == [
         {
             "reason": "FieldValueRequired",
             "message": "Required value",
@@ -570,29 +545,21 @@ def test_an_invalid_name_and_a_missing_image_are_422_with_causes(apps: client.Ap
 
 def test_not_found_already_exists_and_missing_namespace(apps: client.AppsV1Api, kube: KubeEmulator) -> None:
     kube.add_node("gpu-1", gpus=1)
-    with pytest.raises(ApiException) as caught:
-        apps.read_namespaced_deployment("nope", NAMESPACE)
-    assert caught.value.status == 404
-    assert error_body(caught.value)["message"] == 'deployments.apps "nope" not found'
+    status, body = refused(lambda: apps.read_namespaced_deployment("nope", NAMESPACE))
+    assert (status, body["message"]) == (404, 'deployments.apps "nope" not found')
     apps.create_namespaced_deployment(NAMESPACE, deployment("twice"))
-    with pytest.raises(ApiException) as caught:
-        apps.create_namespaced_deployment(NAMESPACE, deployment("twice"))
-    assert (caught.value.status, error_body(caught.value)["reason"]) == (409, "AlreadyExists")
-    assert error_body(caught.value)["message"] == 'deployments.apps "twice" already exists'
-    with pytest.raises(ApiException) as caught:
-        apps.create_namespaced_deployment("elsewhere", deployment("x"))
-    assert (caught.value.status, error_body(caught.value)["message"]) == (
-        404,
-        'namespaces "elsewhere" not found',
-    )
+    status, body = refused(lambda: apps.create_namespaced_deployment(NAMESPACE, deployment("twice")))
+    assert (status, body["reason"]) == (409, "AlreadyExists")
+    assert body["message"] == 'deployments.apps "twice" already exists'
+    status, body = refused(lambda: apps.create_namespaced_deployment("elsewhere", deployment("x")))
+    assert (status, body["message"]) == (404, 'namespaces "elsewhere" not found')
 
 
 def test_extended_resources_must_have_equal_requests_and_limits(apps: client.AppsV1Api) -> None:
-    body = deployment("uneven", gpus=2)
-    body["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] = {"nvidia.com/gpu": "1"}
-    with pytest.raises(ApiException) as caught:
-        apps.create_namespaced_deployment(NAMESPACE, body)
-    assert error_body(caught.value)["details"]["causes"] == [
+    uneven = deployment("uneven", gpus=2)
+    uneven["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] = {"nvidia.com/gpu": "1"}
+    _, body = refused(lambda: apps.create_namespaced_deployment(NAMESPACE, uneven))
+    assert body["details"]["causes"] == [
         {
             "reason": "FieldValueInvalid",
             "message": 'Invalid value: "1": must be equal to nvidia.com/gpu limit of 2',
@@ -608,29 +575,23 @@ def test_rbac_denials_use_the_apiservers_exact_words(connect: Any, kube: KubeEmu
     alice_apps = client.AppsV1Api(connect(ALICE))
     alice_core = client.CoreV1Api(connect(ALICE))
 
-    with pytest.raises(ApiException) as caught:
-        alice_apps.create_namespaced_deployment(NAMESPACE, deployment("web"))
-    body = error_body(caught.value)
-    assert caught.value.status == 403
+    status, body = refused(lambda: alice_apps.create_namespaced_deployment(NAMESPACE, deployment("web")))
+    assert status == 403
     assert body["message"] == (
         'deployments.apps is forbidden: User "alice" cannot create resource "deployments" '
         'in API group "apps" in the namespace "research"'
     )
     assert body["details"] == {"group": "apps", "kind": "deployments"}
-    with pytest.raises(ApiException) as caught:
-        alice_apps.read_namespaced_deployment("web", NAMESPACE)
-    assert error_body(caught.value)["message"] == (
+    assert refused(lambda: alice_apps.read_namespaced_deployment("web", NAMESPACE))[1]["message"] == (
         'deployments.apps "web" is forbidden: User "alice" cannot get resource "deployments" '
         'in API group "apps" in the namespace "research"'
     )
-    with pytest.raises(ApiException) as caught:
-        alice_core.list_node()
-    assert error_body(caught.value)["message"] == (
+    assert refused(alice_core.list_node)[1]["message"] == (
         'nodes is forbidden: User "alice" cannot list resource "nodes" in API group "" at the cluster scope'
     )
-    with pytest.raises(ApiException) as caught:
-        alice_apps.patch_namespaced_deployment_scale("web", NAMESPACE, {"spec": {"replicas": 2}})
-    assert error_body(caught.value)["message"] == (
+    two = {"spec": {"replicas": 2}}
+    _, body = refused(lambda: alice_apps.patch_namespaced_deployment_scale("web", NAMESPACE, two))
+    assert body["message"] == (
         'deployments.apps "web" is forbidden: User "alice" cannot patch resource "deployments/scale" '
         'in API group "apps" in the namespace "research"'
     )
@@ -656,10 +617,9 @@ def test_impersonation_runs_the_request_as_the_person(connect: Any, kube: KubeEm
 
     as_alice.create_namespaced_deployment(NAMESPACE, deployment("mine"), dry_run="All")
     as_alice.create_namespaced_deployment(NAMESPACE, deployment("mine"))
-    with pytest.raises(ApiException) as caught:
-        as_alice.create_namespaced_deployment("other", deployment("mine"))
+    _, body = refused(lambda: as_alice.create_namespaced_deployment("other", deployment("mine")))
 
-    assert error_body(caught.value)["message"] == (
+    assert body["message"] == (
         'deployments.apps is forbidden: User "alice" cannot create resource "deployments" '
         'in API group "apps" in the namespace "other"'
     )
@@ -680,10 +640,9 @@ def test_impersonated_groups_count_and_impersonating_needs_permission(
     assert list(kube.request_log[-1].impersonated_groups) == ["gpu-users"]
 
     bob_as_alice = client.CoreV1Api(connect(BOB, user="alice"))
-    with pytest.raises(ApiException) as caught:
-        bob_as_alice.list_namespaced_pod(NAMESPACE)
-    assert caught.value.status == 403
-    assert error_body(caught.value)["message"] == (
+    status, body = refused(lambda: bob_as_alice.list_namespaced_pod(NAMESPACE))
+    assert status == 403
+    assert body["message"] == (
         'users "alice" is forbidden: User "bob" cannot impersonate resource "users" '
         'in API group "" at the cluster scope'
     )
@@ -707,9 +666,8 @@ def test_impersonated_groups_count_and_impersonating_needs_permission(
 
 
 def test_unknown_tokens_are_unauthorized(connect: Any) -> None:
-    with pytest.raises(ApiException) as caught:
-        client.CoreV1Api(connect("no-such-token")).list_node()
-    assert (caught.value.status, error_body(caught.value)["reason"]) == (401, "Unauthorized")
+    status, body = refused(client.CoreV1Api(connect("no-such-token")).list_node)
+    assert (status, body["reason"]) == (401, "Unauthorized")
 
 
 def test_self_subject_access_review_answers_for_the_impersonated_person(
@@ -753,14 +711,14 @@ def test_dry_run_validates_and_admits_but_persists_nothing(
     assert (
         must(core.list_namespaced_pod(NAMESPACE).metadata).resource_version == must(before).resource_version
     )
-    with pytest.raises(ApiException) as caught:
-        apps.create_namespaced_deployment(NAMESPACE, deployment("Bad"), dry_run="All")
-    assert caught.value.status == 422
-    with pytest.raises(ApiException) as caught:
-        client.AppsV1Api(connect(BOT, user="alice")).create_namespaced_deployment(
-            NAMESPACE, deployment("trial"), dry_run="All"
-        )
-    assert caught.value.status == 403
+    status, _ = refused(
+        lambda: apps.create_namespaced_deployment(NAMESPACE, deployment("Bad"), dry_run="All")
+    )
+    assert status == 422
+    as_alice = client.AppsV1Api(connect(BOT, user="alice"))
+    trial = deployment("trial")
+    status, _ = refused(lambda: as_alice.create_namespaced_deployment(NAMESPACE, trial, dry_run="All"))
+    assert status == 403
 
     apps.create_namespaced_deployment(NAMESPACE, deployment("real"))
     apps.patch_namespaced_deployment("real", NAMESPACE, {"spec": {"replicas": 3}}, dry_run="All")
@@ -799,9 +757,7 @@ def test_label_and_field_selectors_on_lists(
     assert names(field_selector=f"metadata.name={pod_name}") == {"c"}
     everywhere = core.list_pod_for_all_namespaces(label_selector="tier=silver").items
     assert len(everywhere) == 2
-    with pytest.raises(ApiException) as caught:
-        core.list_namespaced_pod(NAMESPACE, field_selector="spec.priority=1")
-    assert caught.value.status == 400
+    assert refused(lambda: core.list_namespaced_pod(NAMESPACE, field_selector="spec.priority=1"))[0] == 400
 
 
 def test_lists_page_with_limit_and_continue(kube: KubeEmulator, core: client.CoreV1Api) -> None:
@@ -1033,20 +989,7 @@ def test_every_object_the_emulator_serves_is_valid_against_the_official_schema(
     apps.create_namespaced_deployment(NAMESPACE, body)
     apps.create_namespaced_deployment(NAMESPACE, deployment("waits", gpus=8))
     client.BatchV1Api(connect()).create_namespaced_job(
-        NAMESPACE,
-        manifest(
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {"name": "fails"},
-                "spec": {
-                    "backoffLimit": 1,
-                    "template": {
-                        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "crash:1"}]}
-                    },
-                },
-            }
-        ),
+        NAMESPACE, batch_job("fails", {"name": "c", "image": "crash:1"}, backoffLimit=1)
     )
     core.create_namespaced_service(
         NAMESPACE,

@@ -281,6 +281,9 @@ def test_unknown_job() -> None:
         slurm.explain(JobRef(backend="slurm", job_id="4242"))
 
 
+NOW_S = int(NOW.timestamp())
+
+
 def _queue_with(*jobs: dict[str, object]) -> str:
     return json.dumps({"meta": {}, "errors": [], "jobs": list(jobs)})
 
@@ -314,22 +317,17 @@ def _job(
     return job
 
 
+def _running(gres: str, minutes: int, **extra: object) -> dict[str, object]:
+    """Job 1, running since a minute ago."""
+    return _job(1, "None", priority=9, start=NOW_S - 60, gres=gres, minutes=minutes, state="RUNNING", **extra)
+
+
 def test_gpus_free_but_held_for_a_higher_priority_job_suggest_a_shorter_time() -> None:
-    now = int(NOW.timestamp())
     sinfo = "vm|gpu*|mixed|gpu:a100:4|gpu:a100:1(IDX:0)|1-00:00:00|\n"
     queue = _queue_with(
-        _job(
-            1,
-            "None",
-            priority=100,
-            start=now - 60,
-            gres="gres:gpu:a100:1",
-            minutes=90,
-            state="RUNNING",
-            nodes="vm",
-        ),
-        _job(2, "Resources", priority=90, start=now + 90 * 60, gres="gres:gpu:a100:4", minutes=60),
-        _job(3, "Priority", priority=80, start=now + 150 * 60, gres="gres:gpu:a100:1", minutes=240),
+        _running("gres:gpu:a100:1", 90, nodes="vm"),
+        _job(2, "Resources", priority=8, start=NOW_S + 90 * 60, gres="gres:gpu:a100:4", minutes=60),
+        _job(3, "Priority", priority=7, start=NOW_S + 150 * 60, gres="gres:gpu:a100:1", minutes=240),
     )
     _, code, sentence, alternatives, _ = explain("3", {"squeue": queue, "sinfo": sinfo})
     assert code is PendingCode.PRIORITY
@@ -341,14 +339,13 @@ def test_gpus_free_but_held_for_a_higher_priority_job_suggest_a_shorter_time() -
 
 
 def test_fewer_gpus_and_other_partitions() -> None:
-    now = int(NOW.timestamp())
     sinfo = (
         "n1|gpu*|mixed|gpu:a100:4|gpu:a100:3(IDX:0-2)|1-00:00:00|\n"
         "n2|big|idle|gpu:a100:8|gpu:a100:0(IDX:N/A)|2-00:00:00|\n"
         "n3|quick|idle|gpu:h100:4|gpu:h100:0(IDX:N/A)|00:30:00|\n"
     )
     queue = _queue_with(
-        _job(5, "Resources", priority=50, start=now + 3600, gres="gres:gpu:a100:2", minutes=120)
+        _job(5, "Resources", priority=50, start=NOW_S + 3600, gres="gres:gpu:a100:2", minutes=120)
     )
     _, _, _, alternatives, _ = explain("5", {"squeue": queue, "sinfo": sinfo})
     assert alternatives == (
@@ -360,21 +357,13 @@ def test_fewer_gpus_and_other_partitions() -> None:
 def test_free_gpus_of_another_type_respect_the_backfill_plan() -> None:
     # As on the local cluster: a100s busy until T1, two a100 jobs waiting (T1, T2), l40s idle.
     # A new l40s job starts now only if it ends before T1, when the plan gives the node away.
-    now = int(NOW.timestamp())
     sinfo = "vm|gpu*|mixed|gpu:a100:2,gpu:l40s:2|gpu:a100:2(IDX:0-1),gpu:l40s:0(IDX:N/A)|1-00:00:00|\n"
+    running = _running("gres:gpu:a100:2", 30, nodes="vm")
+    first = _job(2, "Resources", priority=8, start=NOW_S + 29 * 60, gres="gres:gpu:a100:2", minutes=60)
     queue = _queue_with(
-        _job(
-            1,
-            "None",
-            priority=9,
-            start=now - 60,
-            gres="gres:gpu:a100:2",
-            minutes=30,
-            state="RUNNING",
-            nodes="vm",
-        ),
-        _job(2, "Resources", priority=8, start=now + 29 * 60, gres="gres:gpu:a100:2", minutes=60),
-        _job(3, "Priority", priority=7, start=now + 89 * 60, gres="gres:gpu:a100:2", minutes=60),
+        running,
+        first,
+        _job(3, "Priority", priority=7, start=NOW_S + 89 * 60, gres="gres:gpu:a100:2", minutes=60),
     )
     expected = (
         f"2 {X} l40s are free now on partition gpu: ask for l40s instead, with a time limit of at most "
@@ -384,35 +373,12 @@ def test_free_gpus_of_another_type_respect_the_backfill_plan() -> None:
         _, _, _, alternatives, _ = explain(job_id, {"squeue": queue, "sinfo": sinfo})
         assert alternatives == (expected,)
     # Alone in the queue, a replacement would have the node to itself: no time clause.
-    alone = _queue_with(
-        _job(
-            1,
-            "None",
-            priority=9,
-            start=now - 60,
-            gres="gres:gpu:a100:2",
-            minutes=30,
-            state="RUNNING",
-            nodes="vm",
-        ),
-        _job(2, "Resources", priority=8, start=now + 29 * 60, gres="gres:gpu:a100:2", minutes=60),
-    )
-    _, _, _, alternatives, _ = explain("2", {"squeue": alone, "sinfo": sinfo})
+    _, _, _, alternatives, _ = explain("2", {"squeue": _queue_with(running, first), "sinfo": sinfo})
     assert alternatives == (f"2 {X} l40s are free now on partition gpu: ask for l40s instead",)
 
 
 def test_gpu_limit_reasons_read_the_limit_or_say_why_not() -> None:
-    now = int(NOW.timestamp())
-    running = _job(
-        1,
-        "None",
-        priority=9,
-        start=now - 60,
-        gres="gres:gpu:a100:4",
-        minutes=60,
-        state="RUNNING",
-        qos="normal",
-    )
+    running = _running("gres:gpu:a100:4", 60, qos="normal")
     waiting = _job(
         2, "QOSMaxGRESPerUser", priority=8, start=0, gres="gres:gpu:a100:2", minutes=60, qos="normal"
     )

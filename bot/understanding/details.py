@@ -99,6 +99,12 @@ _GPU_MEMORY_RES = (
         rf"(?:vram|gpu[\s_-](?:memory|mem|ram))\s*[:=]?\s*(?:of\s+)?(?:at\s+least\s+|>=?\s*)?(?P<memory>{MEMORY_AMOUNT})",
         _I,
     ),
+    # "2 A100 GPUs (80GB)", "H100s [80 GB each]": a size in brackets right after the GPUs is theirs
+    lazy(
+        rf"(?:{_GPU_WORD}|{GPU_MODEL}s?)\s*[(\[]\s*(?:at\s+least\s+|>=?\s*)?(?P<memory>{MEMORY_AMOUNT})"
+        rf"{_HOST_MEMORY_AFTER}(?:\s*(?:vram|each|per\s+gpu|of\s+(?:gpu\s+)?memory|gpu\s+memory))?\s*[)\]]",
+        _I,
+    ),
     # "at least 40GB" with no host-memory word after it is the GPU's (parse.md's own example)
     lazy(
         rf"(?:at\s+least|minimum(?:\s+of)?|min\.?|>=|≥)\s*(?P<memory>{MEMORY_AMOUNT}){_HOST_MEMORY_AFTER}",
@@ -193,7 +199,7 @@ def _label_res(labels: str, suffix_word: str | None) -> tuple[LazyPattern, ...]:
 _PARTITION_RES = _label_res(r"--partition|\bpartition|(?<!\S)-p(?=\s)", "partition")
 _ACCOUNT_RES = (
     *_label_res(
-        r"--account|\baccount|(?<!\S)-A(?=\s)|\bcharged?\s+(?:it\s+)?to|\bbill(?:ed)?\s+to", "account"
+        r"--account|\baccount|\bacct|(?<!\S)-A(?=\s)|\bcharged?\s+(?:it\s+)?to|\bbill(?:ed)?\s+to", "account"
     ),
 )
 _QOS_RES = _label_res(r"--qos|\bqos|\bquality\s+of\s+service", "qos")
@@ -391,11 +397,17 @@ def _read_count_field(
             return
 
 
+def _is_a_count(scan: _Scan, found: re.Match[str]) -> bool:
+    """Whether a label's value is a count of something else ("partition: 1 L40S" counts GPUs)."""
+    start = found.start("value")
+    return any(p.match(scan.work, start) for p in (_COUNT_MODEL_RE, _COUNT_GPU_RE, _NODES_RES[0]))
+
+
 def _read_value(scan: _Scan, fields: dict[str, Any], name: str, patterns: tuple[LazyPattern, ...]) -> None:
     for pattern in patterns:
         for found in pattern.finditer(scan.work):
             value = scan.value(found)
-            if value and value.lower() not in NOT_VALUES:
+            if value and value.lower() not in NOT_VALUES and not _is_a_count(scan, found):
                 fields[name] = value
                 scan.blank(*found.span())
                 return
@@ -545,7 +557,7 @@ def read_details(text: str) -> Details:
     # Labelled names before counts and models: "partition a100" names a partition, not a GPU.
     if _mentions(lowered, "partition", "-p"):
         _read_value(scan, fields, "partition", _PARTITION_RES)
-    if _mentions(lowered, "account", "-a", "charge", "bill"):
+    if _mentions(lowered, "account", "acct", "-a", "charge", "bill"):
         _read_value(scan, fields, "account", _ACCOUNT_RES)
     if _mentions(lowered, "qos", "quality"):
         _read_value(scan, fields, "qos", _QOS_RES)

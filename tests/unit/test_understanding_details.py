@@ -54,6 +54,10 @@ def test_replicas_never_divide_gpus() -> None:
         ("1 gpu, 64G, python x.py", None, 64),
         ("1 gpu, 512MB memory, python x.py", None, 1),
         ("1 gpu with 40GB and 128Gi of ram, python x.py", 40, 128),
+        ("2 A100 GPUs (80GB) for 2 hours, python x.py", 80, None),  # a size in brackets after the GPUs
+        ("4 H100s [80 GB each], python x.py", 80, None),
+        ("1 L40S (48GB vram) and 64GB ram, python x.py", 48, 64),
+        ("2 gpus (64GB RAM), python x.py", None, 64),
     ],
 )
 def test_gpu_memory_and_host_memory_are_told_apart(text: str, gpu_memory: int, host_memory: int) -> None:
@@ -120,6 +124,12 @@ def test_target_and_workload(text: str, target: str | None, workload: str) -> No
         ("1 gpu, partition a100, python x.py", "partition", "a100"),
         ("1 gpu, account vision, python x.py", "account", "vision"),
         ("1 gpu, --account=cv-lab, python x.py", "account", "cv-lab"),
+        ("1 gpu, acct genomics, python x.py", "account", "genomics"),
+        ("1 gpu, acct: bio-lab, python x.py", "account", "bio-lab"),
+        # a label followed by a count of something: the count is not the label's value
+        ("on the L40S partition: 1 L40S, python x.py", "partition", "L40S"),
+        ("on the long partition: 2 nodes, 1 gpu, python x.py", "partition", "long"),
+        ("qos: 4 gpus, python x.py", "qos", None),
         ("1 gpu, qos normal, python x.py", "qos", "normal"),
         ("1 gpu in namespace inference, python x.py", "namespace", "inference"),
         ("1 gpu in the research namespace, python x.py", "namespace", "research"),

@@ -322,16 +322,14 @@ class Concierge:
         cluster = self._holdings(identity, backend)
         with self._failure_recorded(request_id):
 
-            def judged(in_flight: Sequence[InFlight]) -> Decision:
-                return judge(footprint, identity, usage_of(cluster, in_flight), self._policy)
+            def judged(in_flight: Sequence[InFlight]) -> tuple[Decision, bool]:
+                decision = judge(footprint, identity, usage_of(cluster, in_flight), self._policy)
+                # An approver lifts "needs approval", never a denial.
+                lifted = approver is not None and decision.verdict == Verdict.NEEDS_APPROVAL
+                return decision, decision.verdict == Verdict.ALLOW or lifted
 
             decision = self._store.admit(
-                request_id,
-                identity.requester,
-                footprint.total_gpus,
-                judged,
-                from_outcomes=from_outcomes,
-                lifts_approval=approver is not None,
+                request_id, identity.requester, footprint.total_gpus, judged, from_outcomes=from_outcomes
             )
         if decision is None:
             raise self._already_submitted(request_id)

@@ -20,6 +20,7 @@ from bot.telemetry.digest_text import (
     group_rows,
     hours_line,
     idle_line,
+    judged,
     nudge_line,
     period,
     queue_line,
@@ -43,7 +44,12 @@ def digest_blocks(digest: Digest, max_groups: int = 20, nudges: Sequence[IdleNot
     """The digest as Block Kit; `nudges` (what was done about each idle job) are listed for admins."""
     blocks: list[Block] = [HeaderBlock(text=fitted(f"GPU digest: {period(digest)}", HEADER_LIMIT))]
     if not digest.has_data:
-        blocks.append(section("No GPU samples were recorded in this period: is the GPU sampler running?"))
+        blocks.append(
+            section(
+                "No GPU samples were recorded in this period: is the GPU sampler running?\n"
+                f"*Queue:* {escaped(queue_line(digest.queue))}"
+            )
+        )
         return blocks
     blocks.append(
         section(
@@ -57,7 +63,7 @@ def digest_blocks(digest: Digest, max_groups: int = 20, nudges: Sequence[IdleNot
     thresholds = digest.thresholds
     title = (
         f"*Idle allocations* (0 % unused, ≤ {thresholds.low_pct:g} % low, "
-        f"≤ {thresholds.somewhat_low_pct:g} % somewhat low)"
+        f"≤ {thresholds.somewhat_low_pct:g} % somewhat low; {judged(thresholds)})"
     )
     blocks.append(section(_bullets(title, [idle_line(job) for job in digest.idle], "none")))
     if nudges:

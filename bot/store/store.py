@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from uuid import uuid4
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, or_, select, text, update
@@ -56,7 +56,6 @@ from bot.store.tables import (
     StateRow,
 )
 from bot.store.thread_updates import ThreadUpdates
-from policies.decision import Decision, Verdict
 
 ADMISSION_LOCK_SPACE = 0x41444D54  # "ADMT": the advisory-lock key space of per-person admission
 _RUNNING = frozenset({JobState.RUNNING, JobState.COMPLETING, JobState.SUSPENDED})
@@ -64,6 +63,15 @@ _RUNNING = frozenset({JobState.RUNNING, JobState.COMPLETING, JobState.SUSPENDED}
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Contracted(Protocol):
+    """A value recorded in its printed form (a policy `Decision`): the store does not judge."""
+
+    def to_contract(self) -> dict[str, Any]: ...
+
+
+Verdict = TypeVar("Verdict")
 
 
 @dataclass(frozen=True)
@@ -185,7 +193,7 @@ class Store:
     def record_intent(self, request_id: str, intent: Intent) -> None:
         self._update(request_id, intent=intent.to_contract())
 
-    def record_decision(self, request_id: str, decision: Decision) -> None:
+    def record_decision(self, request_id: str, decision: Contracted) -> None:
         self._update(request_id, decision=decision.to_contract())
 
     def record_plan(self, request_id: str, plan: Plan) -> None:
@@ -202,16 +210,16 @@ class Store:
         request_id: str,
         requester: str,
         gpus: int,
-        judge: Callable[[Sequence[InFlight]], Decision],
+        judge: Callable[[Sequence[InFlight]], tuple[Verdict, bool]],
         *,
         from_outcomes: Sequence[str],
-        lifts_approval: bool = False,
-    ) -> Decision | None:
-        """Judge a submit against what the person already has in flight and, when it is admitted,
-        mark it `submitting` with its GPUs, in one transaction serialised per person (PostgreSQL: an
-        advisory lock on the requester; SQLite: BEGIN IMMEDIATE). So N parallel submits cannot all
-        be judged against the same usage. None when the request is no longer in `from_outcomes`
-        (someone else is submitting it, or did): the caller reports that instead of submitting."""
+    ) -> Verdict | None:
+        """Judge a submit against what the person already has in flight and, if `judge` says the
+        verdict admits it, mark it `submitting` with its GPUs, in one transaction serialised per
+        person (PostgreSQL: an advisory lock on the requester; SQLite: BEGIN IMMEDIATE). So N
+        parallel submits cannot all be judged against the same usage. None when the request is no
+        longer in `from_outcomes` (someone else is submitting it, or did): the caller reports that
+        instead of submitting."""
         with self._writing() as session:
             connection = session.connection()
             if connection.dialect.name == "postgresql":
@@ -224,17 +232,14 @@ class Store:
                 raise _no_request(request_id)
             if outcome not in from_outcomes:
                 return None
-            decision = judge(self._in_flight(connection, requester, request_id))
-            admitted = decision.verdict == Verdict.ALLOW or (
-                lifts_approval and decision.verdict == Verdict.NEEDS_APPROVAL
-            )
+            verdict, admitted = judge(self._in_flight(connection, requester, request_id))
             if admitted:
                 connection.execute(
                     update(RequestRow)
                     .where(RequestRow.id == request_id)
                     .values(outcome=SUBMITTING, gpus=gpus, error=None, updated_at=utc_now())
                 )
-            return decision
+            return verdict
 
     def in_flight(self, requester: str) -> list[InFlight]:
         """The person's requests that hold or may hold GPUs: submitting, submitted, running."""

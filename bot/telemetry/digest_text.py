@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from backends.durations_text import duration
+from bot.settings import DigestThresholds
 from bot.telemetry.digest import Digest, GroupFigures, IdleJob, QueueFigures, Trend, Unattributed
 from bot.telemetry.nudges import IdleNote, NudgeStatus
 
@@ -75,9 +76,23 @@ def hours_line(cluster: GroupFigures) -> str:
 def idle_line(job: IdleJob) -> str:
     return (
         f"{job.level.value}: job {job.job_id} ({job.backend}) of {job.owner or 'unknown'}, "
-        f"{job.gpus} GPU{'s' if job.gpus != 1 else ''}, held {job.held_hours:.1f} h at "
+        f"{job.gpus} GPU{'s' if job.gpus != 1 else ''} ({gpu_names(job)}), held {job.held_hours:.1f} h at "
         f"{percent(job.mean_utilization_pct)} since {moment(job.since)}"
     )
+
+
+def gpu_names(job: IdleJob, shown: int = 4) -> str:
+    """Which GPUs (host:index), the first few of a large job."""
+    more = f" +{len(job.gpu_names) - shown}" if len(job.gpu_names) > shown else ""
+    return ", ".join(job.gpu_names[:shown]) + more
+
+
+def judged(thresholds: DigestThresholds) -> str:
+    """How the idle list was judged: after GPU-hours held, or (a snapshot: one reading, no hours
+    held) from the utilisation read now, which cannot say how long a GPU has been idle."""
+    if thresholds.min_held_gpu_hours > 0:
+        return f"judged after {thresholds.min_held_gpu_hours:g} GPU-h held"
+    return "judged by the utilisation read now: one reading says nothing of how long"
 
 
 def nudge_line(note: IdleNote) -> str:
@@ -164,7 +179,10 @@ def render_digest(digest: Digest, max_rows: int = 30, nudges: Sequence[IdleNote]
     """The digest as plain text; `nudges` (what was done about each idle job) are listed after
     the idle allocations, as the Slack digest lists them for admins."""
     if not digest.has_data:
-        return f"GPU digest {period(digest)}: no GPU samples were recorded in this period."
+        return (
+            f"GPU digest {period(digest)}: no GPU samples were recorded in this period.\n"
+            f"Queue: {queue_line(digest.queue)}"
+        )
     thresholds = digest.thresholds
     parts = [
         f"GPU digest {period(digest)} ({digest.resolution.value} roll-ups)",
@@ -184,8 +202,7 @@ def render_digest(digest: Digest, max_rows: int = 30, nudges: Sequence[IdleNote]
     parts += [
         "",
         f"Idle allocations (mean utilisation 0 % unused, ≤ {thresholds.low_pct:g} % low, "
-        f"≤ {thresholds.somewhat_low_pct:g} % somewhat low; judged after "
-        f"{thresholds.min_held_gpu_hours:g} GPU-h held)",
+        f"≤ {thresholds.somewhat_low_pct:g} % somewhat low; {judged(thresholds)})",
     ]
     if digest.idle:
         rows = [
@@ -194,7 +211,7 @@ def render_digest(digest: Digest, max_rows: int = 30, nudges: Sequence[IdleNote]
                 job.job_id,
                 job.backend,
                 job.owner or "unknown",
-                str(job.gpus),
+                gpu_names(job),
                 f"{job.held_hours:.1f} h",
                 percent(job.mean_utilization_pct),
                 moment(job.since),

@@ -59,6 +59,32 @@ def test_a_snapshot_of_exporters_names_each_gpu_and_the_dead_endpoint(
     assert not (tmp_path / "concierge.db").exists()  # a snapshot reads and writes no store
 
 
+def test_a_snapshot_names_each_idle_or_low_gpu_with_its_pod_and_owner(env: dict[str, str]) -> None:
+    # One reading holds no GPU-hours: the snapshot judges by the utilisation now, and says so.
+    with serving(lambda _: Reply(body=fixture("kubernetes.txt").encode())) as (url, _):
+        done = run(env, "digest", "--dcgm", f"{url}/metrics")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    heading = next(i for i, line in enumerate(lines) if line.startswith("Idle allocations"))
+    assert "judged by the utilisation read now" in lines[heading]
+    assert lines[heading + 2].split()[:5] == [
+        "low",
+        "research/jupyter-bob-0",
+        "k8s",
+        "research",
+        "gpu-node-3:1",
+    ]
+    assert lines[heading + 3] == ""  # the 94 % pod is not listed
+
+
+def test_an_empty_digest_still_summarises_the_queue(env: dict[str, str]) -> None:
+    done = run(env, "digest", "--since", "1h")
+    assert done.returncode == 0, done.stderr
+    first, queue = done.stdout.splitlines()[:2]
+    assert first.endswith("no GPU samples were recorded in this period.")
+    assert queue.startswith("Queue: ")
+
+
 def test_a_snapshot_with_nothing_readable_fails_clearly(env: dict[str, str]) -> None:
     done = run(env, "digest", "--dcgm", dead_url())
     assert done.returncode == 6

@@ -227,14 +227,14 @@ def test_the_renderers_say_it(telemetry: TelemetryStore) -> None:
     assert text.splitlines()[0] == "GPU digest 2026-03-02 00:00 UTC → 2026-03-03 00:00 UTC (hour roll-ups)"
     assert "Cluster: 4 GPUs, mean utilisation 31.2 % (▼ 18.8 points vs previous), memory 34.8 % used" in text
     assert "GPU-hours: 27.0 GPU-h allocated, 7.1 used (29.7 % of the measured allocated time)" in text
-    assert "unused  101  slurm    alice  1     10.0 h  0.0 %" in text
+    assert "unused  101  slurm    alice  node1:0  10.0 h  0.0 %" in text
     assert "Queue: 3 pending; longest wait 5 h (job 201, dave); most common reason Resources (2)" in text
     assert "busy without a job: node1:0" in text
 
     blocks = as_dicts(digest_blocks(digest))
     assert len(blocks) <= 50
     assert blocks[0]["type"] == "header"
-    assert "unused: job 101 (slurm) of alice" in str(blocks)
+    assert "unused: job 101 (slurm) of alice, 1 GPU (node1:0)" in str(blocks)
     assert digest_summary(digest).startswith("GPU digest 2026-03-02 00:00 UTC")
 
     grid = telemetry.utilization_grid(SINCE, UNTIL)

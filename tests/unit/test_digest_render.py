@@ -67,10 +67,11 @@ def test_waits_read_naturally() -> None:
 
 def test_an_empty_period_says_so() -> None:
     empty = digest(idle_jobs=0, models=0, users=0, gpus=0)
-    assert render_digest(empty).endswith("no GPU samples were recorded in this period.")
+    queue = "Queue: 4 pending; longest wait 1 day 2 h 5 min (job 201, dave); most common reason Resources (4)"
+    assert render_digest(empty).endswith(f"no GPU samples were recorded in this period.\n{queue}")
     blocks = as_dicts(digest_blocks(empty))
     assert len(blocks) == 2
-    assert "sampler" in blocks[1]["text"]["text"]
+    assert "sampler" in blocks[1]["text"]["text"] and "4 pending" in blocks[1]["text"]["text"]
     assert "no GPU samples" in digest_summary(empty)
 
 

@@ -55,6 +55,7 @@ from bot.answers import (
 )
 from bot.confirmation import CONFIRMED, KEPT, ConfirmFirst, confirmation_for, confirmation_taken
 from bot.holdings import ClusterHoldings, holdings_from, usage_of
+from bot.job_output import ending_of, output_tail
 from bot.need_to_know import visible_record
 from bot.store import RequestRecord, Store
 from bot.store.lifecycle import (
@@ -498,7 +499,8 @@ class Concierge:
         if not found and record is None:
             raise JobNotFound(f"job {job_id} is not in the queue and was not submitted through the concierge")
         status = found[0] if found else None
-        return JobReport(ref, status, visible_record(identity, record, status) if record else None)
+        output = output_tail(identity, ending_of(status, record), status, record)
+        return JobReport(ref, status, visible_record(identity, record, status) if record else None, output)
 
     def _why_in_words(
         self, job_id: str, reasons: Sequence[PendingReason], backend: Target | None

@@ -173,7 +173,7 @@ def prepared(p: Prepared) -> str:
     if plan.environment:
         lines.append(f"The job {plan.environment}.")
     title, document = plan_document(plan)
-    lines += [f"--- {title} ---", document, "-" * (len(title) + 8)]
+    lines += [f"--- {title} ---", document, f"--- end of {title} ---"]  # YAML has its own ---
     lines.append(f"Policy: {decision.verdict.value}")
     lines.extend(f"  - {r}" for r in decision.reasons)
     lines.extend(f"Warning: {w}" for w in p.warnings)

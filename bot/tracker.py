@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from backends.errors import BackendUnavailable
 from backends.protocol import Backend
-from backends.types import JobRef, JobState, Target
+from backends.types import JobEnding, JobRef, JobState, Target
 from bot.reconciler import Reconciler
 from bot.store import Store
 
@@ -27,6 +27,7 @@ class Transition:
     ref: JobRef
     state: JobState
     reason: str | None
+    ending: JobEnding | None = None
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,8 @@ class Tracker:
             now = self._clock()
             seen = {s.ref.job_id for s in statuses}
             for status in statuses:
-                if self._store.record_state(status.ref, status.state, status.reason, now):
-                    transitions.append(Transition(status.ref, status.state, status.reason))
+                if self._store.record_state(status.ref, status.state, status.reason, now, status.ending):
+                    transitions.append(Transition(status.ref, status.state, status.reason, status.ending))
             for ref in refs:
                 if ref.job_id not in seen and self._store.record_state(
                     ref, JobState.VANISHED, VANISHED_REASON, now

@@ -34,11 +34,13 @@ from backends.durations_text import duration
 from backends.errors import ConciergeError
 from backends.footprint import describe_footprint
 from backends.pending import pending_sentence
-from backends.types import JobState, Plan
+from backends.types import Identity, JobState, Plan
+from bot.job_output import OutputTail, output_tail
 from bot.slack import blocks
 from bot.store import RequestRecord, Store
 from bot.store.store import utc_now
 from bot.store.thread_updates import UnpostedState
+from bot.text_render import ended
 from bot.tracker import Tracker, Transition
 
 log = logging.getLogger("concierge.slack.job_updates")
@@ -95,8 +97,8 @@ class JobUpdates:
         """Post one state in its thread; returns the thread's ts."""
         record = self._store.request(unposted.request_id)
         ts = unposted.thread_ts or self._anchor(record, unposted.channel)
-        transition = Transition(unposted.ref, unposted.state, unposted.reason)
-        text = update_text(transition, record, unposted.observed_at)
+        transition = Transition(unposted.ref, unposted.state, unposted.reason, unposted.ending)
+        text = update_text(transition, record, unposted.observed_at, _output(unposted, record))
         self._client.chat_postMessage(channel=unposted.channel, thread_ts=ts, text=text)
         return ts
 
@@ -120,9 +122,31 @@ class JobUpdates:
         return thread[1]
 
 
-def update_text(transition: Transition, record: RequestRecord, at: datetime | None = None) -> str:
-    """One line a person reads in the thread: what happened to the job (at `at`, default: its
-    latest recorded state), in plain words."""
+def _output(unposted: UnpostedState, record: RequestRecord) -> OutputTail | None:
+    """The job's last output lines for its thread: only in a direct message with the app, since
+    everyone in a channel reads its threads and output can hold what the command holds."""
+    if not unposted.channel.startswith("D"):
+        return None
+    return output_tail(Identity(requester=record.requester), unposted.ending, None, record)
+
+
+def update_text(
+    transition: Transition,
+    record: RequestRecord,
+    at: datetime | None = None,
+    output: OutputTail | None = None,
+) -> str:
+    """What a person reads in the thread: what happened to the job (at `at`, default: its latest
+    recorded state), in plain words; for an end, how it ended (text_render.ended), as `status` says it."""
+    headline = _headline(transition, record, at)
+    how = ended(transition.state, transition.ending, output) if transition.state.is_final else []
+    if not how:
+        return headline
+    shown = blocks.escaped("\n".join(how))
+    return f"{headline}\n```{shown}```"
+
+
+def _headline(transition: Transition, record: RequestRecord, at: datetime | None) -> str:
     job = blocks.escaped(transition.ref.job_id)
     state, reason = transition.state, transition.reason
     if state == JobState.PENDING:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from backends.errors import JobNotFound
-from backends.types import Identity, Intent, JobRef, JobState, Plan
+from backends.types import Identity, Intent, JobEnding, JobRef, JobState, Plan
 from bot.store.conversation_tables import ConversationKey, ConversationRow, ConversationState
 from bot.store.database import (
     conflict_insert,
@@ -324,8 +324,16 @@ class Store:
     def record_outcome(self, request_id: str, outcome: str, error: str | None = None) -> None:
         self._update(request_id, outcome=outcome, error=error)
 
-    def record_state(self, ref: JobRef, state: JobState, reason: str | None, observed_at: datetime) -> bool:
-        """Record a transition of the job's (state, reason); False when it is not one (or is stale)."""
+    def record_state(
+        self,
+        ref: JobRef,
+        state: JobState,
+        reason: str | None,
+        observed_at: datetime,
+        ending: JobEnding | None = None,
+    ) -> bool:
+        """Record a transition of the job's (state, reason), with how it ended when it did; False when
+        it is not one (or is stale)."""
         if observed_at.tzinfo is None:
             raise ValueError(f"observed_at must be timezone-aware, got {observed_at.isoformat()}")
         with self._writing() as session:
@@ -369,6 +377,7 @@ class Store:
                     state=state.value,
                     reason=reason,
                     observed_at=observed_at,
+                    ending=ending.model_dump(mode="json", exclude_none=True) if ending else None,
                 )
             )
             return True
@@ -671,7 +680,12 @@ def _record(row: RequestRow) -> RequestRecord:
             "created_at": row.created_at,
             "updated_at": row.updated_at,
             "states": [
-                StateChange(state=JobState(s.state), reason=s.reason, observed_at=s.observed_at)
+                StateChange(
+                    state=JobState(s.state),
+                    reason=s.reason,
+                    observed_at=s.observed_at,
+                    ending=JobEnding.model_validate(s.ending) if s.ending else None,
+                )
                 for s in row.states
             ],
         }

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.helpers.cli import Cli
 from tests.k8s_emulator import BOT_USER, KubeEmulator, RequestRecord
@@ -277,3 +278,34 @@ def test_why_attributes_the_raw_message_to_kubernetes(kube: KubeEmulator, cli: C
     assert why.code == 0, why.err
     assert "Insufficient nvidia.com/gpu" in why.out  # the scheduler's own words are shown…
     assert "Slurm" not in why.out  # …but not as Slurm's
+
+
+def test_the_preview_shows_the_manifests_as_yaml_before_the_verdict(kube: KubeEmulator, cli: Cli) -> None:
+    kube.add_node("gpu-1", gpu_product=A100, gpus=4, gpu_memory_mib=81920)
+    result = cli("--as", "alice", "ask", "--dry-run", "--backend", "k8s", SERVE_MISTRAL)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("Request ") and lines[0].endswith(f"serving {MISTRAL}, as alice")
+    start = lines.index("--- Kubernetes manifests ---")
+    end = lines.index("--- end of Kubernetes manifests ---")
+    manifests = list(yaml.safe_load_all("\n".join(lines[start + 1 : end])))
+    assert [m["kind"] for m in manifests] == ["Deployment", "Service"]
+    assert all(m["metadata"]["namespace"] == "research" for m in manifests)
+    assert lines[end + 1] == "Policy: allow"
+
+
+def test_a_failed_job_is_explained_with_its_last_lines(kube: KubeEmulator, cli: Cli) -> None:
+    kube.add_node("gpu-1", gpu_product=A100, gpus=4, gpu_memory_mib=81920)
+    job = cli.submit("alice", "1 a100 for 10 minutes in namespace research to run python train.py")
+    (pod,) = kube.objects("v1", "Pod", "research")
+    logs = "loading data\n/bin/sh: 1: python: not found"
+    kube.finish_pod("research", pod["metadata"]["name"], succeeded=False, exit_code=127, logs=logs)
+    assert cli("track", "--once").code == 0
+
+    status = cli("--as", "alice", "status", job)
+    assert "FAILED" in status.out and "It exited with code 127: the shell could not find" in status.out
+    kept = "Its last lines, as Kubernetes kept them:\n    | loading data\n    | /bin/sh: 1: python: not found"
+    assert kept in status.out
+    assert "↳ failed: It exited with code 127" in cli("--as", "alice", "history").out
+    other = cli("--as", "bob", "status", job)
+    assert "exited with code 127" in other.out and "python: not found" not in other.out

@@ -7,6 +7,7 @@ on 127.0.0.1; signed requests go through `app.dispatch`.
 
 from __future__ import annotations
 
+import pwd
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,12 +39,14 @@ def squeue(job_id: str, field: str) -> str:
 
 
 @pytest.fixture
-def slack_on_slurm(slurm: None, tmp_path: Path) -> Iterator[tuple[Door, Tracker, JobUpdates]]:
+def slack_on_slurm(
+    slurm: None, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[Door, Tracker, JobUpdates]]:
     store = Store(f"sqlite:///{tmp_path / 'concierge.db'}")
     store.migrate()
     store.map_identity(ALICE)
     store.map_identity(BOB)
-    backend = SlurmBackend(SlurmSettings(output_pattern="/dev/null"))
+    backend = SlurmBackend(SlurmSettings(output_pattern=getattr(request, "param", "/dev/null")))
     concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
     with FakeSlack() as fake:
         door = Door(slack_app(store, fake, concierge), fake, FakeBackend(), store)
@@ -96,3 +99,31 @@ def test_preview_shows_the_real_sbatch_script(slack_on_slurm: tuple[Door, Tracke
     shown = shown_text(preview)
     assert "#SBATCH --gres=gpu:a100:2" in shown and "#SBATCH --time=01:00:00" in shown
     assert buttons(preview, SUBMIT_ACTION)
+
+
+@pytest.mark.parametrize("slack_on_slurm", ["concierge-%x-%j.out"], indirect=True)
+@pytest.mark.parametrize(("channel", "shows_output"), [("D0ALICEDM", True), ("C0SHARED", False)])
+def test_a_failed_job_is_explained_in_its_thread(
+    slack_on_slurm: tuple[Door, Tracker, JobUpdates], channel: str, shows_output: bool
+) -> None:
+    """How it ended, in the thread; its last lines only in a direct message (a channel's members
+    all read its threads)."""
+    door, tracker, updates = slack_on_slurm
+    request_id = door.preview_request_id("1 l40s for 10 minutes to run python train.py")
+    door.click(SUBMIT_ACTION, request_id, ephemeral=False, channel=channel)
+    wait_for(lambda: door.store.request(request_id).job_id is not None, timeout=20.0)
+    job_id = str(door.store.request(request_id).job_id)
+    output = Path(pwd.getpwnam("alice").pw_dir) / f"concierge-train.py-{job_id}.out"
+    try:
+        wait_for(lambda: one_round(tracker, updates) >= 0 and failure_posted(door), timeout=30.0)
+    finally:
+        output.unlink(missing_ok=True)
+    (failed,) = [m for m in door.fake.calls_to("chat.postMessage") if m["text"].startswith(":x:")]
+    assert failed["channel"] == channel
+    assert "It exited with code 127: the shell could not find" in failed["text"]
+    assert f"Output file: {output}" in failed["text"]
+    assert ("python: command not found" in failed["text"]) is shows_output
+
+
+def failure_posted(door: Door) -> bool:
+    return any(m["text"].startswith(":x:") for m in door.fake.calls_to("chat.postMessage"))

@@ -34,7 +34,7 @@ from bot.understanding.grammar import understand
 from policies import load_policy
 from tests.fakes.backend import FakeBackend
 from tests.slack_fake import FakeSlack, ResponseUrlPost, block_action_body, signed_request, slash_command_body
-from tests.slack_fake.inbound import event_callback_body, message_event
+from tests.slack_fake.inbound import DEFAULT_CHANNEL_ID, event_callback_body, message_event
 
 SECRET = "test-signing-secret"
 ALICE = Identity(requester="U0ALICE", unix_user="alice", k8s_user="alice")
@@ -80,9 +80,19 @@ class Door:
         url = self.response_url()
         return self.dispatch(slash_command_body(text, user_id=user.requester, response_url=url)), url
 
-    def click(self, action: str, request_id: str, user: Identity = ALICE, *, ephemeral: bool = True) -> str:
+    def click(
+        self,
+        action: str,
+        request_id: str,
+        user: Identity = ALICE,
+        *,
+        ephemeral: bool = True,
+        channel: str = DEFAULT_CHANNEL_ID,
+    ) -> str:
         url = self.response_url()
-        body = block_action_body(action, request_id, user.requester, response_url=url, is_ephemeral=ephemeral)
+        body = block_action_body(
+            action, request_id, user.requester, response_url=url, is_ephemeral=ephemeral, channel=channel
+        )
         assert self.dispatch(body).status == 200
         return url
 

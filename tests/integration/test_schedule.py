@@ -101,6 +101,15 @@ def _settings(digest: DigestSchedule, **changes: object) -> ScheduleSettings:
     return ScheduleSettings.model_validate(values)
 
 
+def _daily_digest(
+    chart: bool = True, **changes: object
+) -> tuple[DigestSchedule, ScheduleSettings, str, datetime]:
+    """A daily digest half a day away, its settings, its job id and its latest firing."""
+    cron, due = _daily_cron_half_a_day_away()
+    digest = DigestSchedule(channel=CHANNEL, cron=cron, chart=chart)
+    return digest, _settings(digest, **changes), f"digest.{digest.key}", due
+
+
 def _make_due(database_url: str, job_id: str, when: datetime) -> None:
     """Move a stored job's next run time, as a bot that was down while time passed would find it."""
     store = SQLAlchemyJobStore(engine=create_store_engine(supported_url(database_url)), tablename=JOBS_TABLE)
@@ -112,6 +121,30 @@ def _make_due(database_url: str, job_id: str, when: datetime) -> None:
         # Detached first: APScheduler's thread looks for due jobs once more at shutdown.
         bare.remove_jobstore("default")
         bare.shutdown(wait=False)
+
+
+def _stored_then_due(
+    database_url: str,
+    settings: ScheduleSettings,
+    job_id: str,
+    when: datetime,
+    work: ScheduledWork | None = None,
+) -> None:
+    """A leader stores the schedule's jobs and stops; then the job comes due at `when`."""
+    first = Schedule(database_url, settings, work or ScheduledWork(Posted()), holder="first")
+    assert first.step()
+    first.shutdown()
+    _make_due(database_url, job_id, when)
+
+
+def _lead_until(
+    database_url: str, settings: ScheduleSettings, work: ScheduledWork, job_id: str, next_run: datetime
+) -> None:
+    """A replica leads until the job's next run is `next_run` (the due run done), then stops."""
+    back = Schedule(database_url, settings, work, holder="back")
+    assert back.step()
+    _wait_until(lambda: back.next_runs()[job_id] == next_run)
+    back.shutdown()
 
 
 def _wait_until(condition: Callable[[], bool]) -> None:
@@ -226,10 +259,7 @@ def test_a_waiting_replica_takes_over_once_a_silent_leaders_lease_runs_out(
 def test_a_digest_due_while_the_bot_was_down_is_posted_once_when_it_comes_back(
     store: Store, database_url: str
 ) -> None:
-    cron, due = _daily_cron_half_a_day_away()
-    digest = DigestSchedule(channel=CHANNEL, cron=cron, since="24h", chart=False)
-    settings = _settings(digest)
-    job_id = f"digest.{digest.key}"
+    digest, settings, job_id, due = _daily_digest(chart=False)
     before = Schedule(database_url, settings, ScheduledWork(Posted()), holder="before-restart")
     assert before.step()
     assert before.next_runs() == {job_id: due + timedelta(days=1)}
@@ -260,10 +290,7 @@ def test_a_digest_due_while_the_bot_was_down_is_posted_once_when_it_comes_back(
 def test_a_digest_due_at_the_moment_of_a_shutdown_is_posted_by_the_next_leader(
     store: Store, database_url: str
 ) -> None:
-    cron, due = _daily_cron_half_a_day_away()
-    digest = DigestSchedule(channel=CHANNEL, cron=cron)
-    settings = _settings(digest)
-    job_id = f"digest.{digest.key}"
+    _, settings, job_id, due = _daily_digest()
     posted = Posted()
     stopping = Schedule(database_url, settings, ScheduledWork(posted), holder="stopping")
     assert stopping.step()
@@ -280,15 +307,9 @@ def test_a_digest_due_at_the_moment_of_a_shutdown_is_posted_by_the_next_leader(
 
 
 def test_a_period_posted_before_a_restart_is_not_posted_again(store: Store, database_url: str) -> None:
-    cron, due = _daily_cron_half_a_day_away()
-    digest = DigestSchedule(channel=CHANNEL, cron=cron, since="24h")
-    settings = _settings(digest)
-    job_id = f"digest.{digest.key}"
+    digest, settings, job_id, due = _daily_digest()
     posted = Posted()
-    first = Schedule(database_url, settings, ScheduledWork(posted), holder="first")
-    assert first.step()
-    first.shutdown()
-    _make_due(database_url, job_id, due)
+    _stored_then_due(database_url, settings, job_id, due)
     again = Schedule(database_url, settings, ScheduledWork(posted), holder="again")
     assert again.step()
     posted.wait_for(1)
@@ -297,24 +318,15 @@ def test_a_period_posted_before_a_restart_is_not_posted_again(store: Store, data
     # The job store says the period is due again (a crash before it moved on, a restore, a
     # replica with an old view): the run happens, the post does not.
     _make_due(database_url, job_id, due)
-    replayed = Schedule(database_url, settings, ScheduledWork(posted), holder="replayed")
-    assert replayed.step()
-    _wait_until(lambda: replayed.next_runs()[job_id] == due + timedelta(days=1))
-    replayed.shutdown()
+    _lead_until(database_url, settings, ScheduledWork(posted), job_id, due + timedelta(days=1))
     assert len(posted.runs) == 1
     assert [run.holder for run in ScheduleStore(store.engine).runs(digest.key)] == ["again"]
 
 
 def test_a_failed_post_leaves_the_period_unclaimed(store: Store, database_url: str) -> None:
-    cron, due = _daily_cron_half_a_day_away()
-    digest = DigestSchedule(channel=CHANNEL, cron=cron)
-    settings = _settings(digest)
-    job_id = f"digest.{digest.key}"
+    digest, settings, job_id, due = _daily_digest()
     failing = Posted(fail=True)
-    first = Schedule(database_url, settings, ScheduledWork(failing), holder="first")
-    assert first.step()
-    first.shutdown()
-    _make_due(database_url, job_id, due)
+    _stored_then_due(database_url, settings, job_id, due)
     down = Schedule(database_url, settings, ScheduledWork(failing), holder="slack-down")
     assert down.step()
     failing.wait_for(1)
@@ -339,16 +351,9 @@ def test_a_coalesced_run_posts_the_latest_missed_period(store: Store, database_u
     job_id = f"digest.{digest.key}"
     latest = latest_fire_time(crontab_trigger(cron, ZoneInfo("UTC")), datetime.now(UTC), timedelta(hours=2))
     assert latest is not None
-    first = Schedule(database_url, settings, ScheduledWork(Posted()), holder="first")
-    assert first.step()
-    first.shutdown()
-    _make_due(database_url, job_id, latest - timedelta(hours=4))  # 5 hourly digests missed
-
+    _stored_then_due(database_url, settings, job_id, latest - timedelta(hours=4))  # 5 hourly digests missed
     posted = Posted()
-    back = Schedule(database_url, settings, ScheduledWork(posted), holder="back")
-    assert back.step()
-    _wait_until(lambda: back.next_runs()[job_id] == latest + timedelta(hours=1))
-    back.shutdown()
+    _lead_until(database_url, settings, ScheduledWork(posted), job_id, latest + timedelta(hours=1))
     assert posted.runs == [
         DigestRun(digest.key, "digest", CHANNEL, True, latest - timedelta(hours=1), latest)
     ]
@@ -363,32 +368,17 @@ def test_missed_runs_of_a_job_run_once_when_coalesced(
         sample_interval_s=600, nudge_interval_s=None, coalesce=coalesce, misfire_grace_time_s=2 * 24 * 3600
     )
     work = ScheduledWork(Posted(), sample=lambda: samples.append(datetime.now(UTC)))
-    first = Schedule(database_url, settings, work, holder="first")
-    assert first.step()
-    first.shutdown()
     missed_since = datetime.now(UTC) - timedelta(minutes=45)  # due 45, 35, 25, 15 and 5 min ago
-    _make_due(database_url, "sample", missed_since)
-    back = Schedule(database_url, settings, work, holder="back")
-    assert back.step()
-    _wait_until(lambda: back.next_runs()["sample"] == missed_since + timedelta(minutes=50))
-    back.shutdown()
+    _stored_then_due(database_url, settings, "sample", missed_since, work)
+    _lead_until(database_url, settings, work, "sample", missed_since + timedelta(minutes=50))
     assert len(samples) == runs
 
 
 def test_a_run_missed_by_more_than_the_grace_time_is_skipped(store: Store, database_url: str) -> None:
-    cron, due = _daily_cron_half_a_day_away()
-    digest = DigestSchedule(channel=CHANNEL, cron=cron)
-    settings = _settings(digest, misfire_grace_time_s=3600)  # the run is ~12 h late
-    job_id = f"digest.{digest.key}"
-    first = Schedule(database_url, settings, ScheduledWork(Posted()), holder="first")
-    assert first.step()
-    first.shutdown()
-    _make_due(database_url, job_id, due)
+    _, settings, job_id, due = _daily_digest(misfire_grace_time_s=3600)  # the run is ~12 h late
+    _stored_then_due(database_url, settings, job_id, due)
     posted = Posted()
-    back = Schedule(database_url, settings, ScheduledWork(posted), holder="back")
-    assert back.step()
-    _wait_until(lambda: back.next_runs()[job_id] == due + timedelta(days=1))
-    back.shutdown()
+    _lead_until(database_url, settings, ScheduledWork(posted), job_id, due + timedelta(days=1))
     assert posted.runs == []
 
 
@@ -475,8 +465,5 @@ def test_housekeeping_runs_on_its_interval_from_the_leader(store: Store, databas
     assert swept == []  # its first run is an interval away
     missed_since = datetime.now(UTC) - timedelta(minutes=10)
     _make_due(database_url, "housekeeping", missed_since)
-    back = Schedule(database_url, settings, work, holder="back")
-    assert back.step()
-    _wait_until(lambda: back.next_runs()["housekeeping"] == missed_since + timedelta(hours=1))
-    back.shutdown()
+    _lead_until(database_url, settings, work, "housekeeping", missed_since + timedelta(hours=1))
     assert len(swept) == 1

@@ -48,7 +48,10 @@ def _opening(body: str) -> LazyPattern:
 
 
 _HELP_RE = _opening(
-    r"(?:help(?:\s+me)?|usage|commands|examples?|\?+|what\s+can\s+(?:you|i)\s+(?:do|ask|say)(?:\s+here)?"
+    r"(?:help(?:\s+me)?|usage|commands|examples?|\?+|what\s+(?:else\s+)?can\s+(?:you|i)\s+(?:do|ask|say)(?:\s+here)?"
+    r"|what\s+(?:else\s+)?(?:are\s+you\s+able\s+to|can\s+(?:this|the)\s+bot)\s+(?:do|handle)"
+    r"|what\s+(?:are\s+)?your\s+(?:capabilities|features|commands|skills)|what\s+do\s+you\s+know\s+how\s+to\s+do"
+    r"|(?:how|what)\s+can\s+you\s+help(?:\s+(?:me|us))?(?:\s+with)?"
     r"|what\s+(?:do|can)\s+you\s+(?:do|support|understand)|how\s+(?:do\s+i|does\s+this|can\s+i)\s+(?:use|work)"
     r"(?:\s+(?:you|this|it|this\s+bot|the\s+bot))?|(?:what|which)\s+commands(?:\s+are\s+there)?"
     r"|(?:list|show)\s+(?:me\s+)?(?:the\s+)?(?:help|commands|examples)|who\s+are\s+you|what\s+are\s+you"
@@ -138,6 +141,14 @@ _DIGEST_RES = (
     ),
     lazy(r"\b(?:how\s+(?:busy|utili[sz]ed|well\s+used|much\s+used)|utili[sz]ation)\b", _I),
 )
+# Usage in other words ("gpu-hours by user for the last 7 days", "who used the most GPUs this week"):
+# weak, since "100 gpu-hours for python x.py" asks for GPUs.
+_USAGE_RE = lazy(
+    r"\bgpu[\s-]*(?:hours?|hrs?|time|days?)\b|\b(?:usage|use)\s+(?:by|per)\s+(?:user|person|people|team|group"
+    r"|account|project|lab)|\bwho\s+(?:used|uses|is\s+using|has\s+used)\s+(?:the\s+)?(?:most|least)\b"
+    r"|\btop\s+(?:gpu\s+)?users\b",
+    _I,
+)
 
 _FREE_WORD = r"(?:free|available|avail|idle|unused|spare|open|unallocated|vacant|left|unoccupied)"
 _CAPACITY_OPENING_RES = (
@@ -160,9 +171,10 @@ _CAPACITY_ANYWHERE_RE = lazy(
 
 _QUEUE_RES = (
     _opening(
-        r"(?:(?:show|list|view|display|print|see|check|get|give\s+me|look\s+at)\s+(?:me\s+)?)?"
+        r"(?:(?:show|list|view|display|print|see|check|get|give\s+me|look\s+at)\s+(?:me\s+)?"
+        r"|(?:what|how)\s*(?:is|'s|s|does)\s+(?:in\s+)?)?"
         r"(?:the\s+|my\s+|our\s+|all\s+(?:the\s+)?|everyone'?s\s+|current\s+|whole\s+|entire\s+)?"
-        r"(?:gpu\s+|slurm\s+|job\s+|cluster\s+)?queue(?:\s+(?:status|state|please|now|for|on|of|in)\b|[\s?!.]*$)"
+        r"(?:gpu\s+|slurm\s+|job\s+|cluster\s+)?queue(?:\s+(?:status|state|please|now|for|on|of|in|look(?:s|ing)?)\b|[\s?!.]*$)"
     ),
     lazy(r"\b(?:in|on|at)\s+the\s+queue\b|\bsqueue\b|\bkubectl\s+get\s+pods\b", _I),
     _opening(
@@ -172,7 +184,10 @@ _QUEUE_RES = (
         r"|pods|runs)\b"
     ),
     _opening(
-        r"(?:what\s*(?:is|'s|s|are)|who\s*(?:is|'s|s)|anything|who\s+is\s+using)\s+(?:currently\s+|now\s+|still\s+)?"
+        r"(?:(?:show|list|tell|give)\s+(?:me\s+)?)?"
+        r"(?:what\s*(?:is|'s|s|are)|who\s*(?:is|'s|s)|who\s+is\s+using"
+        r"|(?:everything|anything|all|whatever|stuff)(?:\s+(?:that|which))?(?:\s*(?:'s|is|are))?)\s+"
+        r"(?:currently\s+|now\s+|still\s+)?"
         r"(?:running|pending|queued|waiting|in\s+the\s+queue|on\s+the\s+cluster|using\s+the\s+gpus)\b"
     ),
     _opening(
@@ -296,6 +311,8 @@ def recognise_question(text: str) -> Question | None:
         job = find_job_reference(text)
         if job is not None:
             return Question(IntentKind.CANCEL, job, False)
+    if _mentions(lowered, DIGEST_CUES) and _USAGE_RE.search(text):
+        return Question(IntentKind.DIGEST, None, False)
     if mentions_free and _CAPACITY_ANYWHERE_RE.search(text):
         return Question(IntentKind.CAPACITY, None, False)
     if _HELP_WORD_RE.search(text):

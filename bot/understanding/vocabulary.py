@@ -69,10 +69,13 @@ WHY_CUES = _cues(
     "why|when|wait|hold|block|delay|eta|expected|stuck|explain|diagnos|how long|how soon|been pending"
 )
 FAILURE_CUES = _cues("fail|crash|die|exit|kill|oom")
-DIGEST_CUES = _cues("report|digest|summar|utili|usage|busy|efficien|stats|well used|waste")
+DIGEST_CUES = _cues(
+    "report|digest|summar|utili|usage|busy|efficien|stats|well used|waste|gpu-h|gpu h|gpu-t|gpu t|gpu-d|gpu d"
+    "|gpuh|use by|use per|used the|uses the|using the|top"
+)
 CAPACITY_CUES = _cues(
     "free|availab|avail|idle|unused|spare|open|unallocated|vacant|left|unoccupied|capacity|sinfo|how many"
     "|how much|what|which"
 )
-QUEUE_CUES = _cues("queue|job|deploy|workload|pod|run|pend|wait|using")
+QUEUE_CUES = _cues("queue|job|deploy|workload|pod|run|pend|wait|using")  # "running", "pending"…
 CANCEL_CUES = _cues("cancel|terminate|abort|undeploy")

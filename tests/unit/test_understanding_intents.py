@@ -48,6 +48,22 @@ from bot.understanding.grammar import (
         ("help me", IntentKind.HELP, None),
         ("what can you do", IntentKind.HELP, None),
         ("how do I request a GPU?", IntentKind.HELP, None),
+        # the same questions reworded: a look at the queue by any verb or pronoun
+        ("what's my queue", IntentKind.QUEUE, None),
+        ("how does the queue look?", IntentKind.QUEUE, None),
+        ("show me everything that's running", IntentKind.QUEUE, None),
+        ("list all that is pending", IntentKind.QUEUE, None),
+        ("tell me what's queued", IntentKind.QUEUE, None),
+        # usage by whom and over what period is the usage report
+        ("gpu-hours by user for the last 7 days", IntentKind.DIGEST, None),
+        ("GPU time per team this month", IntentKind.DIGEST, None),
+        ("who used the most GPUs yesterday?", IntentKind.DIGEST, None),
+        ("usage by account since Monday", IntentKind.DIGEST, None),
+        # what the concierge can do
+        ("what else can you do?", IntentKind.HELP, None),
+        ("what are your capabilities", IntentKind.HELP, None),
+        ("how can you help me?", IntentKind.HELP, None),
+        ("what are you able to do", IntentKind.HELP, None),
     ],
 )
 def test_questions_and_orders(text: str, kind: IntentKind, job: str | None) -> None:
@@ -86,6 +102,7 @@ def test_questions_keep_their_filters() -> None:
         "run python status.py on 2 gpus",  # a question word inside the command
         "give me a free gpu for 2 hours to run python x.py",
         "help me run python x.py on 2 gpus for an hour",
+        "I need 100 gpu-hours this week for python x.py",  # usage words beside a request
     ],
 )
 def test_requests_that_contain_question_words_are_requests(text: str) -> None:

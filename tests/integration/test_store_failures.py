@@ -18,8 +18,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -77,6 +77,12 @@ def holding_the_requests_lock(database_url: str) -> Iterator[None]:
             admin.rollback()
 
 
+def _raised(call: Callable[[], object]) -> ConciergeError:
+    with pytest.raises(ConciergeError) as caught:
+        call()
+    return caught.value
+
+
 def _assert_unavailable(error: ConciergeError, *words: str) -> None:
     assert isinstance(error, BackendUnavailable), error
     assert error.exit_code == 6
@@ -103,20 +109,14 @@ def test_a_table_or_column_changed_by_hand_is_a_schema_mismatch(
 ) -> None:
     store.new_request("alice", "cli", "before the change")
     _execute(database_url, change)
-    with pytest.raises(ConciergeError) as caught:
-        store.new_request("alice", "cli", "after the change")
-    _assert_misconfigured(caught.value, "schema does not match", "migrations", "CONCIERGE_DATABASE_URL")
-    with pytest.raises(ConciergeError) as caught:
-        store.history(None)
-    _assert_misconfigured(caught.value, "schema does not match")
+    after = _raised(lambda: store.new_request("alice", "cli", "after the change"))
+    _assert_misconfigured(after, "schema does not match", "migrations", "CONCIERGE_DATABASE_URL")
+    _assert_misconfigured(_raised(lambda: store.history(None)), "schema does not match")
     # Starting again does not repair it: alembic_version is at head, so migrate() changes nothing.
-    again = Store(database_url)
-    try:
+    with closing(Store(database_url)) as again:
         again.migrate()
         with pytest.raises(ConfigurationError, match="schema does not match"):
             again.history(None)
-    finally:
-        again.close()
 
 
 def test_a_lock_held_by_another_session_ends_as_busy_not_a_hang(store: Store, database_url: str) -> None:
@@ -188,11 +188,9 @@ def test_a_role_without_privileges_is_told_which_grants_are_missing(
     pg_store: Store, postgres_url: str, restricted_role: str
 ) -> None:
     role = make_url(restricted_role).username
-    refused = Store(restricted_role)
-    try:
-        with pytest.raises(ConciergeError) as caught:
-            refused.migrate()  # it cannot even read alembic_version
-        _assert_misconfigured(caught.value, "refuses the concierge's user", "GRANT", "CONCIERGE_DATABASE_URL")
+    with closing(Store(restricted_role)) as refused:
+        error = _raised(refused.migrate)  # it cannot even read alembic_version
+        _assert_misconfigured(error, "refuses the concierge's user", "GRANT", "CONCIERGE_DATABASE_URL")
         _execute(
             postgres_url,
             f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
@@ -200,11 +198,8 @@ def test_a_role_without_privileges_is_told_which_grants_are_missing(
         )
         refused.migrate()
         assert refused.history(None) == []
-        with pytest.raises(ConciergeError) as caught:
-            refused.new_request("alice", "cli", "not allowed to insert")
-        _assert_misconfigured(caught.value, "permission denied", "GRANT")
-    finally:
-        refused.close()
+        error = _raised(lambda: refused.new_request("alice", "cli", "not allowed to insert"))
+        _assert_misconfigured(error, "permission denied", "GRANT")
 
 
 @pytest.mark.postgres
@@ -212,15 +207,11 @@ def test_a_read_only_postgres_database_is_unwritable(pg_store: Store, postgres_u
     kept = pg_store.new_request("alice", "cli", "before read-only")
     database = make_url(postgres_url).database
     _execute(postgres_url, f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
-    read_only = Store(postgres_url)  # the setting applies to new sessions
-    try:
+    with closing(Store(postgres_url)) as read_only:  # the setting applies to new sessions
         read_only.migrate()  # at head it only reads
         assert [record.id for record in read_only.history("alice")] == [kept]
-        with pytest.raises(ConciergeError) as caught:
-            read_only.new_request("alice", "cli", "while read-only")
-        _assert_misconfigured(caught.value, "read-only", "default_transaction_read_only")
-    finally:
-        read_only.close()
+        error = _raised(lambda: read_only.new_request("alice", "cli", "while read-only"))
+        _assert_misconfigured(error, "read-only", "default_transaction_read_only")
 
 
 @pytest.mark.postgres
@@ -275,21 +266,13 @@ def test_a_connection_killed_mid_statement_is_unavailable(pg_store: Store, postg
 
 @pytest.mark.postgres
 def test_an_unreachable_or_missing_postgres_database(postgres_url: str) -> None:
-    gone = Store("postgresql://concierge:s3cret@127.0.0.1:1/concierge")
-    try:
-        with pytest.raises(ConciergeError) as caught:
-            gone.history(None)
-        _assert_unavailable(caught.value, "cannot be reached", "CONCIERGE_DATABASE_URL", "try again")
-        assert "s3cret" not in caught.value.message
-    finally:
-        gone.close()
-    missing = Store(make_url(postgres_url).set(database="no_such_concierge_db").render_as_string(False))
-    try:
-        with pytest.raises(ConciergeError) as caught:
-            missing.migrate()
-        _assert_misconfigured(caught.value, "cannot be opened", "CONCIERGE_DATABASE_URL")
-    finally:
-        missing.close()
+    with closing(Store("postgresql://concierge:s3cret@127.0.0.1:1/concierge")) as gone:
+        error = _raised(lambda: gone.history(None))
+        _assert_unavailable(error, "cannot be reached", "CONCIERGE_DATABASE_URL", "try again")
+        assert "s3cret" not in error.message
+    missing = make_url(postgres_url).set(database="no_such_concierge_db").render_as_string(False)
+    with closing(Store(missing)) as store:
+        _assert_misconfigured(_raised(store.migrate), "cannot be opened", "CONCIERGE_DATABASE_URL")
 
 
 # --- SQLite -------------------------------------------------------------------------------------
@@ -301,15 +284,11 @@ def test_a_read_only_sqlite_database_is_unwritable(sqlite_url: str) -> None:
     writable.migrate()
     kept = writable.new_request("alice", "cli", "before read-only")
     writable.close()
-    read_only = Store(f"sqlite:///file:{_sqlite_path(sqlite_url)}?mode=ro&uri=true")
-    try:
+    with closing(Store(f"sqlite:///file:{_sqlite_path(sqlite_url)}?mode=ro&uri=true")) as read_only:
         read_only.migrate()  # at head it only reads
         assert [record.id for record in read_only.history("alice")] == [kept]
-        with pytest.raises(ConciergeError) as caught:
-            read_only.new_request("alice", "cli", "while read-only")
-        _assert_misconfigured(caught.value, "read-only", "mode=ro")
-    finally:
-        read_only.close()
+        error = _raised(lambda: read_only.new_request("alice", "cli", "while read-only"))
+        _assert_misconfigured(error, "read-only", "mode=ro")
 
 
 def test_a_sqlite_path_that_is_no_database_is_a_configuration_error(tmp_path: Path) -> None:
@@ -319,13 +298,8 @@ def test_a_sqlite_path_that_is_no_database_is_a_configuration_error(tmp_path: Pa
         (f"sqlite:///{junk}", "is not a usable database"),
         (f"sqlite:///{tmp_path}", "cannot be opened"),  # a directory
     ]:
-        store = Store(url)
-        try:
-            with pytest.raises(ConciergeError) as caught:
-                store.migrate()
-            _assert_misconfigured(caught.value, words, "CONCIERGE_DATABASE_URL")
-        finally:
-            store.close()
+        with closing(Store(url)) as store:
+            _assert_misconfigured(_raised(store.migrate), words, "CONCIERGE_DATABASE_URL")
 
 
 def test_the_cli_prints_one_line_and_exits_7_for_a_schema_that_does_not_match(

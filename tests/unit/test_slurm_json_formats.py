@@ -252,3 +252,43 @@ def test_values_of_unexpected_types_are_still_read() -> None:
     assert (parsed.node_list, parsed.partition, parsed.end_time) == ("5", None, None)
     assert parsed.start_time == datetime.fromtimestamp(1795469427, tz=UTC)
     assert parsed.to_status(NOW).submitted_at == datetime.fromtimestamp(1795469000, tz=UTC)
+
+
+EXIT_127 = {"status": ["EXITED"], "return_code": {"set": True, "infinite": False, "number": 127}}
+KILLED = {"status": ["SIGNALED"], "return_code": {"set": True, "number": 0}, "signal": {"id": {"number": 9}}}
+
+
+@pytest.mark.parametrize(
+    ("state", "exit_code", "output", "expected"),
+    [
+        # 22.05 and 23.02: the raw wait status; the --output pattern as given, relative or absolute.
+        (
+            "FAILED",
+            127 << 8,
+            "/home/alice/concierge-%x-%j.out",
+            (127, None, "/home/alice/concierge-train-7.out"),
+        ),
+        ("CANCELLED", 15, "%u/%4j_%%.log", (None, 15, "/home/alice/alice/0007_%.log")),
+        ("TIMEOUT", 9, "out\\%j", (None, 9, "/home/alice/out\\%j")),  # a backslash turns expansion off
+        # 23.11 and later: {"status", "return_code", "signal"}.
+        (["FAILED"], EXIT_127, "/dev/null", (127, None, None)),
+        (["FAILED"], KILLED, "", (None, 9, None)),
+    ],
+)
+def test_an_ended_job_says_how_it_ended(
+    state: object, exit_code: object, output: str, expected: tuple[int | None, int | None, str | None]
+) -> None:
+    job = {
+        "job_id": 7,
+        "name": "train",
+        "user_name": "alice",
+        "job_state": state,
+        "state_reason": "NonZeroExitCode",
+        "exit_code": exit_code,
+        "standard_output": output,
+        "current_working_directory": "/home/alice",
+    }
+    (parsed,) = parse_squeue_json(json.dumps({"jobs": [job], "errors": []}))
+    ending = parsed.to_status(NOW).ending
+    assert ending is not None and ending.reason == "NonZeroExitCode"
+    assert (ending.exit_code, ending.signal, ending.output_path) == expected

@@ -16,6 +16,7 @@ import pynvml  # type: ignore[import-untyped]
 
 NOT_SUPPORTED = pynvml.NVML_ERROR_NOT_SUPPORTED
 GIB = 1024**3
+MIB = 1024**2
 
 
 @dataclass
@@ -52,6 +53,23 @@ class FakeGpu:
     mig_slots: int = 7
     migs: dict[int, FakeMig] = field(default_factory=dict)  # slot → device
     errors: dict[str, int] = field(default_factory=dict)  # function name → NVML error code
+
+
+def h100(index: int, **changes: Any) -> FakeGpu:
+    """An H100 at work (37 %, 10 GiB used, 71 W, 41 °C, two processes), with `changes` made."""
+    gpu = FakeGpu(
+        name="NVIDIA H100 80GB HBM3",
+        uuid=f"GPU-5c7a3b1e-0000-4000-8000-00000000000{index}",
+        utilization=37,
+        memory_used=10 * GIB,
+        memory_total=81559 * MIB,
+        power_mw=71_234,
+        temperature=41,
+        pids=((1234, None), (5678, 2 * GIB)),
+    )
+    for name, value in changes.items():
+        setattr(gpu, name, value)
+    return gpu
 
 
 class FakeNvml:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pynvml  # type: ignore[import-untyped]
@@ -9,10 +10,9 @@ import pytest
 
 from backends.gpu.nvml import NvmlSampler, NvmlStatus, NvmlUnavailable, mig_profile_from_name
 from backends.gpu.samples import GpuSample
-from tests.gpu_fakes.nvml import GIB, NOT_SUPPORTED, FakeGpu, FakeMig, FakeNvml
+from tests.gpu_fakes.nvml import GIB, MIB, NOT_SUPPORTED, FakeMig, FakeNvml, h100
 
 T0 = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
-MIB = 1024 * 1024
 
 
 class Clock:
@@ -23,54 +23,31 @@ class Clock:
         return self.now
 
 
-def h100(index: int, **changes: object) -> FakeGpu:
-    gpu = FakeGpu(
-        name="NVIDIA H100 80GB HBM3",
-        uuid=f"GPU-5c7a3b1e-0000-4000-8000-00000000000{index}",
-        utilization=37,
-        memory_used=10 * GIB,
-        memory_total=81559 * MIB,
-        power_mw=71_234,
-        temperature=41,
-        pids=((1234, None), (5678, 2 * GIB)),
-    )
-    for name, value in changes.items():
-        setattr(gpu, name, value)
-    return gpu
-
-
 def test_every_field_of_every_gpu_in_our_units() -> None:
     nvml = FakeNvml([h100(0), h100(1, utilization=0, memory_used=0, pids=())])
-    samples = NvmlSampler(nvml, "gpu01", clock=Clock()).sample()
-    assert samples == [
-        GpuSample(
-            at=T0,
-            host="gpu01",
-            gpu="0",
-            source="nvml",
-            uuid="GPU-5c7a3b1e-0000-4000-8000-000000000000",
-            model="NVIDIA H100 80GB HBM3",
-            utilization_pct=37.0,
-            memory_used_mib=10240.0,
-            memory_total_mib=81559.0,
-            power_w=71.234,
-            temperature_c=41.0,
-            pids=(1234, 5678),
-        ),
-        GpuSample(
-            at=T0,
-            host="gpu01",
-            gpu="1",
-            source="nvml",
-            uuid="GPU-5c7a3b1e-0000-4000-8000-000000000001",
-            model="NVIDIA H100 80GB HBM3",
-            utilization_pct=0.0,
-            memory_used_mib=0.0,
-            memory_total_mib=81559.0,
-            power_w=71.234,
-            temperature_c=41.0,
-        ),
-    ]
+    busy = GpuSample(
+        at=T0,
+        host="gpu01",
+        gpu="0",
+        source="nvml",
+        uuid="GPU-5c7a3b1e-0000-4000-8000-000000000000",
+        model="NVIDIA H100 80GB HBM3",
+        utilization_pct=37.0,
+        memory_used_mib=10240.0,
+        memory_total_mib=81559.0,
+        power_w=71.234,
+        temperature_c=41.0,
+        pids=(1234, 5678),
+    )
+    idle = replace(
+        busy,
+        gpu="1",
+        uuid="GPU-5c7a3b1e-0000-4000-8000-000000000001",
+        utilization_pct=0.0,
+        memory_used_mib=0.0,
+        pids=(),
+    )
+    assert NvmlSampler(nvml, "gpu01", clock=Clock()).sample() == [busy, idle]
 
 
 def test_a_field_that_raises_becomes_none_and_the_rest_is_read() -> None:
@@ -82,18 +59,9 @@ def test_a_field_that_raises_becomes_none_and_the_rest_is_read() -> None:
     }
     nvml = FakeNvml([h100(0, errors=errors), h100(1)])
     first, second = NvmlSampler(nvml, "gpu01", clock=Clock()).sample()
-    assert (first.power_w, first.temperature_c, first.memory_used_mib, first.memory_total_mib) == (
-        None,
-        None,
-        None,
-        None,
-    )
+    assert [first.power_w, first.temperature_c, first.memory_used_mib, first.memory_total_mib] == [None] * 4
     assert first.pids == ()
-    assert (first.utilization_pct, first.uuid, first.model) == (
-        37.0,
-        "GPU-5c7a3b1e-0000-4000-8000-000000000000",
-        "NVIDIA H100 80GB HBM3",
-    )
+    assert (first.utilization_pct, first.uuid, first.model) == (37.0, h100(0).uuid, "NVIDIA H100 80GB HBM3")
     assert (second.power_w, second.temperature_c) == (71.234, 41.0)
 
 

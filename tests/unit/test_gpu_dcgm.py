@@ -14,10 +14,9 @@ from backends.gpu.nvml import NvmlSampler
 from backends.gpu.samples import GpuSample
 from tests.gpu_fakes.dcgm_fixtures import fixture
 from tests.gpu_fakes.http_server import Received, Reply, dead_url, serving
-from tests.gpu_fakes.nvml import GIB, NOT_SUPPORTED, FakeGpu, FakeMig, FakeNvml
+from tests.gpu_fakes.nvml import GIB, MIB, NOT_SUPPORTED, FakeMig, FakeNvml, h100
 
 T0 = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
-MIB = 1024 * 1024
 
 
 def figures(sample: GpuSample) -> tuple[object, ...]:
@@ -124,13 +123,13 @@ def test_text_that_is_not_exposition_is_a_clear_error() -> None:
 
 
 def _agent_samples() -> list[GpuSample]:
-    board = FakeGpu(
-        name="NVIDIA H100 80GB HBM3",
-        uuid="GPU-5c7a3b1e-0000-4000-8000-000000000000",
+    board = h100(
+        0,
+        utilization=0,
         memory_used=20 * GIB,
-        memory_total=81559 * MIB,
         power_mw=187_512,
         temperature=44,
+        pids=(),
         mig_enabled=True,
         errors={"nvmlDeviceGetUtilizationRates": NOT_SUPPORTED},
         migs={
@@ -138,15 +137,7 @@ def _agent_samples() -> list[GpuSample]:
             2: FakeMig(9, "NVIDIA H100 80GB HBM3 MIG 1g.10gb", "MIG-bb", 13 * MIB, 9856 * MIB),
         },
     )
-    whole = FakeGpu(
-        name='Odd "model" \\ name\nwith a newline',
-        uuid="GPU-5c7a3b1e-0000-4000-8000-000000000001",
-        utilization=37,
-        memory_used=10 * GIB,
-        memory_total=81559 * MIB,
-        power_mw=71_234,
-        temperature=41,
-    )
+    whole = h100(1, name='Odd "model" \\ name\nwith a newline', pids=())
     return NvmlSampler(FakeNvml([board, whole]), "gpu01.cluster.example", clock=lambda: T0).sample()
 
 

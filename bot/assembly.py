@@ -111,14 +111,13 @@ def build_gpu_collector(settings: Settings, store: Store, dcgm_urls: Sequence[st
     """One GPU collection pass for every door (the schedule, `digest --now`, `agent --store`), with
     Slurm saying who holds which GPU; `dcgm_urls`: only those endpoints (a `digest --dcgm` snapshot)."""
     from backends.slurm.gpu_allocation import gpu_allocations_reader
-    from bot.store.telemetry import TelemetryStore
     from bot.telemetry.collect import GpuCollector, service_discovery
 
     snapshot = GpuTelemetrySettings(dcgm=DcgmSettings(endpoints=list(dcgm_urls)))
     sources = snapshot if dcgm_urls else settings.gpu
     return GpuCollector(
         sources,
-        TelemetryStore(store.engine, settings.rollup),
+        store.telemetry(settings.rollup),
         gpu_allocations_reader(settings.slurm),
         discover_endpoints=None if dcgm_urls else service_discovery(sources.dcgm, settings.k8s),
         interval_s=settings.schedule.sample_interval_s or 30.0,
@@ -128,14 +127,12 @@ def build_gpu_collector(settings: Settings, store: Store, dcgm_urls: Sequence[st
 def build_digest_maker(settings: Settings, store: Store, read_queue: ReadQueue | None = None) -> DigestMaker:
     """The digest from the store's roll-ups, the queues (every backend's, unless `read_queue`) and
     what was done about idle GPUs (read only: the schedule's nudger is the one that tells people)."""
-    from bot.store.schedule import ScheduleStore
-    from bot.store.telemetry import TelemetryStore
     from bot.telemetry.nudges import nudge_overview
     from bot.telemetry.reporting import DigestMaker, cluster_queue_reader
 
     return DigestMaker(
-        TelemetryStore(store.engine, settings.rollup),
+        store.telemetry(settings.rollup),
         read_queue or cluster_queue_reader(build_backends(settings)),
         settings.digest,
-        nudge_overview(ScheduleStore(store.engine), settings.nudges),
+        nudge_overview(store.schedule(), settings.nudges),
     )

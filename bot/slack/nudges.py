@@ -54,7 +54,7 @@ Clock = Callable[[], datetime]
 
 def slack_nudger(store: Store, client: WebClient, settings: NudgeSettings, clock: Clock = utc_now) -> Nudger:
     """The nudger the schedule runs in `concierge serve`: DMs through this client."""
-    schedule_store = ScheduleStore(store.engine)
+    schedule_store = store.schedule()
     return Nudger(schedule_store, settings, SlackNudgeDelivery(schedule_store, client), clock)
 
 
@@ -131,7 +131,7 @@ class NudgeButtons:
         clock: Clock = utc_now,
     ) -> None:
         self._concierge = concierge
-        self._nudges = ScheduleStore(store.engine)
+        self._nudges = store.schedule()
         self._resolve_identity = resolve_identity
         self._settings = settings
         self._clock = clock

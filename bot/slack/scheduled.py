@@ -20,7 +20,6 @@ from bot.settings import Settings
 from bot.slack.digest_post import post_digest
 from bot.slack.nudges import slack_nudger
 from bot.store import Store
-from bot.store.telemetry import TelemetryStore
 from bot.telemetry.digest import idle_allocations
 from bot.telemetry.reporting import ReadQueue
 from bot.telemetry.schedule import DigestRun, ScheduledWork
@@ -31,7 +30,7 @@ log = logging.getLogger("concierge.schedule")
 def scheduled_work(
     settings: Settings, store: Store, client: WebClient, read_queue: ReadQueue
 ) -> ScheduledWork:
-    telemetry = TelemetryStore(store.engine, settings.rollup)
+    telemetry = store.telemetry(settings.rollup)
     nudger = slack_nudger(store, client, settings.nudges)
     maker = build_digest_maker(settings, store, read_queue)
     collector = build_gpu_collector(settings, store)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import uuid4
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, or_, select, text, update
@@ -56,6 +56,11 @@ from bot.store.tables import (
     StateRow,
 )
 from bot.store.thread_updates import ThreadUpdates
+
+if TYPE_CHECKING:
+    from bot.settings import RollupSettings
+    from bot.store.schedule import ScheduleStore
+    from bot.store.telemetry import TelemetryStore
 
 ADMISSION_LOCK_SPACE = 0x41444D54  # "ADMT": the advisory-lock key space of per-person admission
 _RUNNING = frozenset({JobState.RUNNING, JobState.COMPLETING, JobState.SUSPENDED})
@@ -96,6 +101,18 @@ class Store:
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    def telemetry(self, rollup: RollupSettings) -> TelemetryStore:
+        """The GPU roll-up tables of this database."""
+        from bot.store.telemetry import TelemetryStore  # it imports this module
+
+        return TelemetryStore(self._engine, rollup)
+
+    def schedule(self) -> ScheduleStore:
+        """The schedule's runs, leases and nudges in this database."""
+        from bot.store.schedule import ScheduleStore
+
+        return ScheduleStore(self._engine)
 
     @property
     def thread_updates(self) -> ThreadUpdates:

@@ -252,11 +252,10 @@ def _ending(workload: Workload, state: JobState, reason: str | None) -> JobEndin
     if not ended:
         return JobEnding(reason=reason)
     last = max(ended, key=lambda t: (t.exit_code != 0, t.finished_at or datetime.min.replace(tzinfo=UTC)))
-    return JobEnding(
-        exit_code=last.exit_code,
-        reason=last.reason or reason,
-        message=last.message.rstrip("\n") or None,
-    )
+    # The container's own reason when it says more than "Error" (OOMKilled); else the Job's
+    # (DeadlineExceeded, BackoffLimitExceeded), which says why its containers were stopped.
+    said = last.reason if last.reason not in ("", "Error", "Completed") else reason
+    return JobEnding(exit_code=last.exit_code, reason=said, message=last.message.rstrip("\n") or None)
 
 
 def workload_status(workload: Workload, now: datetime) -> JobStatus:

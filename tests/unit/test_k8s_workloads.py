@@ -111,6 +111,27 @@ def test_a_jobs_end_comes_from_its_conditions(
         assert found.elapsed_seconds == 40 * 60
 
 
+@pytest.mark.parametrize(
+    ("job_reason", "terminated", "ending"),
+    [
+        # The container's reason when it says more than "Error"; its message is the log's last lines.
+        ("BackoffLimitExceeded", {"exitCode": 137, "reason": "OOMKilled"}, (137, "OOMKilled", None)),
+        ("BackoffLimitExceeded", {"exitCode": 127, "reason": "Error", "message": "sh: python: not found\n"},
+         (127, "BackoffLimitExceeded", "sh: python: not found")),
+        # Stopped at its deadline: the Job says why, its container only "Error".
+        ("DeadlineExceeded", {"exitCode": 143, "reason": "Error"}, (143, "DeadlineExceeded", None)),
+    ],
+)  # fmt: skip
+def test_a_failed_job_says_how_its_container_ended(
+    job_reason: str, terminated: JSON, ending: tuple[int, str, str | None]
+) -> None:
+    failed = {"conditions": [{"type": "Failed", "status": "True", "reason": job_reason}]}
+    ended = {"name": "main", "state": {"terminated": terminated}}
+    pods = [member("train", "a", "batch", phase="Failed", container_statuses=[ended])]
+    found = workload_status(only(jobs=[job("train", status=failed)], pods=pods), NOW).ending
+    assert found is not None and (found.exit_code, found.reason, found.message) == ending
+
+
 def test_a_job_runs_while_its_pod_runs_and_waits_while_it_cannot_be_placed() -> None:
     running = member("train", "x", "batch", node_name="gpu-1", container_statuses=[running_container()])
     assert workload_status(only(jobs=[job("train")], pods=[running]), NOW).state is JobState.RUNNING

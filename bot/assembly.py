@@ -27,8 +27,9 @@ from policies import load_policy
 log = logging.getLogger("concierge")
 
 if TYPE_CHECKING:
+    from backends.k8s.settings import K8sSettings
     from bot.llm.routing import Routed, RoutedUnderstanding
-    from bot.telemetry.collect import GpuCollector
+    from bot.telemetry.collect import EndpointDiscovery, GpuCollector
     from bot.telemetry.reporting import DigestMaker, ReadQueue
 
 
@@ -110,8 +111,9 @@ def build_conversations(
 def build_gpu_collector(settings: Settings, store: Store, dcgm_urls: Sequence[str] = ()) -> GpuCollector:
     """One GPU collection pass for every door (the schedule, `digest --now`, `agent --store`), with
     Slurm saying who holds which GPU; `dcgm_urls`: only those endpoints (a `digest --dcgm` snapshot)."""
+    from backends.k8s.gpu_holders import gpu_holders
     from backends.slurm.gpu_allocation import gpu_allocations_reader
-    from bot.telemetry.collect import GpuCollector, service_discovery
+    from bot.telemetry.collect import GpuCollector
 
     snapshot = GpuTelemetrySettings(dcgm=DcgmSettings(endpoints=list(dcgm_urls)))
     sources = snapshot if dcgm_urls else settings.gpu
@@ -121,7 +123,17 @@ def build_gpu_collector(settings: Settings, store: Store, dcgm_urls: Sequence[st
         gpu_allocations_reader(settings.slurm),
         discover_endpoints=None if dcgm_urls else service_discovery(sources.dcgm, settings.k8s),
         interval_s=settings.schedule.sample_interval_s or 30.0,
+        pod_holders=gpu_holders,
     )
+
+
+def service_discovery(dcgm: DcgmSettings, k8s: K8sSettings | None) -> EndpointDiscovery | None:
+    """The ready pods of the Service named in `dcgm.service`, when a Kubernetes cluster is configured."""
+    if k8s is None or dcgm.service is None:
+        return None
+    from backends.k8s.service_endpoints import ServiceScrapeTargets
+
+    return ServiceScrapeTargets.from_settings(k8s, dcgm.service, dcgm.service_port)
 
 
 def build_digest_maker(settings: Settings, store: Store, read_queue: ReadQueue | None = None) -> DigestMaker:

@@ -41,10 +41,11 @@ def pod_gpu_holder(
 
 def gpu_holders(
     samples: Iterable[GpuSample],
-    pod_labels: Mapping[PodKey, Mapping[str, str]],
+    pod_labels: Mapping[PodKey, Mapping[str, str]] | None = None,
     owners: Mapping[str, str] | None = None,
 ) -> dict[PodKey, GpuHolder]:
     """A holder for every pod the samples name (those without pod labels too)."""
+    pod_labels = pod_labels or {}
     holders: dict[PodKey, GpuHolder] = {}
     for sample in samples:
         if sample.pod and sample.namespace:

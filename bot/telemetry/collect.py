@@ -8,8 +8,9 @@ others still count; a cluster that cannot say who holds which GPU leaves the sam
 dcgm-exporter endpoints are the static list in the settings plus, where a Service is named
 (`gpu.dcgm.service`) and a Kubernetes cluster configured, that Service's ready pods, looked up
 again on every pass (dcgm-exporter is a DaemonSet: GPU nodes come and go). The lookup is passed
-in as a plain callable (`service_discovery` builds it), so the collector knows no Kubernetes; a
-failed lookup is one more reported problem, and the static endpoints are scraped all the same.
+in as a plain callable (`bot.assembly` builds it), so the collector knows no Kubernetes; a failed
+lookup is one more reported problem, and the static endpoints are scraped all the same. Who holds a
+GPU allocated to a pod is passed in the same way (`pod_holders`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,7 @@ from backends.gpu.attribution import attribute
 from backends.gpu.dcgm import scrape
 from backends.gpu.prometheus import PrometheusGpuQuery
 from backends.gpu.samples import GpuHolder, GpuSample
-from backends.gpu.settings import DcgmSettings, GpuTelemetrySettings
-from backends.k8s.gpu_holders import gpu_holders
-from backends.k8s.service_endpoints import ServiceScrapeTargets
-from backends.k8s.settings import K8sSettings
+from backends.gpu.settings import GpuTelemetrySettings
 from bot.store.telemetry import RollupCounts, TelemetryStore
 
 log = logging.getLogger("concierge.telemetry")
@@ -36,13 +34,8 @@ log = logging.getLogger("concierge.telemetry")
 SlurmAllocations = Callable[[], Mapping[tuple[str, str], GpuHolder]]
 # The current dcgm-exporter /metrics URLs of a discovered source (a Kubernetes Service's pods).
 EndpointDiscovery = Callable[[], list[str]]
-
-
-def service_discovery(dcgm: DcgmSettings, k8s: K8sSettings | None) -> EndpointDiscovery | None:
-    """The ready pods of the Service named in `dcgm.service`, when a Kubernetes cluster is configured."""
-    if k8s is None or dcgm.service is None:
-        return None
-    return ServiceScrapeTargets.from_settings(k8s, dcgm.service, dcgm.service_port)
+# Who holds each GPU a batch names by (namespace, pod): Kubernetes' rule, given by the assembly.
+PodHolders = Callable[[Sequence[GpuSample]], Mapping[tuple[str, str], GpuHolder]]
 
 
 @dataclass(frozen=True)
@@ -61,11 +54,13 @@ class GpuCollector:
         slurm_allocations: SlurmAllocations | None = None,
         discover_endpoints: EndpointDiscovery | None = None,
         interval_s: float = 30.0,
+        pod_holders: PodHolders | None = None,
     ) -> None:
         self._settings = settings
         self._telemetry = telemetry
         self._slurm_allocations = slurm_allocations
         self._discover_endpoints = discover_endpoints
+        self._pod_holders = pod_holders
         # A pass reads Prometheus's averages over the time since the last pass: each stands for it.
         self._interval_s = interval_s
         prometheus = settings.prometheus
@@ -138,7 +133,7 @@ class GpuCollector:
         read = attributed = 0
         counts = RollupCounts(0, 0, 0)
         for batch, seconds in batches:
-            held = attribute(batch, allocations, gpu_holders(batch, pod_labels={}))
+            held = attribute(batch, allocations, self._pod_holders(batch) if self._pod_holders else {})
             added = self._telemetry.record(held, seconds)
             counts = RollupCounts(
                 counts.samples + added.samples,

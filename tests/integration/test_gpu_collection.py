@@ -21,6 +21,7 @@ from backends.gpu.exposition import serve_metrics
 from backends.gpu.nvml import NvmlSampler
 from backends.gpu.samples import GpuHolder, GpuSample
 from backends.gpu.settings import DcgmSettings, GpuTelemetrySettings
+from backends.k8s.gpu_holders import gpu_holders
 from backends.slurm.gpu_allocation import read_gpu_allocations
 from backends.slurm.runner import SlurmCli
 from backends.slurm.settings import SlurmSettings
@@ -229,7 +230,9 @@ def test_a_pass_with_exporters_and_prometheus_asks_slurm_once_and_logs_a_lasting
             dcgm=DcgmSettings(endpoints=[f"{exporter_url}/metrics"]),
             prometheus=PrometheusSettings(url=prometheus_url),
         )
-        collector = GpuCollector(settings, TelemetryStore(store.engine), no_scontrol, interval_s=60)
+        collector = GpuCollector(
+            settings, TelemetryStore(store.engine), no_scontrol, interval_s=60, pod_holders=gpu_holders
+        )
         with caplog.at_level(logging.INFO, logger="concierge.telemetry"):
             reports = [collector.collect_once() for _ in range(3)]
     assert len(asked) == 3  # once per pass, not once per source

@@ -28,11 +28,13 @@ from kubernetes.client.exceptions import ApiException
 from backends.errors import BackendUnavailable, PermissionDenied
 from backends.gpu.samples import GpuHolder
 from backends.gpu.settings import DcgmSettings, GpuTelemetrySettings
+from backends.k8s.gpu_holders import gpu_holders
 from backends.k8s.service_endpoints import ServiceScrapeTargets
 from backends.k8s.settings import K8sSettings
+from bot.assembly import service_discovery
 from bot.store import Store
 from bot.store.telemetry import TelemetryStore
-from bot.telemetry.collect import GpuCollector, service_discovery
+from bot.telemetry.collect import GpuCollector
 from tests.gpu_fakes.dcgm_fixtures import fixture
 from tests.gpu_fakes.http_server import Reply, dead_url, serving
 from tests.k8s_emulator import BOT_USER, KubeEmulator, SliceEndpoint
@@ -241,6 +243,11 @@ KUBERNETES_FIXTURE_USAGE = {
 }
 
 
+def _collector(settings: GpuTelemetrySettings, telemetry: TelemetryStore, kube: KubeEmulator) -> GpuCollector:
+    """Wired as bot.assembly wires it: endpoints found in the cluster, GPUs attributed to pods."""
+    return GpuCollector(settings, telemetry, discover_endpoints=targets(kube), pod_holders=gpu_holders)
+
+
 def test_the_collector_scrapes_the_discovered_ready_pods_and_stores_their_gpus(
     kube: KubeEmulator, store: Store
 ) -> None:
@@ -256,7 +263,9 @@ def test_the_collector_scrapes_the_discovered_ready_pods_and_stores_their_gpus(
             ports=[("metrics", port)],
         )
         settings = GpuTelemetrySettings(dcgm=DcgmSettings(service=SERVICE_REF, timeout_s=2))
-        report = GpuCollector(settings, telemetry, discover_endpoints=targets(kube)).collect_once()
+        report = GpuCollector(
+            settings, telemetry, discover_endpoints=targets(kube), pod_holders=gpu_holders
+        ).collect_once()
 
     assert [r.path for r in received] == ["/metrics"]
     assert (report.samples, report.attributed, report.problems) == (3, 2, ())
@@ -270,7 +279,12 @@ def test_a_failed_discovery_is_reported_and_the_listed_endpoints_are_still_scrap
         serving(lambda _: Reply(body=fixture("kubernetes.txt").encode())) as (url, received),
     ):
         dcgm = DcgmSettings(endpoints=[f"{url}/metrics"], service=SERVICE_REF, timeout_s=2)
-        collector = GpuCollector(GpuTelemetrySettings(dcgm=dcgm), telemetry, discover_endpoints=targets(kube))
+        collector = GpuCollector(
+            GpuTelemetrySettings(dcgm=dcgm),
+            telemetry,
+            discover_endpoints=targets(kube),
+            pod_holders=gpu_holders,
+        )
         report = collector.collect_once()
 
     assert [r.path for r in received] == ["/metrics"]
@@ -286,7 +300,9 @@ def test_no_ready_pod_and_no_cluster_to_ask_are_reported(kube: KubeEmulator, sto
     kube.add_endpoint_slice(NAMESPACE, SERVICE, [SliceEndpoint("10.244.2.7", ready=False)])
     settings = GpuTelemetrySettings(dcgm=DcgmSettings(service=SERVICE_REF))
 
-    empty = GpuCollector(settings, telemetry, discover_endpoints=targets(kube)).collect_once()
+    empty = GpuCollector(
+        settings, telemetry, discover_endpoints=targets(kube), pod_holders=gpu_holders
+    ).collect_once()
     unconfigured = GpuCollector(settings, telemetry).collect_once()
 
     assert (empty.samples, unconfigured.samples) == (0, 0)

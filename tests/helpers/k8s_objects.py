@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from backends.k8s.objects import Deployment, Job, Pod, decode_list
 from backends.k8s.workloads import Workload, collect_workloads
+from tests.k8s_emulator import KubeEmulator
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -142,6 +143,25 @@ def pod(
             "containerStatuses": list(container_statuses),
         },
     }
+
+
+def occupy(kube: KubeEmulator, node: str, gpus: int, resource: str = "nvidia.com/gpu") -> None:
+    """Another team's pod (namespace other) holding GPUs on a node."""
+    amount = {resource: str(gpus)}
+    kube.put_object(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"held-{node}-{resource.rsplit('/', 1)[-1]}", "namespace": "other"},
+            "spec": {
+                "nodeName": node,
+                "containers": [
+                    {"name": "c", "image": "busybox:1", "resources": {"limits": amount, "requests": amount}}
+                ],
+                "tolerations": [GPU_TOLERATION],
+            },
+        }
+    )
 
 
 def unschedulable(message: str) -> list[JSON]:

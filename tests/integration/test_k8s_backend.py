@@ -28,6 +28,7 @@ from backends.k8s.backend import KubernetesBackend
 from backends.k8s.settings import K8sSettings
 from backends.protocol import Backend
 from backends.types import Footprint, Identity, JobRef, JobRequest, JobState, PendingCode, QueueFilter
+from tests.helpers.k8s_objects import occupy
 from tests.k8s_emulator import BOT_USER, KubeEmulator, MessageStyle, RequestRecord
 
 X = "\N{MULTIPLICATION SIGN}"
@@ -47,25 +48,6 @@ WRITES = ("create", "update", "patch", "delete", "deletecollection")
 def footprint(request: JobRequest) -> Footprint:
     """What the request holds on Kubernetes, with the shipped policy's defaults, as the engine derives it."""
     return derive_footprint(request, "k8s", default_minutes=60, longest_minutes=2880)
-
-
-def occupy(kube: KubeEmulator, node: str, gpus: int, resource: str = "nvidia.com/gpu") -> None:
-    """Someone else's pod holding GPUs on a node."""
-    amount = {resource: str(gpus)}
-    kube.put_object(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": f"held-{node}-{resource.rsplit('/', 1)[-1]}", "namespace": "other"},
-            "spec": {
-                "nodeName": node,
-                "containers": [
-                    {"name": "c", "image": "busybox:1", "resources": {"limits": amount, "requests": amount}}
-                ],
-                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-            },
-        }
-    )
 
 
 @pytest.fixture

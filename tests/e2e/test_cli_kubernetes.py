@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.helpers.cli import Cli
+from tests.helpers.k8s_objects import occupy
 from tests.k8s_emulator import BOT_USER, KubeEmulator, RequestRecord
 
 BOT_TOKEN = "bot-token"
@@ -53,24 +54,6 @@ def cli(kube: KubeEmulator, tmp_path: Path) -> Cli:
     env["CONCIERGE_K8S__KUBECONFIG"] = str(kubeconfig)
     env["HOME"] = str(tmp_path)
     return Cli(env)
-
-
-def occupy(kube: KubeEmulator, node: str, gpus: int) -> None:
-    """Another team's pod holding GPUs on a node."""
-    amount = {"nvidia.com/gpu": str(gpus)}
-    kube.put_object(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": f"held-{node}", "namespace": "other"},
-            "spec": {
-                "nodeName": node,
-                "containers": [
-                    {"name": "c", "image": "busybox:1", "resources": {"limits": amount, "requests": amount}}
-                ],
-            },
-        }
-    )
 
 
 def writes(kube: KubeEmulator) -> list[RequestRecord]:

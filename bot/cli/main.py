@@ -24,7 +24,6 @@ import click
 
 from backends.errors import ConciergeError, ConfigurationError, PermissionDenied, PolicyDenied, RequestInvalid
 from backends.types import Identity, IntentKind, Target
-from bot import text_render as render
 from bot.terminal_text import echo, printable
 
 # Imported only where used: `concierge --help` and `parse` start without the engine, the store, the
@@ -114,6 +113,7 @@ def cli(ctx: click.Context, act_as: str | None) -> None:
 @pass_app
 def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: Target | None) -> None:
     """Ask in plain words, e.g. "2 A100s for 4 hours to run python train.py"."""
+    from bot import text_render as render
     from bot.answers import QUESTIONS
 
     reading = app.concierge.read(text)
@@ -215,6 +215,7 @@ def _dry_run_contract(p: Prepared) -> dict[str, Any]:
 def _answer(app: App, kind: IntentKind, *, as_json: bool = False, **about: Any) -> None:
     """A question verb (`bot.answers.Question` of `kind` and `about`), answered by the engine and
     printed; an order the assistant read is confirmed at the terminal first."""
+    from bot import text_render as render
     from bot.answers import ConfirmCancel, Question, QueueAnswer
 
     answer = app.concierge.answer(app.identity, Question(kind, **about), "cli")
@@ -298,6 +299,8 @@ def scale(app: App, job: str, replicas: int, backend: Target | None) -> None:
 @pass_app
 def history(app: App, everyone: bool, questions: bool, limit: int) -> None:
     """Your job requests (submits and cancels) and their outcomes, from the store."""
+    from bot import text_render as render
+
     if everyone and not app.identity.is_admin:
         raise PermissionDenied("only admins may see everybody's requests; drop --everyone to see yours")
     found = app.concierge.history(app.identity, everyone=everyone, limit=limit, questions=questions)
@@ -425,6 +428,8 @@ def users_map(
 @pass_app
 def users_list(app: App) -> None:
     """Everyone mapped: requester, Unix user, Kubernetes user and groups, namespace, admin (admins only)."""
+    from bot import text_render as render
+
     if not app.identity.is_admin:
         raise PermissionDenied("only admins may list the mapped identities")
     rows = [

@@ -187,7 +187,8 @@ def plan_document(plan: Plan) -> tuple[str, str]:
         return "sbatch script", plan.sbatch_script.rstrip("\n")
     import yaml
 
-    return "Kubernetes manifests", yaml.safe_dump_all(list(plan.manifests), sort_keys=False).rstrip("\n")
+    shown = yaml.safe_dump_all(list(plan.manifests), sort_keys=False, allow_unicode=True)
+    return "Kubernetes manifests", shown.rstrip("\n")
 
 
 def job_report(report: JobReport) -> str:

@@ -13,7 +13,6 @@ request names its namespace.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers.cli import Cli
+from tests.helpers.cli import Cli, cli_env
 from tests.helpers.k8s_objects import occupy
 from tests.k8s_emulator import BOT_USER, KubeEmulator, RequestRecord
 
@@ -49,11 +48,8 @@ def kube() -> Iterator[KubeEmulator]:
 @pytest.fixture
 def cli(kube: KubeEmulator, tmp_path: Path) -> Cli:
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig", BOT_TOKEN)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONCIERGE_", "KUBECONFIG"))}
-    env["CONCIERGE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'data' / 'concierge.db'}"
-    env["CONCIERGE_K8S__KUBECONFIG"] = str(kubeconfig)
-    env["HOME"] = str(tmp_path)
-    return Cli(env)
+    database_url = f"sqlite:///{tmp_path / 'data' / 'concierge.db'}"
+    return Cli(cli_env(tmp_path, database_url, K8S__KUBECONFIG=str(kubeconfig)))
 
 
 def writes(kube: KubeEmulator) -> list[RequestRecord]:
@@ -271,7 +267,9 @@ def test_the_preview_shows_the_manifests_as_yaml_before_the_verdict(kube: KubeEm
     assert lines[0].startswith("Request ") and lines[0].endswith(f"serving {MISTRAL}, as alice")
     start = lines.index("--- Kubernetes manifests ---")
     end = lines.index("--- end of Kubernetes manifests ---")
-    manifests = list(yaml.safe_load_all("\n".join(lines[start + 1 : end])))
+    shown = "\n".join(lines[start + 1 : end])
+    assert "1 × a100" in shown  # as written, not escaped
+    manifests = list(yaml.safe_load_all(shown))
     assert [m["kind"] for m in manifests] == ["Deployment", "Service"]
     assert all(m["metadata"]["namespace"] == "research" for m in manifests)
     assert lines[end + 1] == "Policy: allow"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -10,6 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONCIERGE = str(Path(sys.executable).with_name("concierge"))
+
+
+def cli_env(home: Path, database_url: str | None = None, **settings: str) -> dict[str, str]:
+    """This environment without the machine's CONCIERGE_ settings and KUBECONFIG: HOME, the database (a
+    SQLite file in `home` unless given) and each CONCIERGE_ setting given (`LLM_URL=…`) as the test says."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONCIERGE_", "KUBECONFIG"))}
+    env |= {f"CONCIERGE_{name}": value for name, value in settings.items()}
+    env["CONCIERGE_DATABASE_URL"] = database_url or f"sqlite:///{home / 'concierge.db'}"
+    return env | {"HOME": str(home)}
 
 
 @dataclass

@@ -11,10 +11,7 @@ store's own timeouts (5 s), so those tests take a few seconds each.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,8 +28,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from backends.errors import BackendUnavailable, ConciergeError, ConfigurationError
 from bot.store import Store
 from bot.store.database import connected
+from tests.helpers.cli import Cli, cli_env
 
-CONCIERGE = str(Path(sys.executable).with_name("concierge"))
 SCHEMA_CHANGES = [
     "ALTER TABLE requests RENAME TO requests_old",
     "ALTER TABLE requests RENAME COLUMN text TO words",
@@ -312,15 +309,10 @@ def test_the_cli_prints_one_line_and_exits_7_for_a_schema_that_does_not_match(
     store.new_request("root", "cli", "before the change")
     store.close()
     _execute(sqlite_url, "ALTER TABLE requests RENAME COLUMN text TO words")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    env["CONCIERGE_DATABASE_URL"] = sqlite_url
-    env["HOME"] = str(tmp_path)  # an incident log, if any, stays here
-    done = subprocess.run(
-        [CONCIERGE, "history"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 7, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
+    done = Cli(cli_env(tmp_path, sqlite_url))("history")  # an incident log, if any, stays in tmp_path
+    assert done.code == 7, done.err
+    lines = done.err.strip().splitlines()
+    assert len(lines) == 1, done.err
     assert lines[0].startswith("error: the concierge's database")
     assert "schema does not match" in lines[0]
-    assert "Traceback" not in done.stderr and "incident" not in done.stderr
+    assert "Traceback" not in done.err and "incident" not in done.err

@@ -11,14 +11,12 @@ from __future__ import annotations
 import os
 import pwd
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from backends.types import Identity
 from bot.store import Store
+from tests.helpers.cli import Cli, Result, cli_env
 
-CONCIERGE = str(Path(sys.executable).with_name("concierge"))
 # What a terminal would obey: C0 controls but tab and newline, DEL, C1, bidirectional overrides.
 CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 HOSTILE_TEXT = (
@@ -28,16 +26,11 @@ HOSTILE_TEXT = (
 HOSTILE_ERROR = "\x1b[1A\x1b[2Kjob 7 completed\x08\x07 \x1bP+q\x1b\\done"
 
 
-def _history_everyone(store: Store, database_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _history_everyone(store: Store, database_url: str, tmp_path: Path) -> Result:
     # The person running it is an admin through the store, whatever the site decides about root.
     login = pwd.getpwuid(os.geteuid()).pw_name
     store.map_identity(Identity(requester=login, unix_user=login, is_admin=True))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    env["CONCIERGE_DATABASE_URL"] = database_url
-    env["HOME"] = str(tmp_path)
-    return subprocess.run(
-        [CONCIERGE, "history", "--everyone"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    return Cli(cli_env(tmp_path, database_url))("history", "--everyone")
 
 
 def test_history_everyone_prints_stored_text_without_escape_sequences(
@@ -46,9 +39,9 @@ def test_history_everyone_prints_stored_text_without_escape_sequences(
     request_id = store.new_request("U0MALLORY", "slack", HOSTILE_TEXT)
     store.record_outcome(request_id, "invalid", HOSTILE_ERROR)
     done = _history_everyone(store, database_url, tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert CONTROLS.findall(done.stdout) == []
+    assert done.code == 0, done.err
+    assert CONTROLS.findall(done.out) == []
     # The words are still there to read, and the table still lines up.
-    assert "see the docs" in done.stdout and "rm -rf" in done.stdout and "done" in done.stdout
-    header, row = done.stdout.splitlines()[:2]
+    assert "see the docs" in done.out and "rm -rf" in done.out and "done" in done.out
+    header, row = done.out.splitlines()[:2]
     assert row.index("U0MALLORY") == header.index("WHO")

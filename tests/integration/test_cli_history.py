@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import os
 import pwd
-import subprocess
-import sys
 from pathlib import Path
 
 from backends.types import Intent, IntentKind
 from bot.store import Store
+from tests.helpers.cli import Cli, cli_env
 
-CONCIERGE = str(Path(sys.executable).with_name("concierge"))
 ASKED = [
     ("2 a100 for 1 hour to run python3 train.py", IntentKind.SUBMIT, "submitted"),
     ("what's in the queue", IntentKind.QUEUE, "answered"),
@@ -26,11 +24,9 @@ LISTED_BY_DEFAULT = {ASKED[0][0], "cancel 77", "blorp the gizmo"}
 
 
 def history(database_url: str, home: Path, *args: str) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    env |= {"CONCIERGE_DATABASE_URL": database_url, "HOME": str(home)}
-    done = subprocess.run([CONCIERGE, "history", *args], env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return [line.split(None, 4)[4] for line in done.stdout.splitlines()[1:]]
+    done = Cli(cli_env(home, database_url))("history", *args)
+    assert done.code == 0, done.err
+    return [line.split(None, 4)[4] for line in done.out.splitlines()[1:]]
 
 
 def test_history_lists_job_requests_and_all_of_it_with_all(

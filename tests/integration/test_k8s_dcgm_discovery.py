@@ -10,7 +10,6 @@ loopback addresses, checked below).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -37,6 +36,7 @@ from bot.store.telemetry import TelemetryStore
 from bot.telemetry.collect import GpuCollector
 from tests.gpu_fakes.dcgm_fixtures import fixture
 from tests.gpu_fakes.http_server import Reply, dead_url, serving
+from tests.helpers.cli import cli_env
 from tests.k8s_emulator import BOT_USER, KubeEmulator, SliceEndpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -321,14 +321,12 @@ def test_concierge_digest_now_scrapes_the_service_named_in_the_settings(
 ) -> None:
     """The wiring, as an admin runs it: the console script with only environment settings."""
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig", BOT_TOKEN)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    env |= {
-        "HOME": str(tmp_path),
-        "CONCIERGE_DATABASE_URL": f"sqlite:///{tmp_path / 'concierge.db'}",
-        "CONCIERGE_K8S__KUBECONFIG": str(kubeconfig),
-        "CONCIERGE_GPU__DCGM__SERVICE": SERVICE_REF,
-        "CONCIERGE_GPU__DCGM__SERVICE_PORT": "metrics",
-    }
+    env = cli_env(
+        tmp_path,
+        K8S__KUBECONFIG=str(kubeconfig),
+        GPU__DCGM__SERVICE=SERVICE_REF,
+        GPU__DCGM__SERVICE_PORT="metrics",
+    )
     with serving(lambda _: Reply(body=fixture("kubernetes.txt").encode())) as (url, received):
         kube.add_endpoint_slice(
             NAMESPACE, SERVICE, [SliceEndpoint("127.0.0.1")], ports=[("metrics", urlsplit(url).port or 0)]

@@ -54,6 +54,7 @@ from tests.fakes.slack_app import (
     shown_text,
     slack_app,
 )
+from tests.helpers.cli import cli_env
 from tests.openai_fake import FakeVllm, Structured
 from tests.slack_fake import FakeSlack, block_action_body, signed_request
 from tests.slack_fake.inbound import event_callback_body, message_event
@@ -234,12 +235,7 @@ class CliEnv:
 
 @pytest.fixture
 def cli(tmp_path: Path, model: FakeVllm) -> CliEnv:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    env["CONCIERGE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'concierge.db'}"
-    env["CONCIERGE_LLM_URL"] = model.base_url
-    env["CONCIERGE_LLM_TIMEOUT_S"] = "5"
-    env["HOME"] = str(tmp_path)
-    return CliEnv(env)
+    return CliEnv(cli_env(tmp_path, LLM_URL=model.base_url, LLM_TIMEOUT_S="5"))
 
 
 def test_ask_refuses_a_cancel_the_model_read_under_yes_and_without_a_terminal(cli: CliEnv) -> None:

@@ -6,7 +6,6 @@ The model is the fake vLLM (tests/openai_fake), reached by the real console scri
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.llm.output import ModelReading
-from tests.helpers.cli import Cli, squeue_field, wait_for
+from tests.helpers.cli import Cli, cli_env, squeue_field, wait_for
 from tests.openai_fake import FakeVllm, RawText, Structured
 
 pytestmark = pytest.mark.slurm
@@ -38,10 +37,7 @@ def cli_with_llm(cli: Cli, fake: FakeVllm) -> Cli:
 
 @pytest.fixture
 def cli(slurm: None, tmp_path: Path) -> Cli:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    env["CONCIERGE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'concierge.db'}"
-    env["HOME"] = str(tmp_path)
-    return Cli(env)
+    return Cli(cli_env(tmp_path))
 
 
 def submitted_job(out: str) -> str:

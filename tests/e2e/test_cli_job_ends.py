@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import Cli, wait_for
+from tests.helpers.cli import Cli, cli_env, wait_for
 
 pytestmark = pytest.mark.slurm
 README = Path(__file__).parents[2] / "README.md"
@@ -47,10 +47,7 @@ def ended(cli: Cli, job: str) -> None:
 
 @pytest.fixture
 def cli(slurm: None, tmp_path: Path) -> Cli:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    env["CONCIERGE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'concierge.db'}"
-    env["HOME"] = str(tmp_path)
-    return Cli(env)
+    return Cli(cli_env(tmp_path))
 
 
 @pytest.fixture

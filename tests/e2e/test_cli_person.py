@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import CONCIERGE, Cli, squeue_field, wait_for
+from tests.helpers.cli import CONCIERGE, Cli, cli_env, squeue_field, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -29,10 +29,7 @@ def cli(slurm: None, tmp_path: Path) -> Iterator[Cli]:
     data = tmp_path / "data"
     data.mkdir()
     data.chmod(0o777)  # alice runs the CLI herself in one test
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    env["CONCIERGE_DATABASE_URL"] = f"sqlite:///{data / 'concierge.db'}"
-    env["HOME"] = str(tmp_path)
-    yield Cli(env)
+    yield Cli(cli_env(tmp_path, f"sqlite:///{data / 'concierge.db'}"))
 
 
 def test_submit_runs_as_the_person_and_is_recorded(cli: Cli) -> None:

@@ -8,7 +8,6 @@ console script in a subprocess, with its store in a temporary directory.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from matplotlib.image import imread
 
 from tests.gpu_fakes.dcgm_fixtures import fixture
 from tests.gpu_fakes.http_server import Reply, dead_url, serving
+from tests.helpers.cli import cli_env
 from tests.slack_fake import FakeSlack
 
 CONCIERGE = str(Path(sys.executable).with_name("concierge"))
@@ -33,10 +33,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    clean["CONCIERGE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'concierge.db'}"
-    clean["HOME"] = str(tmp_path)
-    return clean
+    return cli_env(tmp_path)
 
 
 @pytest.fixture

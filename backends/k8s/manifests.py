@@ -212,7 +212,7 @@ def build_manifests(
         what = "a model to serve, an image or a command" if service else "a command or an image"
         raise RequestInvalid(
             f"there is nothing to run: a {'service' if service else 'batch job'} needs {what}, e.g. "
-            '`1 A100 to run "python train.py"`'
+            '`1 A100 to run "python3 train.py"`'
         )
     image = _checked_image(request.image) if request.image else None
     resources = _resources(request, placement)

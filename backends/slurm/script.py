@@ -155,7 +155,7 @@ def _checked_command(command: str | None) -> str:
     if command is None or not command.strip():
         raise RequestInvalid(
             "there is no command to run: say what the job should run, e.g. "
-            '`2 A100s for 4 hours to run "python train.py"`'
+            '`2 A100s for 4 hours to run "python3 train.py"`'
         )
     if "\x00" in command:
         raise RequestInvalid("the command contains a NUL character, which a batch script cannot hold")

@@ -51,7 +51,7 @@ DOOR = "cli"
 PROMPT = "you> "
 _LEAVE = frozenset({"quit", "exit", "bye", "/quit", "/exit"})
 HELP = (
-    'Say what you need in plain words, e.g. "2 A100s for 4 hours to run python train.py".\n'
+    'Say what you need in plain words, e.g. "2 A100s for 4 hours to run python3 train.py".\n'
     'Change it with "make it 4 GPUs", "use H100 instead", "for 3 hours"; "submit it" asks to submit;\n'
     '"never mind" drops it. Ask "queue", "why is 1234 pending", "status 1234", "how many GPUs are free",\n'
     '"cancel 1234". "quit" (or end of input) leaves; `concierge chat --session NAME` comes back to it.'

@@ -112,7 +112,7 @@ def cli(ctx: click.Context, act_as: str | None) -> None:
 @click.option("--backend", type=BACKEND_CHOICE, help="Slurm or Kubernetes; default from the request or site.")
 @pass_app
 def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: Target | None) -> None:
-    """Ask in plain words, e.g. "2 A100s for 4 hours to run python train.py"."""
+    """Ask in plain words, e.g. "2 A100s for 4 hours to run python3 train.py"."""
     from bot import text_render as render
     from bot.answers import QUESTIONS
 

@@ -63,7 +63,7 @@ from bot.store import RequestRecord, Store
 from bot.store.conversation_tables import ConversationKey, ConversationState
 
 ResolveIdentity = Callable[[], Identity]
-EXAMPLE = '"2 A100s for 4 hours to run python train.py"'
+EXAMPLE = '"2 A100s for 4 hours to run python3 train.py"'
 
 
 class Conversations:

@@ -30,7 +30,7 @@ _ANSWERED_BY = {
 FILLED_BY_FOOTPRINT = ("time_limit_minutes", "gpus")
 _COUNTS = ("gpus", "nodes", "cpus", "replicas", "memory_gb", "gpu_memory_gb")
 _QUESTIONS = {
-    "command": "What should the job run? Give the command, e.g. `python train.py`.",
+    "command": "What should the job run? Give the command, e.g. `python3 train.py`.",
     "model": "Which model should it serve, e.g. `meta-llama/Llama-3.1-8B-Instruct`? Or name an image to run.",
     "gpus": "How many GPUs, and of which type? e.g. `2 A100` (or `CPU only` for a job without a GPU).",
 }

@@ -40,7 +40,7 @@ ResolveIdentity = Callable[[str], Identity]
 
 HELP = (
     "*GPU Concierge* — ask for GPUs in plain words, or:\n"
-    "• `/gpu 2 a100 for 4 hours to run python train.py` — preview, then Submit\n"
+    "• `/gpu 2 a100 for 4 hours to run python3 train.py` — preview, then Submit\n"
     "• `/gpu queue` (`/gpu queue mine`) — the queue\n"
     "• `/gpu why 1234` — why a job waits, and what would start sooner\n"
     "• `/gpu status 1234` — one job and its recorded history\n"

@@ -133,7 +133,7 @@ def form_view(
                 action_id=_VALUE,
                 multiline=True,
                 initial_value=shown.command,
-                placeholder="python train.py --epochs 10",
+                placeholder="python3 train.py --epochs 10",
             ),
         ),
     ]

@@ -45,7 +45,7 @@ def test_questions_then_an_explicit_yes_submits(store: Store) -> None:
     result = talk(store, backend, "I need GPUs\npython train.py\n2 a100\nyes\n")
     assert result.stdout.splitlines()[:3] == [
         'Session "default" as alice. "help" for examples.',
-        "What should the job run? Give the command, e.g. `python train.py`.",
+        "What should the job run? Give the command, e.g. `python3 train.py`.",
         "How many GPUs, and of which type? e.g. `2 A100` (or `CPU only` for a job without a GPU).",
     ]
     assert (

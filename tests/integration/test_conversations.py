@@ -59,7 +59,7 @@ def says(conversations: Conversations, *texts: str) -> list[Turn]:
 def test_a_request_missing_its_command_and_gpus_is_asked_one_question_at_a_time(store: Store) -> None:
     conversations = Conversations(engine(store), store)
     first, second, third = says(conversations, "I need GPUs", "python train.py", "2 a100")
-    assert first == Asked("command", "What should the job run? Give the command, e.g. `python train.py`.")
+    assert first == Asked("command", "What should the job run? Give the command, e.g. `python3 train.py`.")
     assert second == Asked(
         "gpus", "How many GPUs, and of which type? e.g. `2 A100` (or `CPU only` for a job without a GPU)."
     )
@@ -161,7 +161,7 @@ def test_submit_it_with_nothing_to_submit_or_a_question_pending(store: Store) ->
     assert asked == Asked(
         "command",
         "Not yet: the request is not complete. "
-        "What should the job run? Give the command, e.g. `python train.py`.",
+        "What should the job run? Give the command, e.g. `python3 train.py`.",
     )
     # The failed "submit it" is still one of the conversation's texts.
     assert store.conversation(KEY).texts == ("submit it", "I need 2 GPUs", "submit it")

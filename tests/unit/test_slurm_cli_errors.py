@@ -7,14 +7,16 @@ import pytest
 from backends.errors import BackendRejected, BackendUnavailable, ConciergeError, JobNotFound, PermissionDenied
 from backends.slurm.cli_errors import translate_failure
 
+FAILED = "sbatch: error: Batch job submission failed: "
+DOWN = "Unable to contact slurm controller (connect failure)"
+
 
 @pytest.mark.parametrize(
     ("program", "stderr", "kind", "advice"),
     [
         (
             "sbatch",
-            "sbatch: error: invalid partition specified: nope\n"
-            "sbatch: error: Batch job submission failed: Invalid partition name specified",
+            f"sbatch: error: invalid partition specified: nope\n{FAILED}Invalid partition name specified",
             BackendRejected,
             "partitions `concierge free` lists",
         ),
@@ -26,44 +28,27 @@ from backends.slurm.cli_errors import translate_failure
         ),
         (
             "sbatch",
-            "sbatch: error: Batch job submission failed: Requested node configuration is not available",
+            f"{FAILED}Requested node configuration is not available",
             BackendRejected,
             "fewer per node",
         ),
         (
             "sbatch",
-            "sbatch: error: Batch job submission failed: "
-            "Requested time limit is invalid (missing or exceeds some limit)",
+            f"{FAILED}Requested time limit is invalid (missing or exceeds some limit)",
             BackendRejected,
             "shorter time",
         ),
         (
             "sbatch",
-            "sbatch: error: Batch job submission failed: "
-            "Invalid account or account/partition combination specified",
+            f"{FAILED}Invalid account or account/partition combination specified",
             BackendRejected,
             "account you belong to",
         ),
-        (
-            "sbatch",
-            "sbatch: error: Batch job submission failed: Invalid qos specification",
-            BackendRejected,
-            "QOS",
-        ),
+        ("sbatch", f"{FAILED}Invalid qos specification", BackendRejected, "QOS"),
         ("sbatch", "allocation failure: Invalid partition name specified", BackendRejected, "partition"),
         ("sbatch", "sbatch: error: Invalid --time specification", BackendRejected, "D-HH:MM:SS"),
-        (
-            "squeue",
-            "slurm_load_jobs error: Unable to contact slurm controller (connect failure)",
-            BackendUnavailable,
-            "Try again",
-        ),
-        (
-            "sbatch",
-            "allocation failure: Unable to contact slurm controller (connect failure)",
-            BackendUnavailable,
-            "munge",
-        ),
+        ("squeue", f"slurm_load_jobs error: {DOWN}", BackendUnavailable, "Try again"),
+        ("sbatch", f"allocation failure: {DOWN}", BackendUnavailable, "munge"),
         ("sinfo", "sinfo: error: Munge decode failed: Expired credential", BackendUnavailable, "munge"),
         ("squeue", "slurm_load_jobs error: Invalid job id specified", JobNotFound, "forgets finished jobs"),
         (
@@ -85,7 +70,7 @@ def test_translation(program: str, stderr: str, kind: type[ConciergeError], advi
 
 
 def test_unavailable_suggests_a_retry_delay() -> None:
-    error = translate_failure("squeue", 1, "Unable to contact slurm controller (connect failure)")
+    error = translate_failure("squeue", 1, DOWN)
     assert isinstance(error, BackendUnavailable) and error.retry_after
 
 

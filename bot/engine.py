@@ -444,10 +444,11 @@ class Concierge:
         read is not carried out: it is stored as a `ConfirmCancel` for the person to answer."""
         request_id = self._store.new_request(identity.requester, door, question.words)
         with self._failure_recorded(request_id):
+            # Recorded with its kind, so `history` can tell a question from a job request.
+            self._store.record_intent(request_id, Intent(kind=question.kind, job=question.job))
             if question.kind in ABOUT_A_JOB and not question.job:
                 raise RequestInvalid(f"which job? e.g. `{question.verb} 1234`")
             if question.confirm_first is not None:
-                self._store.record_intent(request_id, Intent(kind=question.kind, job=question.job))
                 self._store.record_outcome(request_id, AWAITING_CONFIRMATION)
                 return ConfirmCancel(request_id, question.confirm_first)
             answer = self._answered(identity, question)

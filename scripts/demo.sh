@@ -12,10 +12,13 @@ scripts/bootstrap.sh
 concierge=.venv/bin/concierge
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 submitted() { sed -n 's/^Submitted job \([0-9]*\).*/\1/p'; }
+# Also shown on stderr, through the script's own stderr (>&2): `tee /dev/stderr` would reopen it and
+# truncate a log it is redirected to, and even `tee -a` would leave the script's later writes overwriting it.
+shown() { local text; text=$(cat); printf '%s\n' "$text" >&2; printf '%s\n' "$text"; }
 
 step "$concierge" free
-first=$("$concierge" --as alice ask --yes "2 A100s for 30 minutes to run sleep 600" | tee /dev/stderr | submitted)
-second=$("$concierge" --as alice ask --yes "2 A100s for 30 minutes to run sleep 600" | tee /dev/stderr | submitted)
+first=$("$concierge" --as alice ask --yes "2 A100s for 30 minutes to run sleep 600" | shown | submitted)
+second=$("$concierge" --as alice ask --yes "2 A100s for 30 minutes to run sleep 600" | shown | submitted)
 sleep 2  # the scheduler settles a fresh submission within about a second
 step "$concierge" queue
 step "$concierge" track --once

@@ -13,4 +13,4 @@ scripts/bootstrap.sh
 .venv/bin/ruff format --check bot backends policies tests bench
 .venv/bin/mypy
 .venv/bin/lint-imports  # the layers and the third-party rooms (pyproject.toml [tool.importlinter])
-.venv/bin/pytest -q "$@"
+.venv/bin/pytest -q -rs "$@"  # -rs: every skipped test with its reason

@@ -40,6 +40,12 @@ def cli(slurm: None, tmp_path: Path) -> Cli:
     return Cli(cli_env(tmp_path))
 
 
+def reading_of_unsure(gpus: int) -> Structured:
+    """The model's reading of UNSURE: a batch job of `gpus` L40S running sleep 60."""
+    fields = {"intent": "submit", "workload": "batch", "gpus": gpus, "gpu_type": "l40s"}
+    return Structured({**fields, "command": "sleep 60"})
+
+
 def submitted_job(out: str) -> str:
     match = re.search(r"Submitted job (\d+)", out)
     assert match, out
@@ -49,20 +55,8 @@ def submitted_job(out: str) -> str:
 def test_the_model_reads_unsure_text_and_the_job_runs_as_the_person(
     cli_with_llm: Cli, fake: FakeVllm
 ) -> None:
-    fake.script(
-        Structured(
-            {
-                "intent": "submit",
-                "workload": "batch",
-                "gpus": 2,
-                "gpu_type": "l40s",
-                "command": "sleep 60",
-            }
-        )
-    )
-    result = cli_with_llm("--as", "alice", "ask", "--yes", UNSURE)
-    assert result.code == 0, result.err
-    job = submitted_job(result.out)
+    fake.script(reading_of_unsure(gpus=2))
+    job = cli_with_llm.submit("alice", UNSURE)
     assert len(fake.completions) == 1 and fake.problems == []
     assert squeue_field(job, "%u") == "alice"
     assert "l40s:2" in squeue_field(job, "%b")
@@ -70,24 +64,12 @@ def test_the_model_reads_unsure_text_and_the_job_runs_as_the_person(
 
 
 def test_confident_text_never_reaches_the_model(cli_with_llm: Cli, fake: FakeVllm) -> None:
-    result = cli_with_llm("--as", "alice", "ask", "--yes", "1 A100 for 10 minutes to run sleep 30")
-    assert result.code == 0, result.err
-    subprocess_cancel(submitted_job(result.out))
+    subprocess_cancel(cli_with_llm.submit("alice", "1 A100 for 10 minutes to run sleep 30"))
     assert fake.completions == []
 
 
 def test_an_invented_gpu_count_is_not_submitted(cli_with_llm: Cli, fake: FakeVllm) -> None:
-    fake.script(
-        Structured(
-            {
-                "intent": "submit",
-                "workload": "batch",
-                "gpus": 8,
-                "gpu_type": "l40s",
-                "command": "sleep 60",
-            }
-        )
-    )
+    fake.script(reading_of_unsure(gpus=8))
     result = cli_with_llm("--as", "alice", "ask", "--yes", UNSURE)
     assert result.code == 2, result.out
     assert "Submitted job" not in result.out
@@ -112,10 +94,8 @@ def subprocess_cancel(job: str) -> None:
 
 
 def test_why_is_phrased_by_the_model_from_the_facts_or_falls_back_to_the_template(cli: Cli) -> None:
-    first = submitted_job(cli("--as", "alice", "ask", "--yes", "2 A100s for 10 minutes to run sleep 120").out)
-    waiting = submitted_job(
-        cli("--as", "alice", "ask", "--yes", "2 A100s for 10 minutes to run sleep 120").out
-    )
+    first = cli.submit("alice", "2 A100s for 10 minutes to run sleep 120")
+    waiting = cli.submit("alice", "2 A100s for 10 minutes to run sleep 120")
     try:
         # The template changes once backfill gives a start estimate (bf_interval=5 s): wait for it, so
         # the two template answers compared below are of the same facts.

@@ -125,9 +125,13 @@ class JobUpdates:
 def _output(unposted: UnpostedState, record: RequestRecord) -> OutputTail | None:
     """The job's last output lines for its thread: only in a direct message with the app, since
     everyone in a channel reads its threads and output can hold what the command holds."""
-    if not unposted.channel.startswith("D"):
-        return None
-    return output_tail(Identity(requester=record.requester), unposted.ending, None, record)
+    output = output_tail(Identity(requester=record.requester), unposted.ending, None, record)
+    if output is None or unposted.channel.startswith("D"):
+        return output
+    status = f"/gpu status {unposted.ref.job_id}"
+    return OutputTail(
+        output.path, unread=f"everyone in this channel reads this thread; `{status}` shows them to you"
+    )
 
 
 def update_text(

@@ -123,6 +123,7 @@ def test_a_failed_job_is_explained_in_its_thread(
     assert "It exited with code 127: the shell could not find" in failed["text"]
     assert f"Output file: {output}" in failed["text"]
     assert ("python: command not found" in failed["text"]) is shows_output
+    assert (f"`/gpu status {job_id}` shows them to you" in failed["text"]) is not shows_output
 
 
 def failure_posted(door: Door) -> bool:

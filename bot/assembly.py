@@ -21,7 +21,7 @@ from bot.conversations.context import ConversationContext
 from bot.engine import Concierge, PhraseWhy, Understand
 from bot.settings import Settings
 from bot.store import Store
-from bot.understanding.grammar import understand
+from bot.understanding.grammar import understand_in_detail
 from policies import load_policy
 
 log = logging.getLogger("concierge")
@@ -82,7 +82,7 @@ def build_concierge(
     backends: dict[Target, Backend] | None = None,
 ) -> Concierge:
     """The engine; `backends` when the caller shares them (serve: with the tracker and digests)."""
-    understanding: Understand = understand if routing is None else routing.understand
+    understanding: Understand = understand_in_detail if routing is None else routing.understand
     return Concierge(
         store=store,
         backends=backends if backends is not None else build_backends(settings),

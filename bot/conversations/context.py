@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from backends.types import Intent, JobRequest
 from bot.engine import Understood
-from bot.understanding.grammar import understand
+from bot.understanding.grammar import Understanding, understand_in_detail
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,6 @@ class ConversationContext:
 UnderstandInContext = Callable[[str, ConversationContext], Intent | Understood]
 
 
-def grammar_in_context(text: str, context: ConversationContext) -> Intent:
+def grammar_in_context(text: str, context: ConversationContext) -> Understanding:
     """The grammar: it reads the message alone; merging into the draft is the conversation's job."""
-    return understand(text)
+    return understand_in_detail(text)

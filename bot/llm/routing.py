@@ -2,11 +2,14 @@
 
 The grammar answers in microseconds and is right about what it reads plainly, so text in the
 slash-command form ("why 1234", "queue mine") or read with confidence ≥ HIGH_CONFIDENCE never
-reaches the model. Everything else goes to the model with the grammar's reading as a hint (and, in
-a thread, the conversation so far). When the model cannot be used — it times out, is unreachable,
-answers with an HTTP error, or its answer does not fit the request form — the grammar's reading is
-the answer, and `degraded` says why in a few words, so the person knows the simpler reader
-answered. Nothing here waits longer than the client's timeout, and nothing raises.
+reaches the model. Nor does a question the grammar asks back about a choice ("2 or 4 A100s") or
+a list of jobs ("cancel 1201 and 1202"), read with confidence 1: a model would pick one, and either
+is in the person's words, so grounding could not tell. Everything else goes to the model with the
+grammar's reading as a hint (and, in a thread, the conversation so far). When the model cannot be
+used — it times out, is unreachable, answers with an HTTP error, or its answer does not fit the
+request form — the grammar's reading is the answer, and `degraded` says why in a few words, so the
+person knows the simpler reader answered. Nothing here waits longer than the client's timeout, and
+nothing raises.
 
 In a thread with a draft, a message the grammar reads as a request is a change to that draft
 ("make it 4 GPUs"): the grammar can read the change but not apply it, so such a message always goes
@@ -74,10 +77,16 @@ class Routed:
 
     @property
     def notice(self) -> str | None:
-        """One sentence a door can show beside the answer when the simpler reader answered."""
-        if self.degraded is None:
-            return None
-        return f"Note: {self.degraded}, so the built-in parser read your message; check the details."
+        """What a door shows beside the answer: that the simpler reader answered, and the grammar's
+        own note on a request it read (how a clock time became a wall time)."""
+        notes = []
+        if self.degraded is not None:
+            notes.append(
+                f"Note: {self.degraded}, so the built-in parser read your message; check the details."
+            )
+        if self.source != "llm" and self.intent.kind == IntentKind.SUBMIT and self.intent.message:
+            notes.append(self.intent.message)
+        return " ".join(notes) or None
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,7 @@ _TOTAL_ACROSS_RE = lazy(
     rf"|distributed\s+(?:across|over|on)|on)\s+(?:{WHOLE_NUMBER})\s*nodes?\b",
     _I,
 )
+_OF_THEM_RE = lazy(rf"{_B}(?P<count>{WHOLE_NUMBER})\s+of\s+(?:them|those|these)\b", _I)
 _TOTAL_WORD_RE = lazy(r"\b(?:in\s+total|total(?:\s+of)?|altogether|overall)\b", _I)
 
 # --- other resources -----------------------------------------------------------------------------
@@ -370,6 +371,8 @@ def _read_gpus(scan: _Scan, fields: dict[str, Any], with_nodes: str | None) -> i
         if groups.get("model"):
             _set_model(fields, found.group("model"), groups.get("memory_before"))
         break
+    if "gpus" not in fields and (names_model or names_gpu) and (of_them := scan.take(_OF_THEM_RE)):
+        fields["gpus"] = read_count(of_them.group("count"))  # "H100s for a day, 4 of them"
     for model in list(_MODEL_RE.finditer(scan.work)) if names_model else ():
         _set_model(fields, model.group("model"), model.group("memory_before"))
         scan.blank(*model.span())

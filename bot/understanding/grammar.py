@@ -6,9 +6,20 @@ that opens the sentence wins; otherwise a request that names resources (GPUs, a 
 model, a MIG slice) wins over a question word found in passing; otherwise the weak question; otherwise
 `unknown` with a message that says what was missing and how to phrase it.
 
+Nothing is guessed silently. A request that gives one field two values ("2 or 4 A100s"), a
+question about several jobs at once ("cancel 1201 and 1202"), a number the readers could not place
+("4 Stunden"), or a length or an end with no clock in it ("overnight", "until tomorrow morning") is
+answered with a question back: `unknown`, with what was read so far in its request and the question
+in its message (the form every door already shows, shared/contracts/parse.md has no other). A
+clock-time end ("until 6pm") becomes the minutes from `now`, said in the request's message. Talk
+that mentions GPUs without asking for them ("write a haiku about H100s") is not a request
+(chat.py).
+
 Confidence (for routing to the language model later): 0.95 for a question asked plainly, 0.7 for one
 recognised from a word in passing, for a request the share of its words that were read or are known
-filler (at least 0.3), and 0 for unknown; HIGH_CONFIDENCE (0.9) and above needs no model. The
+filler (at least 0.3), 1 for a choice or a list of jobs asked back (a model would pick one, and
+either is written in the words, so grounding could not catch it), and 0 for unknown;
+HIGH_CONFIDENCE (0.9) and above needs no model. The
 words nobody read are returned too, so a caller can show or log what the grammar did not understand.
 """
 
@@ -16,20 +27,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from backends.durations_text import duration
 from backends.types import Intent, IntentKind, JobRequest
+from bot.understanding.chat import is_talk
 from bot.understanding.commands import split_command
+from bot.understanding.deadlines import find_deadline
 from bot.understanding.details import Details, read_details
+from bot.understanding.doubts import find_choices, unread_quantity, vague_length
 from bot.understanding.lazy_re import lazy
-from bot.understanding.queries import Question, recognise_question
+from bot.understanding.queries import Question, other_jobs, recognise_question
 from bot.understanding.vocabulary import FILLER
 
 # Beyond this the text is not a chat request; a long script belongs in a file the command names.
 MAX_TEXT_CHARS = 20_000
 HIGH_CONFIDENCE = 0.9
+ASKED_BACK = 1.0  # a question back that no reader may answer by picking
 
 EXAMPLES = (
     '"2 A100s for 4 hours to run python train.py"',
@@ -50,6 +67,8 @@ _SUBMIT_VERB_RE = lazy(
 _QUOTES_RE = lazy("[`'\"\u2018\u2019\u201c\u201d]")
 _GPU_WORD_RE = lazy(r"\bgpus?\b", re.IGNORECASE)
 _WORD_RE = lazy(r"[a-z0-9][a-z0-9'\-]*", re.IGNORECASE)
+_MAY_END_AT_RE = lazy(r"\b(?:until|till|til|by|before|through|thru|later|end(?:ing)?\s+at)\b", re.IGNORECASE)
+_VERBS = {IntentKind.WHY_PENDING: "why", IntentKind.STATUS: "status", IntentKind.CANCEL: "cancel"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,15 @@ class Understanding:
     intent: Intent
     confidence: float
     unread_words: tuple[str, ...] = ()
+
+    @property
+    def notice(self) -> str | None:
+        """What a door shows beside a request it plans (how a clock time became a wall time)."""
+        return self.intent.message if self.intent.kind == IntentKind.SUBMIT else None
+
+    @property
+    def model_called(self) -> bool:
+        return False  # the grammar's own reading (bot.engine.Understood)
 
 
 def _unknown(message: str) -> Understanding:
@@ -80,13 +108,18 @@ def _not_understood(text: str) -> str:
 
 _FIELD_WORDS = {
     "gpus": "GPUs per node",
+    "gpu_type": "GPU type",
+    "mig_profile": "MIG slice",
     "gpu_memory_gb": "GPU memory (GB)",
     "nodes": "nodes",
     "replicas": "replicas",
-    "time_limit_minutes": "wall time (minutes)",
+    "time_limit_minutes": "wall time",
     "cpus": "CPUs",
     "memory_gb": "memory (GB)",
     "port": "port",
+    "command": "command",
+    "image": "image",
+    "model": "model",
 }
 
 
@@ -96,12 +129,17 @@ def _invalid(error: ValidationError) -> str:
         key = ".".join(str(part) for part in problem["loc"]) or "request"
         words = _FIELD_WORDS.get(key, key)
         limits = problem.get("ctx") or {}
+        given = (
+            _shown(key, problem.get("input"))
+            if isinstance(problem.get("input"), int)
+            else problem.get("input")
+        )
         if "le" in limits:
             problems.append(
-                f"{words} is {problem.get('input')}, more than the {limits['le']} a request may ask"
+                f"{words} is {given}, more than the {_shown(key, limits['le'])} a request may ask"
             )
         elif "ge" in limits:
-            problems.append(f"{words} is {problem.get('input')}, less than the minimum of {limits['ge']}")
+            problems.append(f"{words} is {given}, less than the minimum of {_shown(key, limits['ge'])}")
         else:
             problems.append(f"{words} {problem.get('input')!r} is not usable: {problem['msg']}")
     return (
@@ -115,22 +153,125 @@ def _unread_words(leftover: str) -> tuple[str, ...]:
     return tuple(w for w in _WORD_RE.findall(leftover) if w.lower() not in FILLER)
 
 
-def _question(question: Question, details: Details) -> Understanding:
+def _asked_back(fields: dict[str, Any], question: str, confidence: float = 0.0) -> Understanding:
+    """A question back, carrying what was read so far (printed by `parse`, kept by a thread)."""
+    try:
+        request = JobRequest(**fields)
+    except ValidationError:
+        request = JobRequest()
+    return Understanding(Intent(kind=IntentKind.UNKNOWN, request=request, message=question), confidence)
+
+
+def _shown(name: str, value: Any) -> str:
+    return duration(minutes=value) if name == "time_limit_minutes" else str(value)
+
+
+def _read_so_far(fields: dict[str, Any]) -> str:
+    said = [f"{_FIELD_WORDS[k]} {_shown(k, v)}" for k, v in fields.items() if k in _FIELD_WORDS]
+    return f" What I read: {'; '.join(said)}." if said else ""
+
+
+def _question(question: Question, details: Details, text: str) -> Understanding:
     filters = {k: v for k, v in details.fields.items() if k in QUERY_FILTER_FIELDS}
     try:
         request = JobRequest(**filters)
     except ValidationError:
         request = JobRequest()  # a filter that cannot be valid is dropped, not fatal to the question
+    others = other_jobs(text, question.job) if question.job and question.kind in _VERBS else ()
+    if question.job and others:
+        verb = _VERBS[question.kind]
+        jobs = (question.job, *others)
+        done = "nothing was cancelled" if question.kind == IntentKind.CANCEL else "I answered nothing yet"
+        ask = ", then ".join(f'"{verb} {job}"' for job in jobs)
+        return _asked_back(
+            filters,
+            f"You named {len(jobs)} jobs ({', '.join(jobs)}) and I take one job per message, so {done}. "
+            f"Say {ask}.",
+            ASKED_BACK,
+        )
     intent = Intent(kind=question.kind, request=request, job=question.job)
     return Understanding(intent, 0.95 if question.plainly_asked else 0.7)
 
 
-def _submit(details: Details, command: str | None) -> Understanding:
+def _talk(text: str) -> str:
+    shown = " ".join(text.split())
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return (
+        f'"{shown}" reads as talk about GPUs, not a request for them, so nothing was prepared. I prepare GPU '
+        f"jobs ({EXAMPLES[0]}) and answer about the queue, a job's status, why a job is pending, free "
+        'GPUs, cancelling a job and the usage report; say "help" for more.'
+    )
+
+
+def _blanked(text: str, start: int, end: int) -> str:
+    return text[:start] + " " * (end - start) + text[end:]
+
+
+def _doubt(
+    fields: dict[str, Any], remainder: str, leftover: str, now: datetime | None
+) -> Understanding | str | None:
+    """A question back for what cannot be taken as written; else the note on a clock-time end
+    (the wall time set in `fields`), or None."""
+    choices = find_choices(remainder)
+    if choices:
+        given = []
+        for choice in choices:
+            offered = " and ".join(
+                f"{_FIELD_WORDS[name]} ({_shown(name, a)} or {_shown(name, b)})"
+                for name, (a, b) in choice.values.items()
+            )
+            given.append(f'"{choice.phrase}" gives two values of {offered}')
+            for name in choice.values:
+                fields.pop(name, None)
+        return _asked_back(
+            fields,
+            f"{'; '.join(given)}, and I will not pick for you: which is it? Ask again with one value."
+            + _read_so_far(fields),
+            ASKED_BACK,
+        )
+    note = None
+    deadline = (
+        find_deadline(remainder, now or datetime.now().astimezone())
+        if _MAY_END_AT_RE.search(remainder)
+        else None
+    )
+    if deadline is not None:
+        leftover = _blanked(leftover, deadline.start, deadline.end)
+    if "time_limit_minutes" not in fields and deadline is not None:
+        if deadline.minutes is None:
+            return _asked_back(
+                fields,
+                f'"{deadline.phrase}" {deadline.problem}, so I cannot tell how long the job should run: say '
+                'a length ("for 14 hours") or a clock time ("until 9am tomorrow").' + _read_so_far(fields),
+            )
+        fields["time_limit_minutes"] = deadline.minutes
+        until = f" (until {deadline.moment:%a %H:%M %Z})".replace(" )", ")") if deadline.moment else ""
+        note = f'Wall time: "{deadline.phrase}" is {duration(minutes=deadline.minutes)} from now{until}.'
+    elif "time_limit_minutes" not in fields and (vague := vague_length(remainder)) is not None:
+        return _asked_back(
+            fields,
+            f'"{vague}" says no length of time, and I will not guess one: how long should the job run? Say '
+            'a length ("for 14 hours") or a clock time ("until 9am tomorrow").' + _read_so_far(fields),
+        )
+    quantity = unread_quantity(leftover)
+    if quantity is not None:
+        return _asked_back(
+            fields,
+            f'I could not read "{quantity}", so nothing was prepared. Say it another way, e.g. "4 hours", '
+            '"2 A100s", "64GB RAM" (or put a command in backticks).' + _read_so_far(fields),
+        )
+    return note
+
+
+def _submit(details: Details, command: str | None, remainder: str, now: datetime | None) -> Understanding:
     if details.problem is not None:
         return _unknown(details.problem)
     fields: dict[str, Any] = dict(details.fields)
     if command is not None:
         fields["command"] = command
+    doubt = _doubt(fields, remainder, details.leftover, now)
+    if isinstance(doubt, Understanding):
+        return doubt
     fields.setdefault("workload", "batch")
     try:
         request = JobRequest(**fields)
@@ -139,11 +280,15 @@ def _submit(details: Details, command: str | None) -> Understanding:
     unread = _unread_words(details.leftover)
     words = len(_WORD_RE.findall(details.leftover)) or 1
     confidence = max(0.3, 1.0 - len(unread) / words) if unread else 1.0
-    return Understanding(Intent(kind=IntentKind.SUBMIT, request=request), round(confidence, 3), unread)
+    intent = Intent(kind=IntentKind.SUBMIT, request=request, message=doubt)
+    return Understanding(intent, round(confidence, 3), unread)
 
 
-def understand_in_detail(text: str) -> Understanding:
-    """The intent in `text`, the grammar's confidence in it (0 to 1), and the words it could not place."""
+def understand_in_detail(text: str, now: datetime | None = None) -> Understanding:
+    """The intent in `text`, the grammar's confidence in it (0 to 1), and the words it could not place.
+
+    `now` (aware) is the moment a clock-time end ("until 6pm") is counted from; the machine's clock
+    when not given, read only when the words name such an end."""
     if len(text) > MAX_TEXT_CHARS:
         return _unknown(
             f"The request is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}. Put a long "
@@ -157,23 +302,27 @@ def understand_in_detail(text: str) -> Understanding:
     details = read_details(split.remainder)
     names_resources = split.command is not None or any(k in details.fields for k in _RESOURCE_FIELDS)
     if question is not None and (question.plainly_asked or not names_resources):
-        return _question(question, details)
-    if names_resources:
-        return _submit(details, split.command)
+        return _question(question, details, split.remainder)
     # "I need GPUs", "2 hours on a node please": a request whose details are missing is still a request.
-    if (
-        any(k in details.fields for k in _SUPPORTING_FIELDS) or _GPU_WORD_RE.search(split.remainder)
-    ) and _SUBMIT_VERB_RE.search(split.remainder):
-        return _submit(details, split.command)
+    if names_resources or (
+        (any(k in details.fields for k in _SUPPORTING_FIELDS) or _GPU_WORD_RE.search(split.remainder))
+        and _SUBMIT_VERB_RE.search(split.remainder)
+    ):
+        has_something_to_run = (
+            split.command is not None or "image" in details.fields or "model" in details.fields
+        )
+        if not has_something_to_run and is_talk(split.remainder):
+            return _unknown(_talk(text))
+        return _submit(details, split.command, split.remainder, now)
     return _unknown(_not_understood(text))
 
 
-def understand_with_confidence(text: str) -> tuple[Intent, float]:
+def understand_with_confidence(text: str, now: datetime | None = None) -> tuple[Intent, float]:
     """The intent in `text` and the grammar's confidence in it; ≥ HIGH_CONFIDENCE needs no model."""
-    understanding = understand_in_detail(text)
+    understanding = understand_in_detail(text, now)
     return understanding.intent, understanding.confidence
 
 
-def understand(text: str) -> Intent:
+def understand(text: str, now: datetime | None = None) -> Intent:
     """The intent in `text`. Never raises: what cannot be understood is `unknown` with a message."""
-    return understand_in_detail(text).intent
+    return understand_in_detail(text, now).intent

@@ -254,6 +254,30 @@ def find_job_reference(text: str) -> str | None:
     return None
 
 
+_MORE_JOBS_RE = lazy(
+    r"^(?P<more>(?:\s*(?:,|&|\+|\band\b|\bor\b|\bplus\b|\bas\s+well\s+as\b)\s*(?:(?:job|jobs|deployment|pod)\s+)?#?"
+    r"[a-z0-9][\w.\-]*|\s+#?\d{1,12}(?:_\d{1,9})?(?![\w.]))+)",
+    _I,
+)
+_MORE_JOB_RE = lazy(r"#?(?P<job>[a-z0-9][\w.\-]*)", _I)
+
+
+def other_jobs(text: str, job: str) -> tuple[str, ...]:
+    """The jobs named right after `job` in a list ("cancel 1201 and 1202", "kill 7, 8 and 9")."""
+    at = re.search(rf"(?<![\w.-]){re.escape(job)}(?![\w.-])", text)
+    found = _MORE_JOBS_RE.match(text[at.end() :]) if at else None
+    if found is None:
+        return ()
+    named = (m.group("job").rstrip(".") for m in _MORE_JOB_RE.finditer(found.group("more")))
+    others = [
+        n
+        for n in named
+        if n.lower() not in NOT_JOB_NAMES and n.lower() not in ("and", "or", "plus", "as", "well")
+    ]
+    # Another job looks like one: an id like the first, or a name with a digit, dash or underscore.
+    return tuple(n for n in dict.fromkeys(others) if n != job and (n.isdigit() or _NAMEISH_RE.search(n)))
+
+
 def orders_cancel(text: str, job: str | None) -> bool:
     """Whether `text` orders `job` cancelled in so many words, as the grammar's cancel verbs say it.
 

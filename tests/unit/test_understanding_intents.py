@@ -102,7 +102,7 @@ def test_questions_keep_their_filters() -> None:
         "run python status.py on 2 gpus",  # a question word inside the command
         "give me a free gpu for 2 hours to run python x.py",
         "help me run python x.py on 2 gpus for an hour",
-        "I need 100 gpu-hours this week for python x.py",  # usage words beside a request
+        "2 gpus for a week, python usage_by_user.py --gpu-hours",  # usage words in the command
     ],
 )
 def test_requests_that_contain_question_words_are_requests(text: str) -> None:
@@ -124,7 +124,7 @@ def test_unknown_says_what_was_missing_and_how_to_ask(text: str) -> None:
     ("text", "words"),
     [
         ("5000 GPUs for an hour: python huge.py", "GPUs per node is 5000"),
-        ("2 gpus for 400 days: python forever.py", "wall time (minutes) is 576000"),
+        ("2 gpus for 400 days: python forever.py", "wall time is 400 days, more than the 366 days"),
         ("2 gpus for 0 hours: python x.py", "less than the minimum of 1"),
         ("1 gpu, image a/b:1, port 99999", "port is 99999"),
         ("99999999999999999999 gpus, python x.py", "GPUs per node"),
@@ -148,10 +148,10 @@ def test_confidence_is_high_when_every_word_was_placed() -> None:
 
 
 def test_confidence_drops_with_unplaced_words_and_names_them() -> None:
-    understanding = understand_in_detail("two A100s, overnight, python sweep.py")
+    understanding = understand_in_detail("two A100s, urgently, python sweep.py")
     assert understanding.intent.kind == IntentKind.SUBMIT
     assert understanding.confidence < HIGH_CONFIDENCE
-    assert understanding.unread_words == ("overnight",)
+    assert understanding.unread_words == ("urgently",)
 
 
 def test_unknown_has_no_confidence() -> None:

@@ -479,6 +479,7 @@ def track(app: App, once: bool, interval: float | None) -> None:
     """Follow submitted jobs and record each state change once."""
     import time
 
+    from backends.endings import ending_sentence
     from bot.assembly import build_backends
     from bot.tracker import Tracker
 
@@ -487,7 +488,12 @@ def track(app: App, once: bool, interval: float | None) -> None:
     while True:
         result = tracker.poll_once()
         for t in result.transitions:
-            echo(f"job {t.ref.job_id}: {t.state.value}" + (f" ({t.reason})" if t.reason else ""))
+            how = ending_sentence(t.state, t.ending)
+            echo(
+                f"job {t.ref.job_id}: {t.state.value}"
+                + (f" ({t.reason})" if t.reason else "")
+                + (f"; {how}" if how else "")
+            )
         for name in result.unavailable:
             echo(f"warning: {name} could not be asked; will retry", err=True)
         if once:

@@ -99,11 +99,13 @@ def _open_as(reader: _Reader, resolved: str) -> int:
     finally:
         os.close(directory)
     info = os.fstat(descriptor)
-    if not stat.S_ISREG(info.st_mode) or not reader.may(info, 4):
-        with suppress(OSError):
-            os.close(descriptor)
-        raise PermissionError(resolved) if stat.S_ISREG(info.st_mode) else OSError(0, "not a regular file")
-    return descriptor
+    if stat.S_ISREG(info.st_mode) and reader.may(info, 4):
+        return descriptor
+    with suppress(OSError):
+        os.close(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(0, "not a regular file")
+    raise PermissionError(resolved)
 
 
 def ending_of(status: JobStatus | None, record: RequestRecord | None) -> JobEnding | None:

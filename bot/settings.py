@@ -2,8 +2,9 @@
 
 Sources, strongest first: keyword arguments (tests), `CONCIERGE_*` environment variables
 (nested with `__`, e.g. `CONCIERGE_SLURM__DEFAULT_PARTITION`; the model's also flat, e.g.
-`CONCIERGE_LLM_URL`), then an optional YAML file named by `CONCIERGE_CONFIG`. Nothing else in the
-code reads the environment.
+`CONCIERGE_LLM_URL`), then an optional YAML file named by `CONCIERGE_CONFIG`, then the root-owned
+site file /etc/gpu-concierge/site.yaml (bot/site_file.py: policy, Slurm and Kubernetes defaults,
+never a secret). Nothing else in the code reads the environment.
 
 Plain data: this module imports only other settings modules, never a feature (the store, the
 engine, a client), so any module may take its settings from here and building them costs no
@@ -37,6 +38,7 @@ from backends.gpu.settings import GpuTelemetrySettings
 from backends.k8s.settings import K8sSettings
 from backends.slurm.settings import SlurmSettings
 from bot.llm.settings import LlmSettings, PhrasingSettings
+from bot.site_file import load_site_file
 from bot.slack.settings import SlackSettings
 from bot.telemetry.schedule_settings import ScheduleSettings
 
@@ -160,6 +162,7 @@ class Settings(BaseSettings):
             _EnvironmentWithPlainLists(settings_cls),
             _FlatLlmEnvironment(settings_cls),
             _YamlFileSource(settings_cls),
+            _SiteFileSource(settings_cls),
         )
 
 
@@ -185,7 +188,8 @@ def _problem(error: Any) -> str:
     variable = "CONCIERGE_" + "__".join(path).upper()
     given = error.get("input")
     shown = f" is {given!r}" if isinstance(given, str | int | float) else ""
-    return f"{variable} (`{'.'.join(path)}` in the config file){shown}: {error['msg'].lower()}"
+    where = f"`{'.'.join(path)}` in CONCIERGE_CONFIG's file or the site file"
+    return f"{variable} ({where}){shown}: {error['msg'].lower()}"
 
 
 class _EnvironmentWithPlainLists(EnvSettingsSource):
@@ -219,6 +223,16 @@ class _FlatLlmEnvironment(PydanticBaseSettingsSource):
         names = {name: f"CONCIERGE_LLM_{name.upper()}" for name in LlmSettings.model_fields}
         found = {name: os.environ[env] for name, env in names.items() if env in os.environ}
         return {"llm": found} if found else {}
+
+
+class _SiteFileSource(PydanticBaseSettingsSource):
+    """The root-owned site file's settings (bot/site_file.py), the weakest source: the site's defaults."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return load_site_file().settings()
 
 
 class _YamlFileSource(PydanticBaseSettingsSource):

@@ -12,8 +12,12 @@ option: any of those would let a caller name a file of their own choosing (a roo
 still be the wrong one). Tests and tools pass another path in (`load_site_file(path)`,
 `cli_identity(…, site_file=path)`); the CLI always reads `SITE_FILE`.
 
-It holds only `admins:` (Unix logins, who may act for others at the CLI) for now; policy, Slurm and
-Kubernetes keys are to follow, so unknown keys are refused rather than silently ignored.
+It holds `admins:` (Unix logins, who may act for others at the CLI) and the site's defaults for the
+settings everyone shares, so a site configures the CLI once: `policy_file`, `default_backend`,
+`slurm:` and `k8s:` (bot/settings.py reads them below its other sources: a `CONCIERGE_*` variable or
+the file named by `CONCIERGE_CONFIG` still wins). Never a secret: every user can read the file, so
+the keys that hold one (Slack tokens, the database URL with its password, the model's API key) are
+not accepted here, and unknown keys are refused rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -35,6 +40,18 @@ class SiteFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     admins: tuple[str, ...] = ()  # Unix logins that may act for anyone at the CLI (`--as`, `users map`)
+    # Defaults for the settings of the same names (checked there, e.g. `slurm: {default_partition: gpu}`).
+    policy_file: Path | None = None
+    default_backend: Literal["slurm", "k8s"] | None = None
+    slurm: dict[str, Any] | None = None
+    k8s: dict[str, Any] | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The settings this file sets, as a settings source gives them (what it leaves out, left out)."""
+        return self.model_dump(exclude={"admins"}, exclude_none=True)
+
+
+_KEYS = "admins, policy_file, default_backend, slurm and k8s"
 
 
 def load_site_file(path: Path = SITE_FILE) -> SiteFile:
@@ -64,7 +81,9 @@ def load_site_file(path: Path = SITE_FILE) -> SiteFile:
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         raise ConfigurationError(
-            f"the site file {path} is not valid ({problems}); it holds only `admins:`, a list of Unix logins"
+            f"the site file {path} is not valid ({problems}); it holds only {_KEYS}, never a secret (every "
+            "user can read it): Slack tokens, the database URL and API keys go in root's environment or "
+            "the file named by CONCIERGE_CONFIG"
         ) from e
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self
 
 import yaml
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from kubernetes.client import Configuration
 
 JsonObject = dict[str, Any]
+P = ParamSpec("P")
 
 BOT_USER = "system:serviceaccount:concierge:bot"
 READ_VERBS = ("get", "list", "watch")
@@ -49,6 +50,15 @@ def _resource(api_version: str, kind: str) -> ResourceType:
         served = ", ".join(f"{r.api_version} {r.kind}" for r in resources.ALL)
         raise ValueError(f"the emulator does not serve {api_version} {kind}; it serves {served}")
     return resource
+
+
+def _put(make: Callable[P, JsonObject]) -> Callable[Concatenate[KubeEmulator, P], JsonObject]:
+    """A method that stores what `make` builds from its arguments (and returns it as stored)."""
+
+    def put(emulator: KubeEmulator, /, *args: P.args, **kwargs: P.kwargs) -> JsonObject:
+        return emulator.put_object(make(*args, **kwargs))
+
+    return put
 
 
 class KubeEmulator:
@@ -187,48 +197,9 @@ class KubeEmulator:
         metadata: JsonObject = {"name": name, "labels": dict(labels or {})}
         return self.put_object({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata})
 
-    def add_node(
-        self,
-        name: str,
-        *,
-        gpu_product: str | None = None,
-        gpus: int = 0,
-        gpu_memory_mib: int | None = None,
-        gpu_family: str | None = None,
-        mig: Mapping[str, int] | None = None,
-        mig_strategy: str | None = None,
-        sharing_strategy: str | None = None,
-        shared_replicas: int | None = None,
-        rename_shared: bool = False,
-        taints: Iterable[str | Mapping[str, Any]] = (),
-        labels: Mapping[str, str] | None = None,
-        ready: bool = True,
-        unschedulable: bool = False,
-        cpu: str = "64",
-        memory: str = "512Gi",
-        pods: int = 110,
-    ) -> JsonObject:
-        """A node as GPU Feature Discovery labels it. Taints as "key=value:Effect" or dicts."""
-        node = gpu_node(
-            name,
-            gpu_product=gpu_product,
-            gpus=gpus,
-            gpu_memory_mib=gpu_memory_mib,
-            gpu_family=gpu_family,
-            mig=mig,
-            mig_strategy=mig_strategy,
-            sharing_strategy=sharing_strategy,
-            shared_replicas=shared_replicas,
-            rename_shared=rename_shared,
-            taints=taints,
-            labels=labels,
-            ready=ready,
-            unschedulable=unschedulable,
-            cpu=cpu,
-            memory=memory,
-            pods=pods,
-        )
-        return self.put_object(node)
+    # A node as GPU Feature Discovery labels it, from nodes.gpu_node's arguments (taints as
+    # "key=value:Effect" or dicts).
+    add_node = _put(gpu_node)
 
     def set_node(
         self,

@@ -53,7 +53,6 @@ _MAY_JOIN_RE = lazy(
 )
 _BETWEEN_RE = lazy(r"\bbetween\s+[\d.]+$", re.IGNORECASE)
 _SIDE_ENDS = ",;:()\n"
-_TRAILING = frozenset(["for", "with", "on", "in", "at", "to", "and", "of", "please", "each", "per"])
 _SIDE_WORDS = 3
 _NUMBER_RE = lazy(rf"^(?:\d+(?:\.\d+)?|{WORD_NUMBER})$", re.IGNORECASE)
 
@@ -123,6 +122,12 @@ def _sides(left: list[str], right: list[str]) -> tuple[list[str], list[str], lis
     return left, right, left
 
 
+def _reads(left: list[str], right: list[str], wanted: dict[str, Any]) -> bool:
+    """Whether these words of the right side already give it the values wanted."""
+    found = _read(_sides(left, right)[1])
+    return all(found.get(name) == value for name, value in wanted.items())
+
+
 def find_choices(text: str) -> list[Choice]:
     """Every phrase of `text` that gives a field two values joined as alternatives, in order."""
     if not _MAY_JOIN_RE.search(text):
@@ -132,8 +137,8 @@ def find_choices(text: str) -> list[Choice]:
         before, after = text[: join.start()], text[join.end() :]
         if " and " in join.group(0) and not _BETWEEN_RE.search(before):
             continue
-        right_words = _side_tokens(after, before=False)
-        left, right, shown = _sides(_side_tokens(before, before=True), right_words)
+        left_words, right_words = _side_tokens(before, before=True), _side_tokens(after, before=False)
+        left, right, shown = _sides(left_words, right_words)
         first, second = _read(left), _read(right)
         values = {
             name: (first[name], second[name])
@@ -141,9 +146,11 @@ def find_choices(text: str) -> list[Choice]:
             if name in second and first[name] != second[name]
         }
         if values:
-            words = f"{' '.join(shown)}{join.group(0)}{' '.join(right_words)}".split()
-            while len(words) > 1 and words[-1].lower() in _TRAILING:
-                words.pop()  # "2-4 gpus for": the choice ends at its unit
+            # Shown up to the word that gives the right side's value: "A100 or H100", not "… for 2".
+            wanted = {name: second[name] for name in values}
+            ends = range(1, len(right_words) + 1)
+            upto = next((n for n in ends if _reads(left_words, right_words[:n], wanted)), len(right_words))
+            words = f"{' '.join(shown)}{join.group(0)}{' '.join(right_words[:upto])}".split()
             choices.append(Choice(" ".join(words).strip(" ,;:"), values))
     return choices
 

@@ -314,6 +314,8 @@ def understand_in_detail(text: str, now: datetime | None = None) -> Understandin
         if not has_something_to_run and is_talk(split.remainder):
             return _unknown(_talk(text))
         return _submit(details, split.command, split.remainder, now)
+    if _GPU_WORD_RE.search(split.remainder) and is_talk(split.remainder):
+        return _unknown(_talk(text))
     return _unknown(_not_understood(text))
 
 

@@ -22,13 +22,14 @@ def metadata_name(obj: JsonObject) -> str:
 def record_event(
     state: ClusterState,
     involved: JsonObject,
-    *,
     type_: str,
     reason: str,
     message: str,
+    *,
     component: str,
     host: str | None = None,
 ) -> None:
+    """An Event about `involved`, in client-go's EventRecorder order: type, reason, message."""
     metadata = involved["metadata"]
     namespace = metadata.get("namespace") or "default"
     involved_object: JsonObject = {

@@ -202,7 +202,7 @@ def start_pod(state: ClusterState, pod: JsonObject, *, record: bool = True) -> N
         finish_pod(pod, succeeded=False, now=now)
         events = [e for e in events if e[1] != "BackOff"]
     for type_, reason, message in events if record else []:
-        record_event(state, pod, type_=type_, reason=reason, message=message, component="kubelet", host=node)
+        record_event(state, pod, type_, reason, message, component="kubelet", host=node)
 
 
 def finish_pod(

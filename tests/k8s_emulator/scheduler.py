@@ -278,14 +278,8 @@ class Scheduler:
     def _bind(self, pod: JsonObject, node_name: str) -> None:
         pod["spec"]["nodeName"] = node_name
         namespace, name = pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
-        record_event(
-            self.state,
-            pod,
-            type_="Normal",
-            reason="Scheduled",
-            message=f"Successfully assigned {namespace}/{name} to {node_name}",
-            component="default-scheduler",
-        )
+        said = f"Successfully assigned {namespace}/{name} to {node_name}"
+        record_event(self.state, pod, "Normal", "Scheduled", said, component="default-scheduler")
         start_pod(self.state, pod)
         self.state.write(resources.PODS, pod)
 
@@ -312,10 +306,5 @@ class Scheduler:
         updated["metadata"] = dict(pod["metadata"])
         self.state.write(resources.PODS, updated)
         record_event(
-            self.state,
-            updated,
-            type_="Warning",
-            reason="FailedScheduling",
-            message=message,
-            component="default-scheduler",
+            self.state, updated, "Warning", "FailedScheduling", message, component="default-scheduler"
         )

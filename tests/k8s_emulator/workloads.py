@@ -103,25 +103,12 @@ def create_pod_from_template(
     if runtime_class is not None and runtime_class not in state.knobs.runtime_classes:
         rejection = f'pod rejected: RuntimeClass "{runtime_class}" not found'
         message = f'Error creating: pods "{prefix}" is forbidden: {rejection}'
-        record_event(
-            state,
-            owner,
-            type_="Warning",
-            reason="FailedCreate",
-            message=message,
-            component=_component(owner_resource),
-        )
+        record_event(state, owner, "Warning", "FailedCreate", message, component=_component(owner_resource))
         return False
     admit_pod(pod)
     state.write(resources.PODS, pod)
-    record_event(
-        state,
-        owner,
-        type_="Normal",
-        reason="SuccessfulCreate",
-        message=f"Created pod: {pod['metadata']['name']}",
-        component=_component(owner_resource),
-    )
+    said = f"Created pod: {pod['metadata']['name']}"
+    record_event(state, owner, "Normal", "SuccessfulCreate", said, component=_component(owner_resource))
     return True
 
 
@@ -162,13 +149,9 @@ def reconcile_replicaset(state: ClusterState, namespace: str, name: str, delete:
     elif len(pods) > wanted:
         for pod in sorted(pods, key=_deletion_rank)[: len(pods) - wanted]:
             delete(resources.PODS, namespace, pod["metadata"]["name"])
+            said = f"Deleted pod: {pod['metadata']['name']}"
             record_event(
-                state,
-                replicaset,
-                type_="Normal",
-                reason="SuccessfulDelete",
-                message=f"Deleted pod: {pod['metadata']['name']}",
-                component="replicaset-controller",
+                state, replicaset, "Normal", "SuccessfulDelete", said, component="replicaset-controller"
             )
     pods = [p for p in owned(state, resources.PODS, replicaset) if not is_terminated(p)]
     ready = sum(1 for p in pods if is_ready(p))
@@ -237,25 +220,17 @@ def reconcile_deployment(state: ClusterState, namespace: str, name: str) -> None
         )
         current = _new_replicaset(state, deployment, pod_hash, revision)
         state.write(resources.REPLICASETS, current)
+        said = f"Scaled up replica set {current['metadata']['name']} to {wanted}"
         record_event(
-            state,
-            deployment,
-            type_="Normal",
-            reason="ScalingReplicaSet",
-            message=f"Scaled up replica set {current['metadata']['name']} to {wanted}",
-            component="deployment-controller",
+            state, deployment, "Normal", "ScalingReplicaSet", said, component="deployment-controller"
         )
     elif int(current["spec"].get("replicas", 1)) != wanted and not spec.get("paused"):
         before = int(current["spec"].get("replicas", 1))
         state.write(resources.REPLICASETS, _with_replicas(current, wanted))
         direction = "up" if wanted > before else "down"
+        said = f"Scaled {direction} replica set {current['metadata']['name']} from {before} to {wanted}"
         record_event(
-            state,
-            deployment,
-            type_="Normal",
-            reason="ScalingReplicaSet",
-            message=f"Scaled {direction} replica set {current['metadata']['name']} from {before} to {wanted}",
-            component="deployment-controller",
+            state, deployment, "Normal", "ScalingReplicaSet", said, component="deployment-controller"
         )
     current_name = current["metadata"]["name"]
     for replicaset in replicasets:
@@ -363,14 +338,7 @@ def reconcile_job(state: ClusterState, namespace: str, name: str, delete: Delete
                 ),
             ]
             status["completionTime"] = now
-            record_event(
-                state,
-                job,
-                type_="Normal",
-                reason="Completed",
-                message="Job completed",
-                component="job-controller",
-            )
+            record_event(state, job, "Normal", "Completed", "Job completed", component="job-controller")
         elif failed > int(spec.get("backoffLimit", 6)):
             for pod in active:
                 delete(resources.PODS, namespace, pod["metadata"]["name"])
@@ -379,14 +347,7 @@ def reconcile_job(state: ClusterState, namespace: str, name: str, delete: Delete
                 _job_condition("FailureTarget", "BackoffLimitExceeded", message, now),
                 _job_condition("Failed", "BackoffLimitExceeded", message, now),
             ]
-            record_event(
-                state,
-                job,
-                type_="Warning",
-                reason="BackoffLimitExceeded",
-                message=message,
-                component="job-controller",
-            )
+            record_event(state, job, "Warning", "BackoffLimitExceeded", message, component="job-controller")
         elif not spec.get("suspend"):
             wanted = min(int(spec.get("parallelism", 1)), completions - succeeded)
             for _ in range(wanted - len(active)):

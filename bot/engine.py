@@ -66,7 +66,7 @@ from bot.store.lifecycle import (
     SUBMITTING,
 )
 from bot.store.store import InFlight, utc_now
-from policies import Decision, PolicySettings, Verdict, footprint_for, judge
+from policies import Decision, PolicySettings, Verdict, footprint_for, gpu_count_reasons, judge
 
 
 class Understood(Protocol):
@@ -185,7 +185,7 @@ class Concierge:
         """Understand, judge and plan a submit request; `check` also asks the cluster (sbatch --test-only)."""
         request_id = self._store.new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
-            intent, notice = self._understood(request_id, text, reading)
+            intent, notice = self._understood(request_id, text, reading, identity, backend)
             notices = (notice,) if notice else ()
             return self._planned(request_id, identity, intent, backend, check, notices)
 
@@ -244,7 +244,7 @@ class Concierge:
         """The policy's verdict on a request, without planning or asking the cluster to test it."""
         request_id = self._store.new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
-            intent = self._understood(request_id, text)[0]
+            intent = self._understood(request_id, text, None, identity, backend)[0]
             chosen, footprint = self._sized(identity, intent, backend)
             cluster, _ = self._holdings_or_note(identity, chosen)
             decision = self._judged(request_id, identity, footprint, cluster)
@@ -252,16 +252,37 @@ class Concierge:
         return decision
 
     def _understood(
-        self, request_id: str, text: str, reading: Reading | None = None
+        self,
+        request_id: str,
+        text: str,
+        reading: Reading | None,
+        identity: Identity,
+        backend: Target | None,
     ) -> tuple[Intent, str | None]:
         if reading is None or reading.text != text:
             reading = self.read(text)
         intent, notice = reading.intent, reading.notice
         self._store.record_intent(request_id, intent)
         if intent.kind != IntentKind.SUBMIT:
-            message = self._not_a_submit_message(intent)
+            message = self._not_a_submit_message(intent) + self._also_over_gpu_limits(
+                identity, intent, backend
+            )
             raise RequestInvalid(f"{message} ({notice})" if notice else message)
         return intent, notice
+
+    def _also_over_gpu_limits(self, identity: Identity, intent: Intent, backend: Target | None) -> str:
+        """For a request that cannot go on as written (a value past its bound, a question back): what
+        the policy says of the GPUs read so far, so that every problem is told at once."""
+        if intent.kind != IntentKind.UNKNOWN or not intent.request.gpus:
+            return ""
+        try:
+            chosen, footprint = self._sized(identity, intent, backend)
+            cluster, _ = self._holdings_or_note(identity, chosen)
+        except ConciergeError:
+            return ""  # nowhere to judge it (e.g. its backend is not configured): the first problem stands
+        usage = usage_of(cluster, self._store.in_flight(identity.requester))
+        reasons = gpu_count_reasons(footprint, identity, usage, self._policy)
+        return f" Also, by the site's policy: {'; '.join(reasons)}." if reasons else ""
 
     def _sized(self, identity: Identity, intent: Intent, backend: Target | None) -> tuple[Backend, Footprint]:
         """The backend the request goes to, and what the job will hold there (its footprint)."""

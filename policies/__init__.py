@@ -1,7 +1,7 @@
 """The site's rules as pure functions over a request and who asks (see DESIGN.md, "Policy")."""
 
 from policies.decision import Decision, Usage, Verdict
-from policies.judge import footprint_for, judge
+from policies.judge import footprint_for, gpu_count_reasons, judge
 from policies.rules import (
     DEFAULT_POLICY_FILE,
     LimitsOverride,
@@ -25,6 +25,7 @@ __all__ = [
     "Usage",
     "Verdict",
     "footprint_for",
+    "gpu_count_reasons",
     "judge",
     "load_policy",
 ]

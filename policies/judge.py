@@ -76,6 +76,14 @@ def judge(footprint: Footprint, identity: Identity, usage: Usage, policy: Policy
     return Decision(verdict=Verdict.ALLOW)
 
 
+def gpu_count_reasons(
+    footprint: Footprint, identity: Identity, usage: Usage, policy: PolicySettings
+) -> list[str]:
+    """What the GPU limits alone say of a footprint (the GPU reasons `judge` gives), for a request
+    that cannot be judged whole yet: its other problems and these are then told at once."""
+    return [reason for _, reason in _gpu_count_rules(footprint, usage, policy.limits_for(identity))]
+
+
 def _placement_denials(request: JobRequest, limits: PolicyLimits) -> list[str]:
     reasons = []
     allowed = limits.allowed_partitions

@@ -276,7 +276,9 @@ def _submit(details: Details, command: str | None, remainder: str, now: datetime
     try:
         request = JobRequest(**fields)
     except ValidationError as error:
-        return _unknown(_invalid(error))
+        # What is within bounds is carried on, so the policy can say at once what else is over a limit.
+        past = {str(problem["loc"][0]) for problem in error.errors() if problem["loc"]}
+        return _asked_back({k: v for k, v in fields.items() if k not in past}, _invalid(error))
     unread = _unread_words(details.leftover)
     words = len(_WORD_RE.findall(details.leftover)) or 1
     confidence = max(0.3, 1.0 - len(unread) / words) if unread else 1.0

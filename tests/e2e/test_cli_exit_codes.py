@@ -102,6 +102,15 @@ def test_policy_check_exits_by_its_verdict(slurm: None, cli: Cli, text: str, cod
 
 
 @pytest.mark.slurm
+@pytest.mark.parametrize("command", ["ask --dry-run", "policy check"])
+def test_every_limit_a_request_is_past_is_told_at_once(slurm: None, cli: Cli, command: str) -> None:
+    refused = cli("--as", "alice", *command.split(), "999 a100 for 900 days to run sleep 1")
+    assert refused.code == 2, refused.err
+    assert "900 days, more than the 366 days" in refused.err  # in days, not minutes
+    assert "999 GPUs asked, your limit is 4 per job" in refused.err  # and the GPUs, in the same answer
+
+
+@pytest.mark.slurm
 def test_root_is_told_to_act_for_someone(slurm: None, cli: Cli) -> None:
     refused = cli("ask", "--dry-run", DEFINED)
     assert refused.code == 3 and "concierge --as USER ask" in refused.err, refused.err

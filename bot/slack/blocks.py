@@ -44,6 +44,7 @@ REQUEST_APPROVAL_ACTION = "gpu_request_approval"  # answered in bot.slack.approv
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
 MESSAGE_BLOCK_LIMIT = 50
+PLAN_SECTIONS = 12  # a preview's script or manifests: ~35,000 characters, well within the 50 blocks
 _CODE_FENCE = "```"
 _VERDICT_WORDS = {
     Verdict.ALLOW: ":white_check_mark: allowed",
@@ -84,6 +85,31 @@ def code(text: str, title: str | None = None) -> SectionBlock:
     return section(f"{head}{_CODE_FENCE}{body}{_CODE_FENCE}")
 
 
+def code_in_full(text: str, title: str, most: int = PLAN_SECTIONS) -> list[SectionBlock]:
+    """Preformatted text over as many sections as it needs, split between lines, so a script or
+    manifests a person approves is shown whole (one section would cut it at 3,000 characters);
+    past `most` sections the rest is left out, saying how much and where to see it."""
+    head = f"*{escaped(title)}*\n"
+    room = SECTION_LIMIT - len(head) - 2 * len(_CODE_FENCE) - 40
+    pieces: list[str] = []
+    for line in escaped(text.rstrip("\n")).split("\n"):
+        while len(line) > room:  # a line longer than a section: cut where it must be
+            pieces.append(line[:room])
+            line = line[room:]
+        if pieces and len(pieces[-1]) + 1 + len(line) <= room:
+            pieces[-1] += "\n" + line
+        else:
+            pieces.append(line)
+    shown = [
+        section(f"{head if index == 0 else ''}{_CODE_FENCE}{piece or ' '}{_CODE_FENCE}")
+        for index, piece in enumerate(pieces[:most])
+    ]
+    if len(pieces) > most:
+        left = sum(len(piece) + 1 for piece in pieces[most:])
+        shown.append(section(f"… {left} more characters: `concierge ask --dry-run` shows them all"))
+    return shown
+
+
 def as_dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
     """Validate every block against Slack's limits (slack_sdk raises on a breach) and serialise."""
     return [block.to_dict() for block in blocks[:MESSAGE_BLOCK_LIMIT]]
@@ -98,13 +124,10 @@ def preview(prepared: Prepared) -> list[Block]:
     ]
     if plan.environment:
         blocks.append(context(escaped(f"The job {plan.environment}.")))
-    blocks.append(code(*reversed(plan_document(plan))))
-    blocks.append(
-        section(
-            f"*Policy:* {_VERDICT_WORDS[decision.verdict]}"
-            + "".join(f"\n• {escaped(r)}" for r in decision.reasons)
-        )
-    )
+    title, document = plan_document(plan)
+    blocks.extend(code_in_full(document, title))
+    reasons = "".join(f"\n• {escaped(r)}" for r in decision.reasons)
+    blocks.append(section(f"*Policy:* {_VERDICT_WORDS[decision.verdict]}{reasons}"))
     if prepared.warnings:
         blocks.append(section("\n".join(f":warning: {escaped(w)}" for w in prepared.warnings)))
     blocks.append(context(f"request `{escaped(prepared.request_id[:8])}`"))

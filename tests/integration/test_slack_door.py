@@ -210,14 +210,16 @@ def test_a_rate_limited_update_is_retried_after_its_retry_after(door: Door) -> N
     assert "Submitted job" in update["text"] and len(door.backend.submitted) == 1
 
 
-def test_a_long_script_is_cut_to_fit_block_kit(door: Door) -> None:
-    long_command = "python train.py " + " ".join(f"--option-{i}=value" for i in range(800))
+def test_a_long_script_is_shown_whole_within_block_kit(door: Door) -> None:
+    """Split between lines over sections of at most 3,000 characters each, none of it cut."""
+    long_command = "python3 train.py " + " \\\n  ".join(f"--option-{i}=value" for i in range(800))
     response, url = door.command(f"1 a100 for 1 hour to run {long_command}")
     assert response.status == 200
     (preview,) = door.answers_to(url)
     texts = [b["text"]["text"] for b in preview["blocks"] if b["type"] == "section"]
-    assert max(map(len, texts)) <= 3000 and len(long_command) > 3000
-    assert "more characters" in shown_text(preview) and buttons(preview, SUBMIT_ACTION)
+    assert max(map(len, texts)) <= 3000 and len(long_command) > 3 * 3000
+    assert all(f"--option-{i}=value" in shown_text(preview) for i in range(800))
+    assert "more characters" not in shown_text(preview) and buttons(preview, SUBMIT_ACTION)
 
 
 def test_free_text_asks_the_language_model_once_for_its_preview(store: Store, fake: FakeSlack) -> None:

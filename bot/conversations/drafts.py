@@ -22,6 +22,7 @@ from bot.engine import prepared_from as engine_prepared_from
 from bot.store import RequestRecord
 from bot.store.lifecycle import OPEN
 from bot.understanding.details import read_details
+from bot.understanding.doubts import find_choices
 
 SUPERSEDED = "superseded"
 DECLINED = "declined"
@@ -60,7 +61,11 @@ def stated_in(intent: Intent, text: str) -> Fields:
     if intent.kind == IntentKind.SUBMIT:
         return stated(intent.request)
     details = read_details(text)
-    return dict(details.fields) if details.problem is None else {}
+    if details.problem is not None:
+        return {}
+    # "make it 2 or 4 GPUs": a field offered as a choice is the person's to settle, never folded in.
+    offered = {name for choice in find_choices(text) for name in choice.values}
+    return {k: v for k, v in details.fields.items() if k not in offered}
 
 
 def folded(base: Fields, said: Fields) -> Fields:

@@ -318,6 +318,10 @@ def understand_in_detail(text: str, now: datetime | None = None) -> Understandin
         return _submit(details, split.command, split.remainder, now)
     if _GPU_WORD_RE.search(split.remainder) and is_talk(split.remainder):
         return _unknown(_talk(text))
+    if find_choices(split.remainder):  # "for 3 or 6 hours", a follow-up in a thread: asked back all the same
+        asked = _doubt(dict(details.fields), split.remainder, details.leftover, now)
+        if isinstance(asked, Understanding):
+            return asked
     return _unknown(_not_understood(text))
 
 

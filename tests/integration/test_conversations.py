@@ -136,6 +136,21 @@ def test_follow_ups_change_the_draft_and_supersede_the_old_preview(store: Store)
     assert store.conversation(KEY).draft_request_id == other.prepared.request_id
 
 
+@pytest.mark.parametrize(
+    "follow_up", ["make it 2 or 4 GPUs", "for 3 or maybe 6 hours", "A100 or H100 instead"]
+)
+def test_a_follow_up_offering_a_choice_is_asked_back_and_the_draft_stays(
+    store: Store, follow_up: str
+) -> None:
+    conversations = Conversations(engine(store), store)
+    (first,) = says(conversations, "2 a100 for 1 hour to run python x.py")
+    assert isinstance(first, Previewed)
+    with pytest.raises(RequestInvalid, match="which is it"):
+        says(conversations, follow_up)
+    assert store.conversation(KEY).draft_request_id == first.prepared.request_id
+    assert store.request(first.prepared.request_id).outcome == "planned"  # not superseded by a guess
+
+
 def test_submit_it_shows_the_summary_and_submits_nothing(store: Store) -> None:
     backend = FakeBackend()
     concierge = engine(store, backend)

@@ -55,6 +55,7 @@ from tests.fakes.slack_app import (
     slack_app,
 )
 from tests.helpers.cli import cli_env
+from tests.helpers.threads import at_once
 from tests.openai_fake import FakeVllm, Structured
 from tests.slack_fake import FakeSlack, block_action_body, signed_request
 from tests.slack_fake.inbound import event_callback_body, message_event
@@ -148,11 +149,7 @@ def test_confirm_clicked_many_times_at_once_cancels_once(door: Door) -> None:
         start.wait()
         urls.append(door.click(CONFIRM_ORDER_ACTION, request_id))
 
-    threads = [threading.Thread(target=click) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(click, [()] * 8)
     answers = [door.answers_to(url)[0] for url in urls]
     assert sum("Cancelled job *1001*" in shown_text(a) for a in answers) == 1
     assert door.backend.cancelled == ["1001"]

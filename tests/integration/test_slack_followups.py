@@ -23,6 +23,7 @@ from bot.slack.job_updates import MAX_ATTEMPTS, JobUpdates
 from bot.store import Store
 from bot.tracker import Tracker
 from tests.fakes.slack_app import ALICE, BOB, WAIT_S, Door, buttons, make_door, one_round, shown_text
+from tests.helpers.threads import at_once
 from tests.slack_fake import FakeSlack, block_action_body
 from tests.slack_fake.inbound import view_submission_body
 
@@ -305,11 +306,7 @@ def test_two_replicas_posting_at_once_post_each_update_once(door: Door) -> None:
             start.wait()
             counts.append(replica.post_new())
 
-        threads = [threading.Thread(target=post, args=(replica,)) for replica in replicas]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(post, [(replica,) for replica in replicas])
         assert sum(counts) == 1
     texts = [p["text"] for p in _thread_posts(door.fake)]
     assert len(texts) == 3

@@ -38,6 +38,7 @@ from bot.telemetry.schedule_settings import (
     crontab_trigger,
     window,
 )
+from tests.helpers.threads import at_once
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TTL = timedelta(seconds=60)
@@ -188,11 +189,7 @@ def _race_for_the_lease(engines: list[Engine], holders: list[str], now: datetime
         if leases.hold_lease("schedule", holder, now, TTL):
             won.append(holder)
 
-    threads = [threading.Thread(target=ask, args=pair) for pair in zip(engines, holders, strict=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(WAIT_S)
+    at_once(ask, zip(engines, holders, strict=True), WAIT_S)
     return won
 
 
@@ -271,11 +268,7 @@ def test_a_digest_due_while_the_bot_was_down_is_posted_once_when_it_comes_back(
     replicas = [
         Schedule(database_url, settings, ScheduledWork(posted), holder=f"after-restart-{i}") for i in range(2)
     ]
-    threads = [threading.Thread(target=replica.step) for replica in replicas]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(WAIT_S)
+    at_once(Schedule.step, [(replica,) for replica in replicas], WAIT_S)
     assert sum(replica.is_leader for replica in replicas) == 1
     posted.wait_for(1)
     (leader,) = [replica for replica in replicas if replica.is_leader]

@@ -21,6 +21,7 @@ from bot.store import Store
 from bot.store.database import alembic_config
 from bot.store.tables import Base, SlackThreadRow, StateRow
 from bot.store.thread_updates import ThreadUpdates
+from tests.helpers.threads import at_once
 
 TABLES = {
     "identities",
@@ -110,12 +111,8 @@ def test_two_processes_starting_at_once_both_migrate(database_url: str) -> None:
         except BaseException as e:
             failures.append(e)
 
-    threads = [threading.Thread(target=migrate, args=(s,)) for s in stores]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        at_once(migrate, [(s,) for s in stores])
         assert not failures, failures
         assert {_revision(s) for s in stores} == {_head()}
     finally:

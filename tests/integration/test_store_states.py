@@ -10,6 +10,7 @@ import pytest
 from backends.errors import JobNotFound
 from backends.types import JobRef, JobState
 from bot.store import Store
+from tests.helpers.threads import at_once
 
 REF = JobRef(backend="slurm", job_id="501")
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -109,12 +110,8 @@ def test_two_trackers_racing_record_each_transition_once(database_url: str) -> N
             failures.append(e)
             start.abort()
 
-    threads = [threading.Thread(target=track, args=(i,)) for i in range(len(trackers))]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        at_once(track, [(i,) for i in range(len(trackers))])
         assert not failures, failures
         per_step = [sum(results) for results in zip(*won, strict=True)]
         assert per_step == [1] * len(sequence), "each transition must be won by exactly one tracker"

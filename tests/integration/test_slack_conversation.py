@@ -60,6 +60,15 @@ def test_a_dm_is_previewed_in_its_thread_and_a_follow_up_changes_the_gpus(events
     assert events.backend.submitted == []
 
 
+def test_a_dm_keeps_every_line_of_its_command(events: Door) -> None:
+    events.say("1 a100 for 1 hour, run:\ncd /data\npython prep.py --fast\npython train.py")
+    (preview,) = events.posts(1)
+    recorded = events.store.request(submit_value(preview)).intent
+    assert recorded is not None
+    assert recorded["command"] == "cd /data\npython prep.py --fast\npython train.py"
+    assert events.backend.submitted == []
+
+
 def test_follow_ups_change_type_and_time_and_submit_it_shows_the_button_again(events: Door) -> None:
     ts = events.say("2 a100 for 1 hour to run python x.py")
     events.posts(1)

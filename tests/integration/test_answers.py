@@ -9,16 +9,12 @@ the question, the doors only render it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import pytest
-from click.testing import CliRunner
 
 from backends.errors import RequestInvalid
-from backends.types import GpuPool, Identity, IntentKind, JobRef, PendingCode, PendingReason
+from backends.types import GpuPool, IntentKind, JobRef, PendingCode, PendingReason
 from bot.answers import Question
-from bot.cli.chat import chat
-from bot.conversations import Conversations
 from bot.engine import Concierge
 from bot.llm.client import chat_model_from
 from bot.llm.phrasing import phrase_why
@@ -28,6 +24,7 @@ from bot.understanding.grammar import understand
 from policies import load_policy
 from tests.fakes.backend import FakeBackend
 from tests.fakes.slack_app import ALICE, Door, shown_text, slack_app
+from tests.helpers.chat import chat_with
 from tests.openai_fake import FakeVllm, RawText
 from tests.slack_fake import FakeSlack
 
@@ -59,20 +56,10 @@ def concierge(store: Store, model: FakeVllm) -> Concierge:
     return Concierge(store, {"slurm": Waiting()}, understand, load_policy(None), phrase_why=phrased)
 
 
-@dataclass(frozen=True)
-class ChatDoor:
-    concierge: Concierge
-    store: Store
-    identity: Identity
-    conversations: Conversations
-
-
 def test_why_is_phrased_by_the_model_at_every_door(
     store: Store, concierge: Concierge, model: FakeVllm
 ) -> None:
-    door = ChatDoor(concierge, store, ALICE, Conversations(concierge, store))
-    talked = CliRunner().invoke(chat, [], input="why is job 1234 pending?\n", obj=door)
-    assert talked.exit_code == 0, talked.output
+    talked = chat_with(concierge, store, ALICE, "why is job 1234 pending?\n")
     assert PHRASED in talked.output and TEMPLATE not in talked.output
 
     with FakeSlack() as fake:

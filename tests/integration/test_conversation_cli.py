@@ -3,41 +3,22 @@ PostgreSQL) behind it, a fake cluster that records what was submitted."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from backends.types import Identity
-from bot.cli.chat import chat
-from bot.conversations import Conversations
 from bot.engine import Concierge
 from bot.store import Store
 from bot.understanding.grammar import understand
 from policies import load_policy
 from tests.fakes.backend import FakeBackend
+from tests.helpers.chat import chat_with
 
 ALICE = Identity(requester="alice", unix_user="alice")
 
 
-@dataclass(frozen=True)
-class Door:
-    """What the CLI's App gives `chat`, built here over a fake backend."""
-
-    concierge: Concierge
-    store: Store
-    identity: Identity
-    conversations: Conversations
-
-
-def door(store: Store, backend: FakeBackend) -> Door:
-    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
-    return Door(concierge, store, ALICE, Conversations(concierge, store))
-
-
 def talk(store: Store, backend: FakeBackend, lines: str, *args: str) -> Result:
-    result = CliRunner().invoke(chat, list(args), input=lines, obj=door(store, backend))
-    assert result.exit_code == 0, result.output
-    return result
+    concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))
+    return chat_with(concierge, store, ALICE, lines, *args)
 
 
 def test_questions_then_an_explicit_yes_submits(store: Store) -> None:

@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from slack_bolt import BoltRequest
 
 from backends.types import Identity, IntentKind
-from bot.cli.chat import chat
 from bot.confirmation import ConfirmFirst
 from bot.conversations import Conversations
 from bot.conversations.context import ConversationContext
@@ -54,6 +52,7 @@ from tests.fakes.slack_app import (
     shown_text,
     slack_app,
 )
+from tests.helpers.chat import chat_with
 from tests.helpers.cli import cli_env
 from tests.helpers.threads import at_once
 from tests.openai_fake import FakeVllm, Structured
@@ -274,14 +273,6 @@ def test_ask_at_a_terminal_names_the_job_and_says_no_by_default(cli: CliEnv) -> 
 # --- concierge chat ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChatDoor:
-    concierge: Concierge
-    store: Store
-    identity: Identity
-    conversations: Conversations
-
-
 def talk(store: Store, backend: FakeBackend, model: FakeVllm, lines: str) -> str:
     routed = routing(model)
 
@@ -289,10 +280,9 @@ def talk(store: Store, backend: FakeBackend, model: FakeVllm, lines: str) -> str
         return routed.understand(text, ConversationSoFar(context.previous_texts, context.draft))
 
     concierge = Concierge(store, {"slurm": backend}, routed.understand, load_policy(None))
-    door = ChatDoor(concierge, store, ALICE, Conversations(concierge, store, in_context))
-    result = CliRunner().invoke(chat, [], input=lines, obj=door)
-    assert result.exit_code == 0, result.output
-    return result.output  # the refusal of a reading is an error line, on stderr
+    conversations = Conversations(concierge, store, in_context)
+    # The refusal of a reading is an error line, on stderr.
+    return chat_with(concierge, store, ALICE, lines, conversations=conversations).output
 
 
 def test_chat_asks_before_a_cancel_the_model_read(store: Store, model: FakeVllm) -> None:

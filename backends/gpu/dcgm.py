@@ -9,6 +9,10 @@ Why it is built this way:
 - Labels: `Hostname` and `hostname` (renamed on dcgm-exporter's master in 2026), `UUID` and the
   old namespace's `uuid`, `modelName`, and in Kubernetes mode `pod`/`namespace`/`container`
   (present only on GPUs allocated to a pod). With no host label the endpoint's host stands in.
+- The person a pod belongs to, where the pod says so: dcgm-exporter copies the pod's own labels
+  onto its series when run with `--kubernetes-enable-pod-labels` (names in Prometheus form, e.g.
+  JupyterHub's `hub.jupyter.org/username` as `hub_jupyter_org_username`); the first of
+  `OWNER_LABELS` present is the owner, ahead of the namespace a digest otherwise names.
   Where series of one GPU disagree on a label (a time-sliced GPU has one series per pod), the
   first non-empty value is kept: a GpuSample names one pod.
 - MIG: power and temperature belong to the board; instance samples leave them out (as NVML does)
@@ -64,6 +68,8 @@ WANTED_METRICS = frozenset(
 # so instance samples leave them out (as NVML does) and the board sample carries them.
 _BOARD_METRICS = frozenset({POWER_USAGE, GPU_TEMP})
 _INSTANCE_LABELS = frozenset({MIG_INSTANCE_LABEL, MIG_PROFILE_LABEL})
+# Pod labels that name a person, as dcgm-exporter exports them (most specific first).
+OWNER_LABELS = ("hub_jupyter_org_username", "owner", "user", "username")
 
 # (host, gpu index, GPU instance id or None)
 GpuKey = tuple[str, str, str | None]
@@ -156,6 +162,7 @@ class SeriesGroups:
             pod=labels.get("pod"),
             namespace=labels.get("namespace"),
             container=labels.get("container"),
+            pod_owner=next((labels[name] for name in OWNER_LABELS if labels.get(name)), None),
         )
 
 

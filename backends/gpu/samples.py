@@ -30,6 +30,7 @@ class GpuSample:
     pod: str | None = None
     namespace: str | None = None
     container: str | None = None
+    pod_owner: str | None = None  # the person the pod's own labels name (dcgm.OWNER_LABELS), if any
     pids: tuple[int, ...] = ()
 
 

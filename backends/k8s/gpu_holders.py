@@ -9,8 +9,9 @@ dicts from the one labelled LIST the tracker makes anyway): no API call here.
 - Any other pod is its own holder, `namespace/pod`.
 - The owner: our pods carry no owner label (owners are annotations on the workload, and a user
   name is often not a valid label value), so the caller may pass `owners` (job_id → user, e.g.
-  from `owners_from_workloads`); without one the owner is the namespace, which on most clusters
-  is the team or the person.
+  from `owners_from_workloads`); else the person the pod's own labels name, where dcgm-exporter
+  exports them (`GpuSample.pod_owner`); else the namespace, which on most clusters is the team
+  or the person.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ def pod_gpu_holder(
     pod: str,
     labels: Mapping[str, str] | None = None,
     owners: Mapping[str, str] | None = None,
+    pod_owner: str | None = None,
 ) -> GpuHolder:
     """The holder of a GPU allocated to this pod."""
     labels = labels or {}
     workload = labels.get(NAME_LABEL) if labels.get(MANAGED_BY_LABEL) == MANAGED_BY else None
     job_id = f"{namespace}/{workload or pod}"
-    owner = (owners or {}).get(job_id) or namespace
+    owner = (owners or {}).get(job_id) or pod_owner or namespace
     return GpuHolder(backend="k8s", job_id=job_id, owner=owner)
 
 
@@ -51,7 +53,9 @@ def gpu_holders(
         if sample.pod and sample.namespace:
             key = (sample.namespace, sample.pod)
             if key not in holders:
-                holders[key] = pod_gpu_holder(sample.namespace, sample.pod, pod_labels.get(key), owners)
+                holders[key] = pod_gpu_holder(
+                    sample.namespace, sample.pod, pod_labels.get(key), owners, sample.pod_owner
+                )
     return holders
 
 

@@ -56,9 +56,17 @@ def test_a_snapshot_of_exporters_names_each_gpu_and_the_dead_endpoint(
     assert not (tmp_path / "concierge.db").exists()  # a snapshot reads and writes no store
 
 
-def test_a_snapshot_names_each_idle_or_low_gpu_with_its_pod_and_owner(env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    # The owner is the person the pod's labels name (dcgm-exporter --kubernetes-enable-pod-labels),
+    # else its namespace.
+    ("exported", "owner"),
+    [("kubernetes.txt", "research"), ("kubernetes-pod-labels.txt", "bob")],
+)
+def test_a_snapshot_names_each_idle_or_low_gpu_with_its_pod_and_owner(
+    env: dict[str, str], exported: str, owner: str
+) -> None:
     # One reading holds no GPU-hours: the snapshot judges by the utilisation now, and says so.
-    with serving(lambda _: Reply(body=fixture("kubernetes.txt").encode())) as (url, _):
+    with serving(lambda _: Reply(body=fixture(exported).encode())) as (url, _):
         done = run(env, "digest", "--dcgm", f"{url}/metrics")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -68,7 +76,7 @@ def test_a_snapshot_names_each_idle_or_low_gpu_with_its_pod_and_owner(env: dict[
         "low",
         "research/jupyter-bob-0",
         "k8s",
-        "research",
+        owner,
         "gpu-node-3:1",
     ]
     assert lines[heading + 3] == ""  # the 94 % pod is not listed

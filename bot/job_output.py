@@ -126,7 +126,7 @@ def output_tail(
         return None
     if record is not None and not may_see_details(viewer, record, status):
         return None
-    if record is None and not (viewer.is_admin or (status is not None and status.user == viewer.unix_user)):
+    if record is None and not (viewer.is_admin or _runs_as(viewer, status)):
         return None
     if ending.output_path is None:
         return OutputTail(None, lines=tuple((ending.message or "").splitlines()[-MAX_LINES:]))
@@ -135,3 +135,10 @@ def output_tail(
     if not owner:
         return OutputTail(ending.output_path, unread="the job's Unix user is not known")
     return read_tail(ending.output_path, str(owner))
+
+
+def _runs_as(viewer: Identity, status: JobStatus | None) -> bool:
+    """Whether a job not asked for through the concierge runs as `viewer` on its cluster."""
+    if status is None:
+        return False
+    return status.user == (viewer.k8s_user if status.ref.backend == "k8s" else viewer.unix_user)

@@ -109,3 +109,17 @@ def test_a_failed_job_is_explained_to_its_owner(cli: Cli, train_py: Path) -> Non
         output.unlink()
     assert "Its last lines are not shown: alice may not read it." in guarded.out
     assert "root:" not in guarded.out
+
+
+def test_a_job_submitted_with_plain_sbatch_is_explained_to_its_owner(cli: Cli) -> None:
+    script = "#!/bin/bash\n#SBATCH --time=1 --output=plain-%j.out\npython train.py\n"
+    argv = ["sbatch", "--parsable", "--uid=alice", "--gid=alice", f"--chdir={HOME}", "--export=NONE"]
+    job = subprocess.run(argv, input=script, capture_output=True, text=True, check=True).stdout.strip()
+    wait_for(lambda: slurm_state(job) == "FAILED", timeout=30)
+    try:
+        mine, theirs = cli("--as", "alice", "status", job), cli("--as", "bob", "status", job)
+    finally:
+        (HOME / f"plain-{job}.out").unlink(missing_ok=True)
+    assert "Not submitted through the concierge" in mine.out
+    assert "It exited with code 127" in mine.out and "python: command not found" in mine.out
+    assert "It exited with code 127" in theirs.out and "| " not in theirs.out

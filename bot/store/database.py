@@ -29,7 +29,7 @@ Nothing waits for ever (bot/store/failures.py says what each failure becomes):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -209,3 +209,15 @@ def conflict_insert(engine: Engine) -> Callable[..., Any]:
     """The dialect's INSERT that takes ON CONFLICT (SQLite ≥ 3.24 and PostgreSQL spell it alike,
     but SQLAlchemy has one construct per dialect): `conflict_insert(engine)(Table).values(…)`."""
     return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
+def inserted_first(connection: Connection, table: Any, keys: Sequence[Any], **values: Any) -> bool:
+    """True for exactly one caller per key, however many try at once, on any replica: one
+    INSERT … ON CONFLICT (keys) DO NOTHING, whose RETURNING row only the winner gets."""
+    statement = (
+        conflict_insert(connection.engine)(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(keys[0])
+    )
+    return connection.execute(statement).scalar() is not None

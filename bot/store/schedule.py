@@ -18,14 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, insert, or_, select, tuple_, update
 
-from bot.store.database import conflict_insert, connected
+from bot.store.database import conflict_insert, connected, inserted_first
 from bot.store.schedule_tables import GpuNudgeRow, ScheduledRunRow, ScheduleLeaseRow
 from bot.store.tables import AuditRow, IdentityRow, RequestRow
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +100,9 @@ class ScheduleStore:
             )
             if taken.rowcount == 1:
                 return True
-            created = connection.execute(
-                self._insert(lease)
-                .values(name=name, holder=holder, expires_at=expires, acquired_at=now)
-                .on_conflict_do_nothing(index_elements=[lease.name])
-                .returning(lease.name)
+            return inserted_first(
+                connection, lease, [lease.name], name=name, holder=holder, expires_at=expires, acquired_at=now
             )
-            return created.scalar() is not None
 
     def release_lease(self, name: str, holder: str, now: datetime) -> None:
         """Let another replica take over at once (a clean shutdown), if `holder` still leads."""
@@ -115,7 +117,7 @@ class ScheduleStore:
             row = connection.execute(select(ScheduleLeaseRow).where(ScheduleLeaseRow.name == name)).first()
         if row is None:
             return None
-        return Lease(name=row.name, holder=row.holder, expires_at=row.expires_at, acquired_at=row.acquired_at)
+        return _record(Lease, row)
 
     # --- digest periods -----------------------------------------------------------------------
 
@@ -125,20 +127,17 @@ class ScheduleStore:
         """True for the one caller that may post this period of this digest."""
         run = ScheduledRunRow
         with self._writing() as connection:
-            claimed = connection.execute(
-                self._insert(run)
-                .values(
-                    key=key,
-                    period_start=period_start,
-                    period_end=period_end,
-                    holder=holder,
-                    claimed_at=now,
-                    posted_at=None,
-                )
-                .on_conflict_do_nothing(index_elements=[run.key, run.period_start])
-                .returning(run.key)
+            return inserted_first(
+                connection,
+                run,
+                [run.key, run.period_start],
+                key=key,
+                period_start=period_start,
+                period_end=period_end,
+                holder=holder,
+                claimed_at=now,
+                posted_at=None,
             )
-            return claimed.scalar() is not None
 
     def mark_posted(self, key: str, period_start: datetime, now: datetime) -> None:
         run = ScheduledRunRow
@@ -165,17 +164,7 @@ class ScheduleStore:
         run = ScheduledRunRow
         with self._reading() as connection:
             rows = connection.execute(select(run).where(run.key == key).order_by(run.period_start)).all()
-        return [
-            ScheduledRun(
-                key=row.key,
-                period_start=row.period_start,
-                period_end=row.period_end,
-                holder=row.holder,
-                claimed_at=row.claimed_at,
-                posted_at=row.posted_at,
-            )
-            for row in rows
-        ]
+        return [_record(ScheduledRun, row) for row in rows]
 
     # --- idle-GPU nudges ----------------------------------------------------------------------
 
@@ -185,21 +174,18 @@ class ScheduleStore:
         """A claim to nudge this job's owner now, or None while its cooldown or Keep lasts."""
         nudge = GpuNudgeRow
         with self._writing() as connection:
-            created = connection.execute(
-                self._insert(nudge)
-                .values(
-                    backend=backend,
-                    job_id=job_id,
-                    owner=owner,
-                    last_nudged_at=now,
-                    kept_until=None,
-                    nudges=1,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=[nudge.backend, nudge.job_id])
-                .returning(nudge.job_id)
-            )
-            if created.scalar() is not None:
+            if inserted_first(
+                connection,
+                nudge,
+                [nudge.backend, nudge.job_id],
+                backend=backend,
+                job_id=job_id,
+                owner=owner,
+                last_nudged_at=now,
+                kept_until=None,
+                nudges=1,
+                updated_at=now,
+            ):
                 return NudgeClaim(backend, job_id, now, None)
             previous = connection.execute(
                 select(nudge.last_nudged_at).where(_is_nudge(backend, job_id))
@@ -264,17 +250,7 @@ class ScheduleStore:
             rows = connection.execute(
                 select(nudge).where(tuple_(nudge.backend, nudge.job_id).in_(keys))
             ).all()
-        return {
-            (row.backend, row.job_id): NudgeRecord(
-                backend=row.backend,
-                job_id=row.job_id,
-                owner=row.owner,
-                last_nudged_at=row.last_nudged_at,
-                kept_until=row.kept_until,
-                nudges=row.nudges,
-            )
-            for row in rows
-        }
+        return {(row.backend, row.job_id): _record(NudgeRecord, row) for row in rows}
 
     # --- who to tell --------------------------------------------------------------------------
 
@@ -307,6 +283,11 @@ class ScheduleStore:
 
     def _writing(self) -> AbstractContextManager[Connection]:
         return connected(self._engine, _THEN, write=True)
+
+
+def _record(kind: type[R], row: Any) -> R:
+    """The record `kind` from a row that has a column for each of its fields, by name."""
+    return kind(**{field.name: getattr(row, field.name) for field in fields(kind)})
 
 
 def _is_nudge(backend: str, job_id: str) -> ColumnElement[bool]:

@@ -30,6 +30,7 @@ from bot.store.conversation_tables import ConversationKey, ConversationRow, Conv
 from bot.store.database import (
     conflict_insert,
     create_store_engine,
+    inserted_first,
     supported_url,
     unavailable_as_error,
     upgrade_to_head,
@@ -461,17 +462,11 @@ class Store:
     # --- once-only claims ---------------------------------------------------------------------
 
     def claim(self, key: str, actor: str) -> bool:
-        """True for exactly one caller per key, however many try at once, on any replica: one
-        INSERT … ON CONFLICT DO NOTHING, whose RETURNING row only the winner gets."""
-        insert = conflict_insert(self._engine)
-        statement = (
-            insert(ClaimRow)
-            .values(key=key, actor=actor, claimed_at=utc_now())
-            .on_conflict_do_nothing(index_elements=[ClaimRow.key])
-            .returning(ClaimRow.key)
-        )
+        """True for exactly one caller per key, however many try at once, on any replica."""
         with self._writing() as session:
-            return session.connection().execute(statement).scalar() is not None
+            return inserted_first(
+                session.connection(), ClaimRow, [ClaimRow.key], key=key, actor=actor, claimed_at=utc_now()
+            )
 
     # --- audit --------------------------------------------------------------------------------
 
@@ -498,17 +493,19 @@ class Store:
     def remember_thread(self, request_id: str, channel: str, ts: str | None) -> bool:
         """Where the request's job updates go; the first caller wins, and an empty `ts` may be
         filled once later (in the same channel). True when what this call says is now stored."""
-        insert = conflict_insert(self._engine)
-        statement = (
-            insert(SlackThreadRow)
-            .values(request_id=request_id, channel=channel, thread_ts=ts, created_at=utc_now())
-            .on_conflict_do_nothing(index_elements=[SlackThreadRow.request_id])
-            .returning(SlackThreadRow.request_id)
-        )
+        thread = SlackThreadRow
         try:
             with self._writing() as session:
                 connection = session.connection()
-                if connection.execute(statement).scalar() is not None:
+                if inserted_first(
+                    connection,
+                    thread,
+                    [thread.request_id],
+                    request_id=request_id,
+                    channel=channel,
+                    thread_ts=ts,
+                    created_at=utc_now(),
+                ):
                     return True
                 if ts is None:
                     return False
@@ -593,27 +590,18 @@ class Store:
             with self._writing() as session:
                 connection = session.connection()
                 if state.turn == 0:
-                    insert = conflict_insert(self._engine)
-                    statement = (
-                        insert(ConversationRow)
-                        .values(
-                            door=key.door,
-                            place=key.place,
-                            requester=key.requester,
-                            turn=1,
-                            created_at=now,
-                            **values,
-                        )
-                        .on_conflict_do_nothing(
-                            index_elements=[
-                                ConversationRow.door,
-                                ConversationRow.place,
-                                ConversationRow.requester,
-                            ]
-                        )
-                        .returning(ConversationRow.turn)
+                    row = ConversationRow
+                    return inserted_first(
+                        connection,
+                        row,
+                        [row.door, row.place, row.requester],
+                        door=key.door,
+                        place=key.place,
+                        requester=key.requester,
+                        turn=1,
+                        created_at=now,
+                        **values,
                     )
-                    return connection.execute(statement).scalar() is not None
                 saved = connection.execute(
                     update(ConversationRow)
                     .where(

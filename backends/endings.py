@@ -22,18 +22,18 @@ _EXIT_MEANINGS = {
     ),
 }
 # The scheduler's word for an end, where it says more than the exit code (Slurm's job reasons,
-# Kubernetes' container and Job reasons).
+# Kubernetes' container and Job reasons), said of the job: "It …".
 _REASONS = {
-    "TimeLimit": "it reached its time limit and the scheduler stopped it",
-    "DeadlineExceeded": "it reached its time limit (the Job's deadline) and Kubernetes stopped it",
-    "OutOfMemory": "it ran out of memory",
-    "OOMKilled": "it ran out of memory and the kernel killed it",
-    "NodeFail": "a node it ran on failed",
-    "NodeDown": "a node it ran on went down",
-    "JobLaunchFailure": "Slurm could not start it on the node (JobLaunchFailure): ask the administrators",
-    "BackoffLimitExceeded": "its pod failed as often as the Job allows",
-    "Prolog": "the node's prolog script failed before it started",
-    "BadConstraints": "it asked for something no node has",
+    "TimeLimit": "reached its time limit, so the scheduler stopped it",
+    "DeadlineExceeded": "reached its time limit (the Job's deadline), so Kubernetes stopped it",
+    "OutOfMemory": "ran out of memory",
+    "OOMKilled": "ran out of memory, so the kernel killed it",
+    "NodeFail": "lost a node it ran on (the node failed)",
+    "NodeDown": "lost a node it ran on (the node went down)",
+    "JobLaunchFailure": "could not be started on the node (JobLaunchFailure): ask the administrators",
+    "BackoffLimitExceeded": "failed as often as its Job allows (BackoffLimitExceeded)",
+    "Prolog": "could not start: the node's prolog script failed",
+    "BadConstraints": "asked for something no node has",
 }
 
 
@@ -45,13 +45,13 @@ def signal_name(number: int) -> str:
 
 
 def ending_sentence(state: JobState, ending: JobEnding | None) -> str | None:
-    """How the job ended, e.g. "exited with code 127: the shell could not find …"; None when the
-    scheduler said nothing about it."""
+    """How the job ended, said of it ("It …"): e.g. "exited with code 127: the shell could not find …";
+    None when the scheduler said nothing about it."""
     if ending is None:
         return None
     parts: list[str] = []
     if ending.signal:
-        parts.append(f"killed by signal {ending.signal} ({signal_name(ending.signal)})")
+        parts.append(f"was killed by signal {ending.signal} ({signal_name(ending.signal)})")
     elif ending.exit_code is not None and (ending.exit_code or state is not JobState.CANCELLED):
         said = f"exited with code {ending.exit_code}"
         meaning = _EXIT_MEANINGS.get(ending.exit_code)
@@ -62,4 +62,4 @@ def ending_sentence(state: JobState, ending: JobEnding | None) -> str | None:
         parts.append(_REASONS[ending.reason])
     if not parts:
         return None
-    return "; ".join(parts)
+    return "; it ".join(parts)

@@ -19,9 +19,9 @@ FAILED = JobState.FAILED
         (FAILED, JobEnding(exit_code=137), "exited with code 137: a program it ran was killed by SIGKILL"),
         (FAILED, JobEnding(exit_code=2, reason="NonZeroExitCode"), "exited with code 2"),
         (JobState.COMPLETED, JobEnding(exit_code=0), "exited with code 0"),
-        (JobState.TIMEOUT, JobEnding(signal=15, reason="TimeLimit"), "(SIGTERM); it reached its time"),
-        (FAILED, JobEnding(exit_code=137, reason="OOMKilled"), "SIGKILL; it ran out of memory"),
-        (FAILED, JobEnding(reason="DeadlineExceeded"), "it reached its time limit (the Job's deadline)"),
+        (JobState.TIMEOUT, JobEnding(signal=15, reason="TimeLimit"), "was killed by signal 15 (SIGTERM); it"),
+        (FAILED, JobEnding(exit_code=137, reason="OOMKilled"), "SIGKILL; it ran out of memory, so"),
+        (FAILED, JobEnding(reason="DeadlineExceeded"), "reached its time limit (the Job's deadline), so"),
     ],
 )
 def test_an_end_is_said_in_words(state: JobState, ending: JobEnding, said: str) -> None:

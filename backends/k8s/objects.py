@@ -359,22 +359,11 @@ def decode_object(data: bytes | Mapping[str, Any], kind: type[T]) -> T:
     return msgspec.convert(data, type=kind, strict=False)
 
 
+# Binary suffixes are powers of 1024, decimal ones powers of 1000 (apimachinery's quantity.go).
 _SUFFIXES = {
-    "Ki": Decimal(1024),
-    "Mi": Decimal(1024**2),
-    "Gi": Decimal(1024**3),
-    "Ti": Decimal(1024**4),
-    "Pi": Decimal(1024**5),
-    "Ei": Decimal(1024**6),
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal(1000),
-    "M": Decimal(1000**2),
-    "G": Decimal(1000**3),
-    "T": Decimal(1000**4),
-    "P": Decimal(1000**5),
-    "E": Decimal(1000**6),
+    **{prefix + "i": Decimal(1024) ** power for power, prefix in enumerate("KMGTPE", 1)},
+    **{suffix: Decimal(1000) ** power for power, suffix in enumerate("kMGTPE", 1)},
+    **{suffix: Decimal(1000) ** -power for power, suffix in enumerate("mun", 1)},
 }
 
 

@@ -173,9 +173,6 @@ IMAGE_PULL_REASONS = frozenset(
     }
 )
 CRASH_REASONS = frozenset({"CrashLoopBackOff"})
-CONFIG_REASONS = frozenset(
-    {"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "PreStartHookError"}
-)
 STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
 
 

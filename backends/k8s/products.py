@@ -64,7 +64,3 @@ def base_product(product: str) -> str:
     if without_mig.upper().endswith(SHARED_SUFFIX):
         return without_mig[: -len(SHARED_SUFFIX)]
     return without_mig
-
-
-def is_shared_product(product: str) -> bool:
-    return product.upper().endswith(SHARED_SUFFIX)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends.k8s.products import base_product, family_of, is_shared_product, mig_profile_of, product_matches
+from backends.k8s.products import base_product, family_of, mig_profile_of, product_matches
 
 
 @pytest.mark.parametrize(
@@ -63,5 +63,4 @@ def test_suffixes_gfd_adds_are_read() -> None:
     assert mig_profile_of("NVIDIA-A100-SXM4-40GB") is None
     assert base_product("NVIDIA-A100-SXM4-40GB-MIG-3g.20gb") == "NVIDIA-A100-SXM4-40GB"
     assert base_product("Tesla-T4-SHARED") == "Tesla-T4"
-    assert is_shared_product("Tesla-T4-SHARED") and not is_shared_product("Tesla-T4")
     assert family_of(None) is None

@@ -128,14 +128,6 @@ class GpuUsage:
     def mean_utilization_pct(self) -> float | None:
         return self.util_sum / self.util_samples if self.util_samples else None
 
-    @property
-    def mean_memory_used_mib(self) -> float | None:
-        return self.memory_used_sum / self.memory_samples if self.memory_samples else None
-
-    @property
-    def mean_power_w(self) -> float | None:
-        return self.power_sum / self.power_samples if self.power_samples else None
-
 
 @dataclass(frozen=True, slots=True)
 class GridRow:

@@ -10,8 +10,9 @@ word is present ("need", "give me", "run" as a verb, "please", "can I get"…):
 - an opinion: "love", "hate", "awesome";
 - a question that is not asking for them: opened with what/which/why/how/is/are/does… (the
   questions the concierge answers are recognised before this, in queries.py).
-A text that names a command, an image or a model is a request whatever else it says: it has
-something to run.
+A GPU named with no amount, no request word and words besides ("the H100s are so fast") is a
+mention, not a request. A text that names a command, an image or a model is a request whatever
+else it says: it has something to run.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _I = re.IGNORECASE
 _REQUEST_RE = lazy(
     r"\b(?:need|needs|want|wanna|give|get|submit|schedule|queue|sbatch|allocate|reserve|book|request|deploy"
     r"|serve|launch|start|train|fine-?tune|rerun|re-run|resubmit|retry|again|spin\s+up|i'?d\s+(?:like|love)"
+    r"|use|switch|change|make\s+it|instead"  # a change to a request in a thread
     r"|please|pls|plz|(?:can|could|may)\s+(?:i|we)\s+(?:have|use|grab|borrow))\b"
     r"|(?<!\bthe\s)(?<!\bmy\s)(?<!\bour\s)(?<!\bthat\s)(?<!\bthis\s)(?<!\blast\s)(?<!\ba\s)(?<!'s\s)\brun\b",
     _I,
@@ -35,6 +37,7 @@ _TALK_RES = (
     # a report of something past
     lazy(
         r"\b(?:took|ran|lasted|finished|completed|crashed|died|was|were|had|did|used\s+to|yesterday|yesterday's"
+        r"|just\s+got|bought|installed|arrived|received|ordered"
         r"|last\s+(?:night|week|month|year|time)|ago|earlier\s+today|fyi|btw|by\s+the\s+way|just\s+so\s+you\s+know)\b",
         _I,
     ),
@@ -63,8 +66,14 @@ _TALK_RES = (
 )
 
 
-def is_talk(text: str) -> bool:
-    """Whether `text` (its command taken out) talks about GPUs rather than asking for them."""
+def is_talk(text: str, *, states_amounts: bool = True, unread_words: int = 0) -> bool:
+    """Whether `text` (its command taken out) talks about GPUs rather than asking for them.
+
+    A text that names a GPU but no amount of anything (no count, size or length), asks for nothing
+    and has words nobody read ("the H100s are so fast") mentions them; "H100" alone, or "H100
+    please", may still be a request or the answer to a question."""
     if _REQUEST_RE.search(text):
         return False
+    if not states_amounts and unread_words:
+        return True
     return any(pattern.search(text) for pattern in _TALK_RES)

@@ -43,7 +43,7 @@ _E = r"(?![\w-]|\.\w)"  # a word ends here ("l40." ends a sentence, "l40.py" is 
 _VALUE = r"(?P<value>[a-z0-9][\w.\-]{0,127})"
 _ADJECTIVES = (
     r"(?:(?:shared|time[\s-]?sliced|timesliced|dedicated|single|whole|full|free|idle|available|more|extra"
-    r"|nvidia|amd|big|fast|physical|separate|identical|modern|powerful|beefy)[\s-]+){0,3}"
+    r"|nvidia|amd|big|fast|physical|separate|identical|modern|powerful|beefy|new|newer|latest)[\s-]+){0,3}"
 )
 _GPU_WORD = r"(?:gpus?|gpu\s+cards?|graphics\s+cards?|cards?|accelerators?)"
 _HOST_MEMORY_AFTER = r"(?!\s*(?:of\s+)?(?:host\s+|system\s+|cpu\s+|main\s+)?(?:ram|memory|mem)\b)"

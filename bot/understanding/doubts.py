@@ -14,6 +14,9 @@ word beside it, never dropped: a quantity guessed wrong costs a person hours in 
 id after "job"/"#" is a reference, not a quantity, and is left alone (so is a "uid 0": the identity
 is never read from words).
 
+A word in another language ("für", "días": a letter outside ASCII) is named back the same way, with
+the unread words beside it.
+
 A length with no length ("overnight", "a few hours", "for a while", "the weekend") is asked about:
 the site's default wall time would be a guess made silently.
 """
@@ -71,7 +74,8 @@ _VAGUE_LENGTH_RE = lazy(
     r"\b(?:overnight|over\s+night|all\s+(?:day|night|week(?:end)?)|(?:a\s+)?few\s+(?:more\s+)?(?:minutes|hours|days|weeks)"
     r"|several\s+(?:minutes|hours|days|weeks)|many\s+(?:hours|days)|some\s+(?:hours|days)|(?:a\s+)?(?:little\s+)?while"
     r"|(?:over\s+)?the\s+weekend|as\s+long\s+as\s+(?:possible|needed|it\s+takes|you\s+can)|indefinitely|forever"
-    r"|a\s+long\s+time|(?:a\s+)?couple\s+(?:of\s+)?(?:days|hours)\s+or\s+so)\b",
+    r"|a\s+long\s+time|(?:a\s+)?couple\s+(?:of\s+)?(?:days|hours)\s+or\s+so"
+    r"|(?:the\s+)?rest\s+of\s+the\s+(?:day|night|week|month)|(?:a\s+)?(?:good\s+)?chunk\s+of\s+the\s+day)\b",
     re.IGNORECASE,
 )
 
@@ -177,6 +181,24 @@ def unread_quantity(leftover: str) -> str | None:
             return f"{before_words[-1]} {number}"
         return number
     return None
+
+
+_FOREIGN_WORD_RE = lazy(r"[^\W\d_]*[^\x00-\x7f\W][^\W\d_]*", re.UNICODE)
+_WORD_RUN = 3
+
+
+def foreign_words(leftover: str) -> str | None:
+    """Words nobody read in another language than the grammar's ("für vier Stunden"), or None.
+
+    A word with a letter outside ASCII is none the grammar knows; it is named with the unread
+    words next to it, since those carry its meaning too."""
+    found = _FOREIGN_WORD_RE.search(leftover)
+    if found is None:
+        return None
+    before = leftover[: found.start()].split()
+    after = leftover[found.end() :].split()
+    run = [*before[-1:], found.group(0), *after[: _WORD_RUN - 1]]
+    return " ".join(word.strip(",;:.!?") for word in run if word.strip(",;:.!?"))
 
 
 def vague_length(text: str) -> str | None:

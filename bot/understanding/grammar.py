@@ -38,7 +38,7 @@ from bot.understanding.chat import is_talk
 from bot.understanding.commands import split_command
 from bot.understanding.deadlines import find_deadline
 from bot.understanding.details import Details, read_details
-from bot.understanding.doubts import find_choices, unread_quantity, vague_length
+from bot.understanding.doubts import find_choices, foreign_words, unread_quantity, vague_length
 from bot.understanding.lazy_re import lazy
 from bot.understanding.queries import Question, other_jobs, recognise_question
 from bot.understanding.vocabulary import FILLER
@@ -58,6 +58,16 @@ QUERY_FILTER_FIELDS = frozenset(
     {"target", "gpu_type", "gpu_memory_gb", "mig_profile", "partition", "account", "qos", "namespace"}
 )
 _RESOURCE_FIELDS = ("gpus", "gpu_type", "mig_profile", "command", "image", "model", "gpu_memory_gb")
+_AMOUNT_FIELDS = (
+    "gpus",
+    "gpu_memory_gb",
+    "mig_profile",
+    "time_limit_minutes",
+    "nodes",
+    "cpus",
+    "memory_gb",
+    "replicas",
+)
 _SUPPORTING_FIELDS = ("time_limit_minutes", "nodes", "cpus", "memory_gb", "replicas", "port", "shared")
 _SUBMIT_VERB_RE = lazy(
     r"\b(?:need|want|give|get|run|submit|schedule|queue|sbatch|allocate|reserve|book|request|deploy|serve"
@@ -253,7 +263,7 @@ def _doubt(
             f'"{vague}" says no length of time, and I will not guess one: how long should the job run? Say '
             'a length ("for 14 hours") or a clock time ("until 9am tomorrow").' + _read_so_far(fields),
         )
-    quantity = unread_quantity(leftover)
+    quantity = unread_quantity(leftover) or foreign_words(leftover)
     if quantity is not None:
         return _asked_back(
             fields,
@@ -313,7 +323,10 @@ def understand_in_detail(text: str, now: datetime | None = None) -> Understandin
         has_something_to_run = (
             split.command is not None or "image" in details.fields or "model" in details.fields
         )
-        if not has_something_to_run and is_talk(split.remainder):
+        amounts = any(k in details.fields for k in _AMOUNT_FIELDS)
+        unread = len(_unread_words(details.leftover))
+        talks = is_talk(split.remainder, states_amounts=amounts, unread_words=unread)
+        if not has_something_to_run and talks and not find_choices(split.remainder):
             return _unknown(_talk(text))
         return _submit(details, split.command, split.remainder, now)
     if _GPU_WORD_RE.search(split.remainder) and is_talk(split.remainder):

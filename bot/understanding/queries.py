@@ -53,7 +53,7 @@ _HELP_RE = _opening(
     r"|what\s+(?:are\s+)?your\s+(?:capabilities|features|commands|skills)|what\s+do\s+you\s+know\s+how\s+to\s+do"
     r"|(?:how|what)\s+can\s+you\s+help(?:\s+(?:me|us))?(?:\s+with)?"
     r"|what\s+(?:do|can)\s+you\s+(?:do|support|understand)|how\s+(?:do\s+i|does\s+this|can\s+i)\s+(?:use|work)"
-    r"(?:\s+(?:you|this|it|this\s+bot|the\s+bot))?|(?:what|which)\s+commands(?:\s+are\s+there)?"
+    r"(?:\s+(?:you|this|it|this\s+bot|the\s+bot))?|(?:what|which)\s+commands(?:\s+are\s+there|\s+(?:do|can)\s+(?:you|i)\s+(?:know|understand|support|take|use|give))?"
     r"|(?:list|show)\s+(?:me\s+)?(?:the\s+)?(?:help|commands|examples)|who\s+are\s+you|what\s+are\s+you"
     r"|how\s+does\s+(?:this|it)\s+work|what\s+is\s+this|getting\s+started|instructions|manual)"
     r"(?:\s+(?:please|pls|me|(?:to\s+)?you|with\s+this|with\s+the\s+bot|bot|here|for\s+me))*[\s?!.]*$"
@@ -152,6 +152,11 @@ _USAGE_RE = lazy(
 
 _FREE_WORD = r"(?:free|available|avail|idle|unused|spare|open|unallocated|vacant|left|unoccupied)"
 _CAPACITY_OPENING_RES = (
+    # "do we have any free A100s", "does the cluster have spare GPUs", "anything free?"
+    _opening(
+        rf"(?:(?:do|does)\s+(?:we|you|the\s+cluster|anyone)\s+have|(?:anything|something)\b){_GAP}\b{_FREE_WORD}\b"
+    ),
+    _opening(rf"(?:anything|something)\s+{_FREE_WORD}\b"),
     _opening(rf"(?:how\s+many|how\s+much){_GAP}\b(?:{_FREE_WORD}|can\s+i\s+(?:get|have|use)|are\s+there)\b"),
     _opening(rf"(?:is|are)\s+there\s+(?:any\s+|a\s+|an\s+)?{_GAP}\b{_FREE_WORD}\b"),
     _opening(rf"(?:is|are)\s+(?:any\s+|a\s+|an\s+|there\s+)?(?:{GPU_MODEL}|gpus?)s?\s+{_FREE_WORD}\b"),
@@ -170,6 +175,17 @@ _CAPACITY_ANYWHERE_RE = lazy(
 )
 
 _QUEUE_RES = (
+    # "what's in my queue right now", "show me the whole queue again", "how does our queue look today"
+    _opening(
+        rf"(?:what|how|show|list|check|see|view|display|look\s+at|give\s+me){_GAP}\b(?:my|our|the|everyone'?s)\s+"
+        r"(?:whole\s+|entire\s+|current\s+)?(?:gpu\s+|slurm\s+|job\s+|cluster\s+)?queue\b"
+    ),
+    # "what do I have running", "what am I running", "what is everyone running", "is anything pending"
+    _opening(
+        r"(?:what\s+(?:do|did)\s+(?:i|we)\s+(?:still\s+)?have|what\s+(?:am\s+i|are\s+we|is\s+every(?:one|body)"
+        r"|are\s+(?:people|others|they))|(?:is|are)\s+(?:there\s+)?(?:anything|something|any\s+jobs?)(?:\s+of\s+mine)?)"
+        r"\s+(?:still\s+|currently\s+)?(?:running|pending|queued|waiting|in\s+the\s+queue)\b"
+    ),
     _opening(
         r"(?:(?:show|list|view|display|print|see|check|get|give\s+me|look\s+at)\s+(?:me\s+)?"
         r"|(?:what|how)\s*(?:is|'s|s|does)\s+(?:in\s+)?)?"
@@ -185,10 +201,10 @@ _QUEUE_RES = (
     ),
     _opening(
         r"(?:(?:show|list|tell|give)\s+(?:me\s+)?)?"
-        r"(?:what\s*(?:is|'s|s|are)|who\s*(?:is|'s|s)|who\s+is\s+using"
+        r"(?:what\s*(?:is|'s|s|are)|who\s*(?:is|'s|s)|who\s*(?:is|'s|s)\s+(?:using|hogging|holding|on)"
         r"|(?:everything|anything|all|whatever|stuff)(?:\s+(?:that|which))?(?:\s*(?:'s|is|are))?)\s+"
         r"(?:currently\s+|now\s+|still\s+)?"
-        r"(?:running|pending|queued|waiting|in\s+the\s+queue|on\s+the\s+cluster|using\s+the\s+gpus)\b"
+        r"(?:running|pending|queued|waiting|in\s+the\s+queue|on\s+the\s+cluster|(?:using|hogging|holding)\s+the\s+gpus)\b"
     ),
     _opening(
         r"(?:my|all|running|pending|active|current|queued)\s+(?:my\s+)?(?:jobs|deployments|workloads)\b"
@@ -199,6 +215,13 @@ _QUEUE_RES = (
         r"|\bdo\s+i\s+have\s+(?:any\s+)?(?:running\s+|pending\s+)?(?:jobs|deployments)\b",
         _I,
     ),
+)
+
+# "what's up with job 55", "any news on 1201": about a job, said loosely (a model may read it better).
+_STATUS_LOOSELY_RE = lazy(
+    r"\b(?:what\s*(?:'s|s|is)\s+(?:up|going\s+on|happening)\s+with|any\s+(?:news|update)s?\s+(?:on|about)"
+    r"|(?:an\s+)?update\s+on|what\s+about)\b",
+    _I,
 )
 
 # --- which job ----------------------------------------------------------------------------------
@@ -337,6 +360,8 @@ def recognise_question(text: str) -> Question | None:
             return Question(IntentKind.CANCEL, job, False)
     if _mentions(lowered, DIGEST_CUES) and _USAGE_RE.search(text):
         return Question(IntentKind.DIGEST, None, False)
+    if _STATUS_LOOSELY_RE.search(text) and (job := find_job_reference(text)) is not None:
+        return Question(IntentKind.STATUS, job, False)
     if mentions_free and _CAPACITY_ANYWHERE_RE.search(text):
         return Question(IntentKind.CAPACITY, None, False)
     if _HELP_WORD_RE.search(text):

@@ -77,5 +77,5 @@ CAPACITY_CUES = _cues(
     "free|availab|avail|idle|unused|spare|open|unallocated|vacant|left|unoccupied|capacity|sinfo|how many"
     "|how much|what|which"
 )
-QUEUE_CUES = _cues("queue|job|deploy|workload|pod|run|pend|wait|using")  # "running", "pending"…
+QUEUE_CUES = _cues("queue|job|deploy|workload|pod|run|pend|wait|using|hogg|holding")  # "running", "pending"…
 CANCEL_CUES = _cues("cancel|terminate|abort|undeploy")

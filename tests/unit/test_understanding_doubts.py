@@ -82,6 +82,21 @@ def test_a_number_no_reader_placed_is_named_back(word: str, number: str) -> None
 
 
 @pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("zwei A100 für vier Stunden, python x.py", "für vier Stunden"),
+        ("2 A100 während drei Stunden, python x.py", "während drei Stunden"),
+        ("4 A100 durante dos días, python x.py", "dos días"),
+    ],
+)
+def test_words_in_another_language_are_named_back(text: str, named: str) -> None:
+    intent = understand(text)
+    assert intent.kind == IntentKind.UNKNOWN
+    assert intent.message is not None and named in intent.message
+    assert intent.request.gpu_type == "a100" and intent.request.command == "python x.py"
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "2 A100s for 4 hours to redo job 1001: python x.py",  # a job's id is a reference
@@ -98,7 +113,15 @@ def test_a_count_of_them_counts_the_gpus_named() -> None:
 
 
 @pytest.mark.parametrize(
-    "length", ["overnight", "for a few hours", "for a while", "over the weekend", "as long as possible"]
+    "length",
+    [
+        "overnight",
+        "for a few hours",
+        "for a while",
+        "over the weekend",
+        "as long as possible",
+        "for the rest of the day",
+    ],
 )
 def test_a_length_without_a_length_is_asked_about(length: str) -> None:
     intent = understand(f"2 A100s {length}, python sweep.py")
@@ -181,6 +204,10 @@ def test_several_jobs_in_one_question_are_asked_one_by_one(
         "are H100s faster than A100s?",
         "what is the difference between an A100 and an H100",
         "H100s are awesome",
+        "we just got 16 new H200s!",
+        # a GPU named with no amount, no request word and words besides: a mention
+        "the H100s are so fast",
+        "our A100 nodes look healthy today",
     ],
 )
 def test_talk_that_mentions_gpus_is_not_a_request(text: str) -> None:
@@ -199,6 +226,8 @@ def test_talk_that_mentions_gpus_is_not_a_request(text: str) -> None:
         "can I have 2 H100s for 2 hours?",
         "2 A100s, faster than last time please",
         "write-heavy job: python etl.py on 1 gpu",  # something to run is a request whatever else
+        "H100 please",
+        "use H100 instead",  # a change to a draft in a thread
     ],
 )
 def test_a_request_with_the_same_words_is_still_a_request(text: str) -> None:

@@ -54,6 +54,15 @@ from bot.understanding.grammar import (
         ("show me everything that's running", IntentKind.QUEUE, None),
         ("list all that is pending", IntentKind.QUEUE, None),
         ("tell me what's queued", IntentKind.QUEUE, None),
+        ("what's in my queue right now", IntentKind.QUEUE, None),
+        ("what do I have running", IntentKind.QUEUE, None),
+        ("what is everyone running", IntentKind.QUEUE, None),
+        ("is anything of mine pending?", IntentKind.QUEUE, None),
+        ("who's hogging the GPUs", IntentKind.QUEUE, None),
+        ("do we have any free A100s", IntentKind.CAPACITY, None),
+        ("anything free?", IntentKind.CAPACITY, None),
+        ("whats up with job 55", IntentKind.STATUS, "55"),
+        ("any news on 1201?", IntentKind.STATUS, "1201"),
         # usage by whom and over what period is the usage report
         ("gpu-hours by user for the last 7 days", IntentKind.DIGEST, None),
         ("GPU time per team this month", IntentKind.DIGEST, None),
@@ -64,6 +73,7 @@ from bot.understanding.grammar import (
         ("what are your capabilities", IntentKind.HELP, None),
         ("how can you help me?", IntentKind.HELP, None),
         ("what are you able to do", IntentKind.HELP, None),
+        ("what commands do you understand", IntentKind.HELP, None),
     ],
 )
 def test_questions_and_orders(text: str, kind: IntentKind, job: str | None) -> None:

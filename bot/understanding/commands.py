@@ -69,7 +69,7 @@ _HEAD_RE = lazy(
 _AFTER_VERB_RE = lazy(
     r"\b(?:run|running|execute|executing|exec|launch|launching|command|cmd|start|starting)"
     # "command is python x.py", "cmd = ./a.sh": the linking word is not the program
-    r"(?:\s+(?:is|was|would\s+be|should\s+be|will\s+be)\b|\s*[:=])?\s+"
+    r"(?:\s+(?:is|was|would\s+be|should\s+be|will\s+be)\b\s+|\s*[:=]\s*|\s+)"
     r"(?P<head>[a-z_][\w.\-]*)(?=$|[\s,;])",
     re.IGNORECASE,
 )
@@ -88,6 +88,9 @@ _DETAIL_START_RE = lazy(
     re.IGNORECASE,
 )
 _TOKEN_RE = lazy(r"\S+")
+_THEN_RE = lazy(
+    r"\s*(?:[,;]|&&|\band\b|\bthen\b|\band\s+then\b|\bafter\s+that\b|\bfollowed\s+by\b|\s)*\s*", re.I
+)
 # Lines after a command's line that are more of it: another command, or a shell line that is no English
 # ("cd /data", "source venv/bin/activate"); or any line after one that ends in a continuation.
 _SHELL_LINE_RE = lazy(
@@ -120,9 +123,11 @@ def _quoted_body(match: re.Match[str]) -> tuple[str, int, int]:
 
 
 def _split_quoted(text: str) -> tuple[str | None, str]:
-    """The first quoted command, and the text with it blanked and label values unquoted."""
-    command: str | None = None
+    """The quoted command (the lines of those quoted one after another), and the text with it
+    blanked and label values unquoted."""
+    lines: list[str] = []
     remainder = text
+    command_end = 0
     for match in _QUOTED_RE.finditer(text):
         body, body_start, body_end = _quoted_body(match)
         before = text[max(0, match.start() - 30) : match.start()]
@@ -130,15 +135,18 @@ def _split_quoted(text: str) -> tuple[str | None, str]:
             continue  # "python -c 'import torch'": an argument inside an unquoted command, left in place
         is_value = bool(_VALUE_LABEL_RE.search(before))
         is_reference = bool(_REFERENCE_TOKEN_RE.match(body.strip()))
-        if is_value or is_reference or command is not None:
+        # "`python a.py` then `python b.py`": a second quoted command after the first is its next line.
+        follows = not lines or _THEN_RE.fullmatch(text, command_end, match.start()) is not None
+        if is_value or is_reference or not follows:
             # Keep the value where it was, without its quotes, for the field readers.
             remainder = _blank(remainder, match.start(), body_start)
             remainder = _blank(remainder, body_end, match.end())
             continue
         if body.strip():
-            command = body.strip()
-            remainder = _blank(remainder, match.start(), match.end())
-    return command, remainder
+            lines.append(body.strip())
+            remainder = _blank(remainder, command_end if len(lines) > 1 else match.start(), match.end())
+            command_end = match.end()
+    return ("\n".join(lines) if lines else None), remainder
 
 
 def _find_head(text: str) -> int | None:

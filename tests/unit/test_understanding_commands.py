@@ -49,6 +49,7 @@ from bot.understanding.commands import split_command
         ("1 gpu, command is python x.py", "python x.py"),
         ("the cmd would be my_tool --fast, on a T4", "my_tool --fast"),
         ("command: sweep_runner --n 3 with 2 gpus", "sweep_runner --n 3"),
+        ("1 gpu, cmd=python x.py", "python x.py"),
         # every line of a command of several lines, up to the line that is no command
         (
             "2 A100s for 4h, run:\npython prep.py\npython train.py -e 3",
@@ -60,6 +61,10 @@ from bot.understanding.commands import split_command
         ),
         ("python a.py \\\n  --lr 3 &&\n  echo done\nthanks", "python a.py \\\n  --lr 3 &&\n  echo done"),
         ("python x.py\nfor 2 hours on 1 gpu", "python x.py"),
+        # quoted commands one after another are the lines of one
+        ("1 A100: `python eval.py` then `python report.py`", "python eval.py\npython report.py"),
+        ("run 'a.sh' and 'b.sh', 1 gpu", "a.sh\nb.sh"),
+        ("run `python x.py` on 2 gpus named `nightly`", "python x.py"),  # a value, not a line
     ],
 )
 def test_finds_the_command(text: str, command: str) -> None:

@@ -61,7 +61,9 @@ _NUMBER_RE = lazy(rf"^(?:\d+(?:\.\d+)?|{WORD_NUMBER})$", re.IGNORECASE)
 
 # A number in what nobody read: digits, or a number word before a word nobody read.
 _LEFT_NUMBER_RE = lazy(
-    rf"(?<![\w.:/=#@-])(?P<number>\d+(?:[.,]\d+)*|{WORD_NUMBER})(?![\w:/@-]|[.,]\d)", re.IGNORECASE
+    # digits, digits run into letters and digits again ("4h3"), or a number word
+    rf"(?<![\w.:/=#@-])(?P<number>\d+(?:[.,]\d+)*|\d+[a-z]+\d\w*|{WORD_NUMBER})(?![\w:/@-]|[.,]\d)",
+    re.IGNORECASE,
 )
 # A job's id is a reference; a user or group id is never taken from words (the identity comes from a
 # verified source), so neither is a quantity to ask about.

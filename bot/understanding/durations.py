@@ -52,10 +52,10 @@ _HUMAN_RE = lazy(
     rf"{_BEFORE}{_PART}(?:\s*,?\s*(?:and\s+)?{_PART.replace('?P<', '?P<next_')})*", re.IGNORECASE
 )
 
-# Units run together with no space: "1h30m", "2d12h", "1d6h30m" (each part is found by the reader above
-# only when a non-letter follows it, so that "4 h100" is never four hours).
+# Units run together with no space: "1h30m", "2d12h", "1d6h30m", "4h30" (each part is found by the
+# reader above only when a non-letter follows it, so that "4 h100" is never four hours).
 _COMPACT_RE = lazy(
-    r"(?<![\w.:/\-])(?=\d+[dh]\d)(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?:ins?)?)?(?![\w])",
+    r"(?<![\w.:/\-])(?=\d+[dh]\d)(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?:ins?)?|(?P<mm>[0-5]\d))?(?![\w])",
     re.IGNORECASE,
 )
 _SLURM_TIME = r"(?:\d+-\d{1,2}(?::\d{1,2}){0,2}|\d+(?::\d{1,2}){0,2})"
@@ -199,6 +199,7 @@ def find_durations(text: str) -> list[DurationMatch]:
     for match in _COMPACT_RE.finditer(text):
         if match.group(0) and not overlaps(*match.span()):
             days, hours, minutes = (int(match.group(g) or 0) for g in ("d", "h", "m"))
+            minutes += int(match.group("mm") or 0)  # "4h30": minutes after the hours, unit unsaid
             found.append(DurationMatch(days * 1440 + hours * 60 + minutes, *match.span()))
             taken.append(match.span())
     for match in _HUMAN_RE.finditer(text):

@@ -70,6 +70,13 @@ def test_one_value_with_words_around_it_is_no_choice(text: str) -> None:
     assert understand(text).kind == IntentKind.SUBMIT
 
 
+@pytest.mark.parametrize("written", ["4h3", "2hr75", "1d7h9"])
+def test_a_number_run_into_letters_no_reader_placed_is_named_back(written: str) -> None:
+    intent = understand(f"1 A100 for {written}, python x.py")
+    assert intent.kind == IntentKind.UNKNOWN
+    assert intent.message is not None and f'"{written}"' in intent.message
+
+
 @pytest.mark.parametrize("word", ["Stunden", "heures", "horas", "ore", "godzin", "hourz"])
 @pytest.mark.parametrize("number", ["4", "12"])
 def test_a_number_no_reader_placed_is_named_back(word: str, number: str) -> None:

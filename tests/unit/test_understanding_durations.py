@@ -52,6 +52,7 @@ def test_not_a_slurm_time(text: str) -> None:
         ("one and a half hours", 90),
         ("a couple of hours", 120),
         ("1h30m", 90),
+        ("4h30", 270),  # minutes after the hours with their unit unsaid
         ("1h 30m", 90),
         ("2d12h", 3600),
         ("2 hours and 30 minutes", 150),

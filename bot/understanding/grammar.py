@@ -36,7 +36,7 @@ from backends.durations_text import duration
 from backends.types import Intent, IntentKind, JobRequest
 from bot.understanding.chat import is_talk
 from bot.understanding.commands import split_command
-from bot.understanding.deadlines import find_deadline
+from bot.understanding.deadlines import Deadline, find_deadline
 from bot.understanding.details import Details, read_details
 from bot.understanding.doubts import find_choices, foreign_words, unread_quantity, vague_length
 from bot.understanding.lazy_re import lazy
@@ -217,8 +217,14 @@ def _blanked(text: str, start: int, end: int) -> str:
     return text[:start] + " " * (end - start) + text[end:]
 
 
+def _deadline(remainder: str, now: datetime | None) -> Deadline | None:
+    if not _MAY_END_AT_RE.search(remainder):
+        return None
+    return find_deadline(remainder, now or datetime.now().astimezone())
+
+
 def _doubt(
-    fields: dict[str, Any], remainder: str, leftover: str, now: datetime | None
+    fields: dict[str, Any], remainder: str, leftover: str, deadline: Deadline | None
 ) -> Understanding | str | None:
     """A question back for what cannot be taken as written; else the note on a clock-time end
     (the wall time set in `fields`), or None."""
@@ -240,13 +246,6 @@ def _doubt(
             ASKED_BACK,
         )
     note = None
-    deadline = (
-        find_deadline(remainder, now or datetime.now().astimezone())
-        if _MAY_END_AT_RE.search(remainder)
-        else None
-    )
-    if deadline is not None:
-        leftover = _blanked(leftover, deadline.start, deadline.end)
     if "time_limit_minutes" not in fields and deadline is not None:
         if deadline.minutes is None:
             return _asked_back(
@@ -279,7 +278,12 @@ def _submit(details: Details, command: str | None, remainder: str, now: datetime
     fields: dict[str, Any] = dict(details.fields)
     if command is not None:
         fields["command"] = command
-    doubt = _doubt(fields, remainder, details.leftover, now)
+    deadline = _deadline(remainder, now)
+    # The words of an end read as a moment are read: a model asked because of them could only guess.
+    leftover = (
+        details.leftover if deadline is None else _blanked(details.leftover, deadline.start, deadline.end)
+    )
+    doubt = _doubt(fields, remainder, leftover, deadline)
     if isinstance(doubt, Understanding):
         return doubt
     fields.setdefault("workload", "batch")
@@ -289,8 +293,8 @@ def _submit(details: Details, command: str | None, remainder: str, now: datetime
         # What is within bounds is carried on, so the policy can say at once what else is over a limit.
         past = {str(problem["loc"][0]) for problem in error.errors() if problem["loc"]}
         return _asked_back({k: v for k, v in fields.items() if k not in past}, _invalid(error))
-    unread = _unread_words(details.leftover)
-    words = len(_WORD_RE.findall(details.leftover)) or 1
+    unread = _unread_words(leftover)
+    words = len(_WORD_RE.findall(leftover)) or 1
     confidence = max(0.3, 1.0 - len(unread) / words) if unread else 1.0
     intent = Intent(kind=IntentKind.SUBMIT, request=request, message=doubt)
     return Understanding(intent, round(confidence, 3), unread)
@@ -332,7 +336,7 @@ def understand_in_detail(text: str, now: datetime | None = None) -> Understandin
     if _GPU_WORD_RE.search(split.remainder) and is_talk(split.remainder):
         return _unknown(_talk(text))
     if find_choices(split.remainder):  # "for 3 or 6 hours", a follow-up in a thread: asked back all the same
-        asked = _doubt(dict(details.fields), split.remainder, details.leftover, now)
+        asked = _doubt(dict(details.fields), split.remainder, details.leftover, None)
         if isinstance(asked, Understanding):
             return asked
     return _unknown(_not_understood(text))

@@ -7,8 +7,9 @@ would give them. Two forms are ambiguous outside a label and are read only after
 "walltime", "--time", "time limit"…): a bare number ("walltime 90" is 90 minutes, "90" alone is not
 a time) and "days-hours" ("2-12" alone could be a range). Human forms ("4h", "1.5 hours", "ninety
 minutes", "an hour and a half", "half a day", "1h30m", "2 hours and 30 minutes") are found anywhere.
-Words with no fixed length ("overnight", "a while", "the weekend") are not guessed: the policy's
-default wall time is a better answer than a guess.
+Words with no fixed length ("overnight", "a while", "the weekend") are not read as a length: the
+grammar asks how long instead (doubts.py), and an end given as a clock time ("until 6pm") is
+counted from now by deadlines.py.
 
 `stated_time_limits` says which of the lengths found are the job's own, for a caller that must
 not take any length written anywhere (the language model's grounding): a length whose words make

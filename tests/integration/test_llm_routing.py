@@ -407,6 +407,19 @@ def test_a_confident_change_to_a_draft_still_goes_to_the_model(fake: FakeVllm) -
     assert len(fake.completions) == 1
 
 
+@pytest.mark.parametrize(
+    "text", ["2 or 4 A100s for 3 hours, python x.py", "cancel 1201 and 1202", "make it 2 or 4 GPUs"]
+)
+def test_a_choice_or_a_list_of_jobs_is_asked_back_without_the_model(fake: FakeVllm, text: str) -> None:
+    draft = JobRequest(workload="batch", gpus=2, gpu_type="a100", command="python train.py")
+    conversation = ConversationSoFar(("2 A100s to run python train.py",), draft)
+    routed = RoutedUnderstanding(reader_for(fake)).understand(text, conversation)
+
+    assert (routed.source, routed.intent.kind) == ("grammar", IntentKind.UNKNOWN)
+    assert routed.intent.message is not None and routed.intent.job is None
+    assert fake.completions == []  # the model would pick one of the values, and both are in the words
+
+
 def test_json_object_mode_sends_llama_cpps_form_and_reads_the_text_answer() -> None:
     with FakeVllm(response_format="json_object") as server:
         server.script(Structured(UNSURE_READING))

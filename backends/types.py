@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -329,6 +330,42 @@ class GpuPool(BaseModel):
     @property
     def free(self) -> int:
         return max(self.total - self.allocated, 0)
+
+
+@dataclass
+class PoolTally:
+    """One pool's GPUs, counted node by node as each backend reads its nodes."""
+
+    gpu_type: str | None
+    total: int = 0
+    allocated: int = 0
+    nodes: list[str] = dataclass_field(default_factory=list)
+    unavailable: list[str] = dataclass_field(default_factory=list)
+    free_per_node: list[int] = dataclass_field(default_factory=list)
+
+    def add(self, node: str, gpus: int, held: int, *, unavailable: bool) -> None:
+        """A down, drained or cordoned node is listed, and its GPUs are not counted."""
+        if unavailable:
+            self.unavailable.append(node)
+            return
+        held = min(held, gpus)
+        self.total += gpus
+        self.allocated += held
+        self.nodes.append(node)
+        self.free_per_node.append(gpus - held)
+
+    def pool(self, backend: Target, name: str, max_time_minutes: int | None = None) -> GpuPool:
+        return GpuPool(
+            backend=backend,
+            pool=name,
+            gpu_type=self.gpu_type,
+            total=self.total,
+            allocated=self.allocated,
+            nodes=tuple(self.nodes),
+            unavailable_nodes=tuple(self.unavailable),
+            max_time_minutes=max_time_minutes,
+            free_per_node=tuple(self.free_per_node),
+        )
 
 
 class QueueFilter(BaseModel):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from backends.k8s.objects import Container, Node, Pod, Taint, count
 from backends.k8s.products import family_of, mig_profile_of
-from backends.types import GpuPool
+from backends.types import GpuPool, PoolTally
 
 GPU = "nvidia.com/gpu"
 SHARED_GPU = "nvidia.com/gpu.shared"
@@ -191,42 +191,14 @@ def pool_of(node: NodeGpus, resource: str) -> str:
     return product
 
 
-@dataclass
-class _Tally:
-    gpu_type: str | None
-    total: int = 0
-    allocated: int = 0
-    nodes: list[str] = field(default_factory=list)
-    unavailable: list[str] = field(default_factory=list)
-    free_per_node: list[int] = field(default_factory=list)
-
-
 def pools_of(capacity: ClusterCapacity) -> list[GpuPool]:
-    tallies: dict[str, _Tally] = {}
+    tallies: dict[str, PoolTally] = {}
     for node in capacity.gpu_nodes:
         for resource, amount in node.allocatable.items():
             if amount <= 0:
                 continue
-            name = pool_of(node, resource)
-            tally = tallies.setdefault(name, _Tally(gpu_type=node.family))
-            if node.unavailable is not None:
-                tally.unavailable.append(node.name)
-                continue
-            held = min(node.requested.get(resource, 0), amount)
-            tally.total += amount
-            tally.allocated += held
-            tally.nodes.append(node.name)
-            tally.free_per_node.append(amount - held)
-    return [
-        GpuPool(
-            backend="k8s",
-            pool=name,
-            gpu_type=tally.gpu_type,
-            total=tally.total,
-            allocated=tally.allocated,
-            nodes=tuple(tally.nodes),
-            unavailable_nodes=tuple(tally.unavailable),
-            free_per_node=tuple(tally.free_per_node),
-        )
-        for name, tally in sorted(tallies.items())
-    ]
+            tally = tallies.setdefault(pool_of(node, resource), PoolTally(gpu_type=node.family))
+            tally.add(
+                node.name, amount, node.requested.get(resource, 0), unavailable=node.unavailable is not None
+            )
+    return [tally.pool("k8s", name) for name, tally in sorted(tallies.items())]

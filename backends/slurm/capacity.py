@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from backends.slurm.durations import parse_slurm_duration
 from backends.slurm.gres import parse_gpus
-from backends.types import GpuPool
+from backends.types import GpuPool, PoolTally
 
 SINFO_ARGV: tuple[str, ...] = (
     "sinfo",
@@ -103,15 +103,6 @@ def parse_sinfo_nodes(text: str) -> list[NodeLine]:
     return lines
 
 
-@dataclass
-class _PoolTally:
-    total: int = 0
-    allocated: int = 0
-    nodes: list[str] = field(default_factory=list)
-    unavailable: list[str] = field(default_factory=list)
-    free_per_node: list[int] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class ClusterCapacity:
     """What one sinfo call says: GPU pools plus every partition's time limit (even GPU-less ones)."""
@@ -133,7 +124,7 @@ def _used_by_type(gres_used: str) -> dict[str | None, int]:
 
 def capacity_from_sinfo(text: str) -> ClusterCapacity:
     lines = parse_sinfo_nodes(text)
-    tallies: dict[tuple[str, str | None], _PoolTally] = {}
+    tallies: dict[tuple[str, str | None], PoolTally] = {}
     max_minutes: dict[str, int | None] = {}
     order: list[str] = []
     for line in lines:
@@ -146,29 +137,9 @@ def capacity_from_sinfo(text: str) -> ClusterCapacity:
         used = _used_by_type(line.gres_used)
         unavailable = node_is_unavailable(line.state)
         for gpu_type, count in configured.items():
-            tally = tallies.setdefault((line.partition, gpu_type), _PoolTally())
-            if unavailable:
-                tally.unavailable.append(line.node)
-                continue
-            in_use = min(used.get(gpu_type, 0), count)
-            tally.total += count
-            tally.allocated += in_use
-            tally.nodes.append(line.node)
-            tally.free_per_node.append(count - in_use)
-    pools = tuple(
-        GpuPool(
-            backend="slurm",
-            pool=partition,
-            gpu_type=gpu_type,
-            total=tally.total,
-            allocated=tally.allocated,
-            nodes=tuple(tally.nodes),
-            unavailable_nodes=tuple(tally.unavailable),
-            max_time_minutes=max_minutes.get(partition),
-            free_per_node=tuple(tally.free_per_node),
-        )
-        for (partition, gpu_type), tally in tallies.items()
-    )
+            tally = tallies.setdefault((line.partition, gpu_type), PoolTally(gpu_type))
+            tally.add(line.node, count, used.get(gpu_type, 0), unavailable=unavailable)
+    pools = tuple(tally.pool("slurm", part, max_minutes.get(part)) for (part, _), tally in tallies.items())
     return ClusterCapacity(pools=pools, partition_max_minutes=max_minutes, partition_order=tuple(order))
 
 

@@ -8,7 +8,8 @@ word is present ("need", "give me", "run" as a verb, "please", "can I get"…):
 - another task: "write", "tell", "explain", "compare", or a poem, joke, story;
 - talk about the GPUs: "about H100s", "than", "versus", "the difference between";
 - an opinion: "love", "hate", "awesome";
-- a question that is not asking for them: opened with what/which/why/how/is/are/does… (the
+- a question that is not asking for them: opened with is/are/does…, or with what/which/why/how,
+  which is talk even beside a request word ("what's the best way to run on 4 H100s"; the
   questions the concierge answers are recognised before this, in queries.py).
 A GPU named with no amount, no request word and words besides ("the H100s are so fast") is a
 mention, not a request. A text that names a command, an image or a model is a request whatever
@@ -30,6 +31,14 @@ _REQUEST_RE = lazy(
     r"|use|switch|change|make\s+it|instead"  # a change to a request in a thread
     r"|please|pls|plz|(?:can|could|may)\s+(?:i|we)\s+(?:have|use|grab|borrow))\b"
     r"|(?<!\bthe\s)(?<!\bmy\s)(?<!\bour\s)(?<!\bthat\s)(?<!\bthis\s)(?<!\blast\s)(?<!\ba\s)(?<!'s\s)\brun\b",
+    _I,
+)
+# A question opened by what/which/why/where/who or how (not "how about", "how many", "how much":
+# those propose or count): talk whatever verb it holds; the questions the concierge answers are
+# recognised before this.
+_ASKS_ABOUT_RE = lazy(
+    r"^\W*(?:(?:hey|hi|hello|ok|okay|so)\b[\s,!.:-]*)?(?:what|which|why|where|who|whom|whose"
+    r"|how(?!\s+(?:about|many|much)\b))\b",
     _I,
 )
 _GPU = rf"(?:(?:\d+\s*)?(?:{GPU_MODEL})s?|gpus?|graphics\s+cards?)"
@@ -59,8 +68,7 @@ _TALK_RES = (
     lazy(r"\b(?:love|loved|hate|hated|awesome|amazing|cool|lol|haha|wow|beautiful|impressive)\b", _I),
     # a question that does not ask for GPUs
     lazy(
-        r"^\W*(?:(?:what|which|who|whom|whose|why|where)\b|how\b(?!\s+about)"
-        r"|(?:is|are|was|were|does|do|did|should|shall)\s+(?!there\b))",
+        r"^\W*(?:is|are|was|were|does|do|did|should|shall)\s+(?!there\b)",
         _I,
     ),
 )
@@ -72,6 +80,8 @@ def is_talk(text: str, *, states_amounts: bool = True, unread_words: int = 0) ->
     A text that names a GPU but no amount of anything (no count, size or length), asks for nothing
     and has words nobody read ("the H100s are so fast") mentions them; "H100" alone, or "H100
     please", may still be a request or the answer to a question."""
+    if _ASKS_ABOUT_RE.search(text):
+        return True  # "what's the best way to run on 4 H100s": a question, whatever verb it holds
     if _REQUEST_RE.search(text):
         return False
     if not states_amounts and unread_words:

@@ -77,7 +77,9 @@ _VAGUE_LENGTH_RE = lazy(
     r"|several\s+(?:minutes|hours|days|weeks)|many\s+(?:hours|days)|some\s+(?:hours|days)|(?:a\s+)?(?:little\s+)?while"
     r"|(?:over\s+)?the\s+weekend|as\s+long\s+as\s+(?:possible|needed|it\s+takes|you\s+can)|indefinitely|forever"
     r"|a\s+long\s+time|(?:a\s+)?couple\s+(?:of\s+)?(?:days|hours)\s+or\s+so"
-    r"|(?:the\s+)?rest\s+of\s+the\s+(?:day|night|week|month)|(?:a\s+)?(?:good\s+)?chunk\s+of\s+the\s+day)\b",
+    r"|(?:the\s+)?rest\s+of\s+the\s+(?:day|night|week|month)|(?:a\s+)?(?:good\s+)?chunk\s+of\s+the\s+day"
+    r"|(?:for|through|over)\s+(?:the\s+)?(?:whole\s+|entire\s+)?(?:morning|afternoon|evening|night|day|week)"
+    r"|for\s+(?:tonight|today|this\s+(?:morning|afternoon|evening|week)))\b",
     re.IGNORECASE,
 )
 

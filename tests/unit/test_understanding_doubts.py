@@ -128,6 +128,8 @@ def test_a_count_of_them_counts_the_gpus_named() -> None:
         "over the weekend",
         "as long as possible",
         "for the rest of the day",
+        "for the afternoon",
+        "for tonight",
     ],
 )
 def test_a_length_without_a_length_is_asked_about(length: str) -> None:
@@ -213,6 +215,9 @@ def test_several_jobs_in_one_question_are_asked_one_by_one(
         "are H100s faster than A100s?",
         "what is the difference between an A100 and an H100",
         "H100s are awesome",
+        # a question about them, whatever verb it holds
+        "what's the best way to run on 4 H100s",
+        "which partition should I use for 8 H100s?",
         "we just got 16 new H200s!",
         # a GPU named with no amount, no request word and words besides: a mention
         "the H100s are so fast",

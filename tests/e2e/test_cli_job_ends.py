@@ -52,12 +52,15 @@ def cli(slurm: None, tmp_path: Path) -> Cli:
 
 @pytest.fixture
 def train_py() -> Iterator[Path]:
-    """alice's train.py in her home, where her jobs start."""
+    """alice's train.py in her home, where her jobs start; what they write there goes after the test."""
     script = HOME / "train.py"
     script.write_text("for epoch in range(1, 4):\n    print(f'epoch {epoch} done')\n")
     os.chown(script, pwd.getpwnam("alice").pw_uid, pwd.getpwnam("alice").pw_gid)
+    outputs = set(HOME.glob("concierge-train.py-*.out"))
     yield script
     script.unlink(missing_ok=True)
+    for written in set(HOME.glob("concierge-train.py-*.out")) - outputs:  # by this test's jobs
+        written.unlink()
 
 
 def test_the_readme_example_is_previewed_then_runs_as_written(cli: Cli, train_py: Path) -> None:

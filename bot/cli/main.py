@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("concierge")
 BACKEND_CHOICE = click.Choice(["slurm", "k8s"])
+# The way out of an admin-only refusal: who the admins are (bot/identity.py).
+ASK_AN_ADMIN = "ask an admin (listed under `admins:` in /etc/gpu-concierge/site.yaml, or mapped with --admin)"
 BACKEND_HELP = "Slurm or Kubernetes; default: where the job is (a name is Kubernetes), else the site's."
 
 
@@ -411,7 +413,7 @@ def users_map(
 ) -> None:
     """Say who REQUESTER (a Slack user id or a login) runs as on the clusters (admins only)."""
     if not app.identity.is_admin:
-        raise PermissionDenied("only admins may map identities")
+        raise PermissionDenied(f"only admins may map identities; {ASK_AN_ADMIN}")
     mapped = Identity(
         requester=requester,
         unix_user=unix_user,
@@ -431,7 +433,7 @@ def users_list(app: App) -> None:
     from bot import text_render as render
 
     if not app.identity.is_admin:
-        raise PermissionDenied("only admins may list the mapped identities")
+        raise PermissionDenied(f"only admins may list the mapped identities; {ASK_AN_ADMIN}")
     rows = [
         (i.requester, i.unix_user or "-", i.k8s_user or "-", ",".join(i.k8s_groups) or "-",
          i.default_namespace or "-", "yes" if i.is_admin else "no")
@@ -451,7 +453,7 @@ def users_list(app: App) -> None:
 def users_unmap(app: App, requester: str) -> None:
     """Forget REQUESTER's mapping; their requests and jobs stay (admins only)."""
     if not app.identity.is_admin:
-        raise PermissionDenied("only admins may unmap identities")
+        raise PermissionDenied(f"only admins may unmap identities; {ASK_AN_ADMIN}")
     if not app.store.unmap_identity(requester, by=app.identity.requester):
         raise RequestInvalid(f"{requester} is not mapped; `concierge users list` shows who is")
     echo(f"Unmapped {requester}.")

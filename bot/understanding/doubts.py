@@ -71,6 +71,26 @@ _REFERENCE_BEFORE_RE = lazy(
     r"(?:\bjobs?|\bids?|\bnumber|\bno\.?|#|\bpid|\bport|\buid|\bgid|\buser\s+id)\s*[:#=]?\s*$", re.IGNORECASE
 )
 _WORD_RE = lazy(r"[^\W\d_][\w'-]*", re.UNICODE)
+_JOINING = frozenset(
+    [
+        "for",
+        "with",
+        "on",
+        "in",
+        "at",
+        "to",
+        "and",
+        "or",
+        "of",
+        "a",
+        "an",
+        "the",
+        "please",
+        "by",
+        "from",
+        "then",
+    ]
+)
 
 _VAGUE_LENGTH_RE = lazy(
     r"\b(?:overnight|over\s+night|all\s+(?:day|night|week(?:end)?)|(?:a\s+)?few\s+(?:more\s+)?(?:minutes|hours|days|weeks)"
@@ -178,8 +198,8 @@ def unread_quantity(leftover: str) -> str | None:
             or read_number(number) is None
         ):
             continue  # "one" alone, "a": no quantity that went unread
-        if next_word is not None and next_word.lower() not in FILLER:
-            return f"{number} {next_word}"
+        if next_word is not None and next_word.lower() not in _JOINING:
+            return f"{number} {next_word}"  # "4 Stunden", and "1 gpu" when the GPUs were read elsewhere
         before_words = _WORD_RE.findall(leftover[: found.start()])
         if before_words and before_words[-1].lower() not in FILLER:
             return f"{before_words[-1]} {number}"

@@ -64,8 +64,9 @@ def test_slash_command_to_a_real_job_with_updates_in_its_thread(
     job_id = str(door.store.request(request_id).job_id)
     assert squeue(job_id, "%u") == "alice"  # runs as the person, not as the bot
     assert len([r for r in door.store.history(None, 50) if r.job_id == job_id]) == 1
-    (update,) = door.fake.wait_for("chat.update")
-    assert f"Submitted job {job_id}" in update["text"] + str(update["blocks"])
+    # The second click may find the job recorded and write the same notice again: same words, same job.
+    update, *again = door.fake.wait_for("chat.update")
+    assert all(f"Submitted job {job_id}" in u["text"] + str(u["blocks"]) for u in (update, *again))
 
     wait_for(lambda: squeue(job_id, "%T") == "RUNNING", timeout=20.0)
     assert one_round(tracker, updates) == 1

@@ -30,7 +30,7 @@ from typing import Any
 from bot.understanding.details import read_details
 from bot.understanding.lazy_re import lazy
 from bot.understanding.numbers import ARTICLES, WORD_NUMBER, read_number
-from bot.understanding.vocabulary import FILLER
+from bot.understanding.vocabulary import FILLER, JOINING_WORDS
 
 # The fields a choice can be between: counts, sizes, lengths and the GPU model.
 CHOICE_FIELDS = (
@@ -71,26 +71,6 @@ _REFERENCE_BEFORE_RE = lazy(
     r"(?:\bjobs?|\bids?|\bnumber|\bno\.?|#|\bpid|\bport|\buid|\bgid|\buser\s+id)\s*[:#=]?\s*$", re.IGNORECASE
 )
 _WORD_RE = lazy(r"[^\W\d_][\w'-]*", re.UNICODE)
-_JOINING = frozenset(
-    [
-        "for",
-        "with",
-        "on",
-        "in",
-        "at",
-        "to",
-        "and",
-        "or",
-        "of",
-        "a",
-        "an",
-        "the",
-        "please",
-        "by",
-        "from",
-        "then",
-    ]
-)
 
 _VAGUE_LENGTH_RE = lazy(
     r"\b(?:overnight|over\s+night|all\s+(?:day|night|week(?:end)?)|(?:a\s+)?few\s+(?:more\s+)?(?:minutes|hours|days|weeks)"
@@ -198,7 +178,7 @@ def unread_quantity(leftover: str) -> str | None:
             or read_number(number) is None
         ):
             continue  # "one" alone, "a": no quantity that went unread
-        if next_word is not None and next_word.lower() not in _JOINING:
+        if next_word is not None and next_word.lower() not in JOINING_WORDS:
             return f"{number} {next_word}"  # "4 Stunden", and "1 gpu" when the GPUs were read elsewhere
         before_words = _WORD_RE.findall(leftover[: found.start()])
         if before_words and before_words[-1].lower() not in FILLER:

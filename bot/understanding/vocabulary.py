@@ -34,6 +34,10 @@ COMMAND_ENDERS = _words(
     "we we'd we'll so because since ideally"
 )
 
+# Words that join others and carry nothing of their own: a number is named back with the word after
+# it ("4 Stunden", "1 gpu") unless it is one of these.
+JOINING_WORDS = _words("for with on in at to and or of a an the please by from then")
+
 # Never the value of a label such as "partition" or "named" ("partition with the most GPUs").
 NOT_VALUES = _words(
     "the a an with and for on in of to at by is as it this that my our your me please pls hours hour "

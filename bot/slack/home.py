@@ -70,7 +70,10 @@ class HomeTab:
         return render.queue(jobs) if jobs else "No active jobs."
 
     def _last_requests(self, user_id: str) -> str:
-        records = self._concierge.history(Identity(requester=user_id), limit=LAST_REQUESTS * 4)
+        # Job requests, as `concierge history` lists them: the questions asked between them are not.
+        records = self._concierge.history(
+            Identity(requester=user_id), limit=LAST_REQUESTS * 4, questions=False
+        )
         asked = records[:LAST_REQUESTS]
         return render.history(asked)
 

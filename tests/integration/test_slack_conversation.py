@@ -137,12 +137,16 @@ def test_home_shows_active_jobs_last_requests_and_free_gpus_by_type(events: Door
     ]
     events.say("2 a100 for 1 hour to run python x.py")
     events.posts(1)
+    events.say("how many gpus are free?")
+    events.posts(2)
     events.deliver(app_home_opened_event(ALICE.requester))
     (published,) = events.fake.wait_for("views.publish")
     assert published["user_id"] == ALICE.requester and published["view"]["type"] == "home"
     shown = json.dumps(published["view"]["blocks"])
     assert "4242" in shown and "4343" not in shown  # only her jobs
     assert "python x.py" in shown and "slack event" not in shown  # her request, not bookkeeping
+    last = next(b["text"]["text"] for b in published["view"]["blocks"] if "last requests" in str(b))
+    assert "python x.py" in last and "answered" not in last  # nor the question she asked
     # Free GPUs by type, summed over partitions: a100 5 of 12, h100 7 of 8.
     free = next(
         b["text"]["text"]

@@ -51,6 +51,7 @@ from bot.slack.listeners import Background
 from bot.slack.settings import SlackSettings
 from bot.slack.submission import prepared_from
 from bot.store import RequestRecord, Store
+from bot.text_render import plan_document
 
 APPROVE_ACTION = "gpu_approve"
 DENY_ACTION = "gpu_deny"
@@ -218,6 +219,7 @@ def approval_request(prepared: Prepared) -> list[Block]:
     plan = prepared.plan
     runs_as = plan.identity.unix_user or plan.identity.k8s_user or plan.identity.requester
     reasons = "".join(f"\n• {blocks.escaped(r)}" for r in prepared.decision.reasons)
+    title, document = plan_document(plan)
     return [
         blocks.section(
             f":raised_hand: <@{plan.identity.requester}> asks for approval\n"
@@ -226,6 +228,7 @@ def approval_request(prepared: Prepared) -> list[Block]:
             f"*As:* `{blocks.escaped(runs_as)}`\n"
             f"*Why it needs an approver:*{reasons}"
         ),
+        *blocks.code_in_full(document, title),  # what would run: nobody approves something unseen
         ContextBlock(elements=[MarkdownTextObject(text=f"request `{prepared.request_id[:8]}`")]),
         ActionsBlock(
             block_id="gpu_approval_actions",

@@ -160,6 +160,7 @@ def _dms_to(door: Door, user: str, count: int = 1) -> list[dict[str, Any]]:
 def test_an_approved_request_is_submitted_as_the_requester(door: Door, approver: str) -> None:
     request_id, message = _ask_for_approval(door)
     assert buttons(message, APPROVE_ACTION) and buttons(message, DENY_ACTION)
+    assert "#SBATCH --gres=gpu:" in shown_text(message)  # approvers see what would run
     _decide(door, APPROVE_ACTION, request_id, approver)
     (told,) = _dms_to(door, ALICE.requester)
     job_id = door.store.request(request_id).job_id

@@ -5,7 +5,7 @@ wait, how long a job ran ("1 h 30 min", "2 days 4 h", "45 s"); every part is kep
 exactly, and minutes are not padded, because it is prose, not a clock. `clock` is `D-HH:MM:SS`:
 Slurm's own `--time` syntax and the terminal's ELAPSED/LIMIT column, which people compare with
 squeue's. It lives in backends/ because backends and policies write sentences too and may not
-import the bot; the bot imports it from here.
+import the bot; the bot imports it from here. `plural` is their one/many choice ("1 day", "2 nodes").
 """
 
 from __future__ import annotations
@@ -23,10 +23,14 @@ def duration(*, minutes: float = 0, seconds: float = 0) -> str:
     days, rest = divmod(total, _DAY_S)
     hours, rest = divmod(rest, 3600)
     mins = rest // 60
-    parts = [f"{days} day" + ("s" if days != 1 else "")] if days else []
+    parts = [f"{days} {plural(days, 'day', 'days')}"] if days else []
     parts += [f"{hours} h"] if hours else []
     parts += [f"{mins} min"] if mins else []
     return " ".join(parts)
+
+
+def plural(amount: int, one: str, many: str) -> str:
+    return one if amount == 1 else many
 
 
 @lru_cache(maxsize=8192)  # a queue's time limits repeat; its elapsed times mostly do not, cheaply

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from backends.durations_text import plural
 from backends.k8s.asks import PodAsk
 from backends.k8s.capacity import (
     GPU,
@@ -32,10 +33,6 @@ from backends.k8s.capacity import (
 MAX_ALTERNATIVES = 5
 MAX_NAMED_NODES = 3
 _OTHER_KIND = frozenset({PRODUCT_LABEL, SHARING_LABEL, MIG_STRATEGY_LABEL})
-
-
-def _plural(amount: int, one: str, many: str) -> str:
-    return one if amount == 1 else many
 
 
 def named_nodes(names: Sequence[str]) -> str:
@@ -67,8 +64,8 @@ def _fewer(ask: PodAsk, capacity: ClusterCapacity) -> list[str]:
     if not 0 < most < ask.count:
         return []
     best = sorted((n for n in usable if n.free(ask.resource) == most), key=lambda n: n.name)
-    have = _plural(len(best), "has", "have")
-    count = f"{len(best)} {_plural(len(best), 'node', 'nodes')}"
+    have = plural(len(best), "has", "have")
+    count = f"{len(best)} {plural(len(best), 'node', 'nodes')}"
     return [
         f"{count} {have} {ask.describe(most)} free now ({_on_nodes(best)}): "
         f"ask for {most} instead of {ask.count}"
@@ -118,7 +115,7 @@ def _slices(ask: PodAsk, capacity: ClusterCapacity) -> list[str]:
         profile = resource.removeprefix(MIG_PREFIX)
         memory = profile.split(".", 1)[-1].upper().replace("GB", " GB")
         suggestions.append(
-            f"{free} MIG {profile} {_plural(free, 'slice is', 'slices are')} free now "
+            f"{free} MIG {profile} {plural(free, 'slice is', 'slices are')} free now "
             f"({_on_nodes_names(names)}): ask for a MIG slice {profile} if {memory} of GPU memory is enough"
         )
     for node in candidates:
@@ -126,7 +123,7 @@ def _slices(ask: PodAsk, capacity: ClusterCapacity) -> list[str]:
         if single and ask.resource == GPU and node.free(GPU) and node.product not in ask.products:
             free = node.free(GPU)
             suggestions.append(
-                f"{free} MIG {single} {_plural(free, 'slice is', 'slices are')} free now on node "
+                f"{free} MIG {single} {plural(free, 'slice is', 'slices are')} free now on node "
                 f"{node.name}: ask for a MIG slice {single}"
             )
     return suggestions
@@ -147,7 +144,7 @@ def _shared(ask: PodAsk, capacity: ClusterCapacity) -> list[str]:
         return []
     names = (renamed[1] if renamed else []) + [n.name for n in sliced]
     return [
-        f"the cluster time-slices GPUs: {free} shared {_plural(free, 'GPU is', 'GPUs are')} free now "
+        f"the cluster time-slices GPUs: {free} shared {plural(free, 'GPU is', 'GPUs are')} free now "
         f"({_on_nodes_names(names)}): ask for a shared GPU if the work fits on part of one"
     ]
 
@@ -166,7 +163,7 @@ def _whole_instead(ask: PodAsk, capacity: ClusterCapacity) -> list[str]:
     kinds = sorted({n.family or n.product or "GPU" for n in candidates})
     return [
         f"whole GPUs are free now ({', '.join(kinds)} on {_on_nodes(candidates)}): ask for "
-        f"{ask.count} whole {_plural(ask.count, 'GPU', 'GPUs')} instead"
+        f"{ask.count} whole {plural(ask.count, 'GPU', 'GPUs')} instead"
     ]
 
 
@@ -189,5 +186,5 @@ def describe_node_count(nodes: int | None, total: int | None) -> str:
     if nodes is None:
         return "every node"
     if total:
-        return f"{nodes} of {total} {_plural(total, 'node', 'nodes')}"
-    return f"{nodes} {_plural(nodes, 'node', 'nodes')}"
+        return f"{nodes} of {total} {plural(total, 'node', 'nodes')}"
+    return f"{nodes} {plural(nodes, 'node', 'nodes')}"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from backends.durations_text import duration
+from backends.durations_text import duration, plural
 from backends.k8s.alternatives import (
     describe_node_count,
     fits_now,
@@ -62,10 +62,6 @@ class _Waiting:
     failure: SchedulingFailure | None = None
 
 
-def _plural(amount: int, one: str, many: str) -> str:
-    return one if amount == 1 else many
-
-
 def _events_of(events: Sequence[Event], kind: str, name: str) -> list[Event]:
     found = [e for e in events if e.involved_object.kind == kind and e.involved_object.name == name]
     return sorted(found, key=lambda e: e.last_seen or _EPOCH)
@@ -91,7 +87,7 @@ def _subject(workload: Workload, waiting: int) -> str:
     total = max(workload.desired, len(workload.live_pods), waiting)
     if total <= 1:
         return f"{workload.title} waits:"
-    return f"{waiting} of the {total} pods of {workload.title} {_plural(waiting, 'waits', 'wait')}:"
+    return f"{waiting} of the {total} pods of {workload.title} {plural(waiting, 'waits', 'wait')}:"
 
 
 def _nodes_phrase(verdict: NodeVerdict, failure: SchedulingFailure) -> tuple[str, str]:
@@ -255,7 +251,7 @@ def _problem_reason(
             exit_text = f", last exit code {problem.last_exit_code}{why}"
         sentence = (
             f"{subject} its container {problem.container} keeps crashing (restarted {problem.restarts} "
-            f"{_plural(problem.restarts, 'time', 'times')}{exit_text}); Kubernetes waits longer between "
+            f"{plural(problem.restarts, 'time', 'times')}{exit_text}); Kubernetes waits longer between "
             f"restarts each time. See why with `kubectl logs -n {workload.namespace} {problem.pod} -c "
             f"{problem.container} --previous`, fix the command or image, and submit again."
         )
@@ -319,7 +315,7 @@ def _creation_reasons(workload: Workload, events: Sequence[Event]) -> list[Pendi
 def _not_pending(workload: Workload, state: JobState, raw: str, reason: str | None) -> PendingReason:
     title = workload.title
     nodes = sorted({p.spec.node_name for p in workload.live_pods if p.spec.node_name})
-    where = f" on {_plural(len(nodes), 'node', 'nodes')} {named_nodes(nodes)}" if nodes else ""
+    where = f" on {plural(len(nodes), 'node', 'nodes')} {named_nodes(nodes)}" if nodes else ""
     if state is JobState.RUNNING and workload.kind == DEPLOYMENT:
         sentence = f"{title} is not pending: {workload.ready}/{workload.desired} replicas are ready{where}."
     elif state is JobState.RUNNING:

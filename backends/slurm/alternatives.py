@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from backends.durations_text import duration
+from backends.durations_text import duration, plural
 from backends.slurm.capacity import ClusterCapacity, largest_single_node_free, nodes_with_free
 from backends.slurm.durations import describe_instant, format_time_limit
 from backends.slurm.hostlist import expand_hostlist
@@ -34,10 +34,6 @@ def describe_gpus(asks: Sequence[GpuAsk]) -> str:
     if not asks:
         return "no GPUs"
     return " + ".join(f"{a.count} {TIMES} {a.gpu_type}" if a.gpu_type else f"{a.count} GPU" for a in asks)
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return one if count == 1 else many
 
 
 def gpu_ask(job: SlurmJob) -> tuple[int, str | None]:
@@ -155,7 +151,7 @@ def gpu_alternatives(
             continue
         kind = pool.gpu_type or "GPU"
         free = (
-            f"{pool.free} {TIMES} {kind} {_plural(pool.free, 'is', 'are')} free now on partition {pool.pool}"
+            f"{pool.free} {TIMES} {kind} {plural(pool.free, 'is', 'are')} free now on partition {pool.pool}"
         )
         if pool.pool == job.partition:
             suggestions.append(f"{free}: ask for {kind} instead{clause}")
@@ -173,7 +169,7 @@ def gpu_alternatives(
                 continue
             kind = pool.gpu_type or "GPU"
             suggestions.append(
-                f"{most} {TIMES} {kind} {_plural(most, 'is', 'are')} free now on partition {pool.pool}: "
+                f"{most} {TIMES} {kind} {plural(most, 'is', 'are')} free now on partition {pool.pool}: "
                 f"ask for {most} instead of {per_node}{clause}"
             )
     return suggestions
@@ -202,7 +198,7 @@ def backfill_alternative(
         return None
     kind = gpu_type or "GPU"
     return (
-        f"{per_node} {TIMES} {kind} {_plural(per_node, 'is', 'are')} free now but held for job "
+        f"{per_node} {TIMES} {kind} {plural(per_node, 'is', 'are')} free now but held for job "
         f"{first_job.job_id}, expected to start at {describe_instant(first_start)}: with a time limit "
         f"of at most {duration(minutes=window)} (--time={format_time_limit(window)}) the job could "
         "start now in that gap"

@@ -27,11 +27,6 @@ class _Struct(msgspec.Struct, rename="camel", frozen=True, gc=False):
     pass
 
 
-class OwnerReference(_Struct, frozen=True, gc=False):
-    kind: str = ""
-    name: str = ""
-
-
 class ObjectMeta(_Struct, frozen=True, gc=False):
     name: str = ""
     namespace: str = ""
@@ -40,7 +35,6 @@ class ObjectMeta(_Struct, frozen=True, gc=False):
     annotations: dict[str, str] = {}
     creation_timestamp: datetime | None = None
     deletion_timestamp: datetime | None = None
-    owner_references: list[OwnerReference] = []
 
 
 class Named(_Struct, frozen=True, gc=False):
@@ -223,8 +217,6 @@ class DeploymentSpec(_Struct, frozen=True, gc=False):
 class DeploymentStatus(_Struct, frozen=True, gc=False):
     replicas: int = 0
     ready_replicas: int = 0
-    available_replicas: int = 0
-    updated_replicas: int = 0
     conditions: list[Condition] = []
 
 
@@ -236,7 +228,6 @@ class Deployment(_Struct, frozen=True, gc=False):
 
 class JobSpec(_Struct, frozen=True, gc=False):
     parallelism: int | None = None
-    completions: int | None = None
     backoff_limit: int | None = None
     active_deadline_seconds: int | None = None
     suspend: bool = False
@@ -244,8 +235,6 @@ class JobSpec(_Struct, frozen=True, gc=False):
 
 
 class JobStatusFields(_Struct, frozen=True, gc=False):
-    active: int = 0
-    succeeded: int = 0
     failed: int = 0
     ready: int | None = None
     start_time: datetime | None = None
@@ -274,7 +263,6 @@ class EndpointConditions(_Struct, frozen=True, gc=False):
     # None means unknown; the API says to read an unknown `ready` as ready.
     ready: bool | None = None
     serving: bool | None = None
-    terminating: bool | None = None
 
 
 class Endpoint(_Struct, frozen=True, gc=False):
@@ -287,7 +275,6 @@ class Endpoint(_Struct, frozen=True, gc=False):
 class EndpointPort(_Struct, frozen=True, gc=False):
     name: str = ""
     port: int | None = None  # None: every port of the endpoint
-    protocol: str = "TCP"
 
 
 class EndpointSlice(_Struct, frozen=True, gc=False):
@@ -300,7 +287,6 @@ class EndpointSlice(_Struct, frozen=True, gc=False):
 
 
 class EventSeries(_Struct, frozen=True, gc=False):
-    count: int = 0
     last_observed_time: datetime | None = None
 
 
@@ -310,7 +296,6 @@ class Event(_Struct, frozen=True, gc=False):
     reason: str = ""
     message: str = ""
     type: str = ""
-    count: int | None = None
     first_timestamp: datetime | None = None
     last_timestamp: datetime | None = None
     event_time: datetime | None = None
@@ -321,12 +306,6 @@ class Event(_Struct, frozen=True, gc=False):
         if self.series and self.series.last_observed_time:
             return self.series.last_observed_time
         return self.last_timestamp or self.event_time or self.first_timestamp
-
-    @property
-    def times(self) -> int:
-        if self.series and self.series.count:
-            return self.series.count
-        return self.count or 1
 
 
 T = TypeVar("T")

@@ -262,7 +262,6 @@ class ObjectReference(_Struct, frozen=True, gc=False):
 class EndpointConditions(_Struct, frozen=True, gc=False):
     # None means unknown; the API says to read an unknown `ready` as ready.
     ready: bool | None = None
-    serving: bool | None = None
 
 
 class Endpoint(_Struct, frozen=True, gc=False):

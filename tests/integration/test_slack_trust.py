@@ -93,7 +93,7 @@ def test_a_person_at_the_sites_domain_is_mapped_to_their_login(door: Door) -> No
     door.fake.add_user("U0JANE", "jane", "Jane@Example.org")
     _, url = door.command(REQUEST_TEXT, user=Identity(requester="U0JANE"))
     (preview,) = door.answers_to(url)
-    assert "`jane`" in shown_text(preview) and buttons(preview, SUBMIT_ACTION)
+    assert ", as jane" in shown_text(preview) and buttons(preview, SUBMIT_ACTION)
     assert door.store.identity_for("U0JANE") == Identity(
         requester="U0JANE", unix_user="jane", k8s_user="jane"
     )

@@ -17,7 +17,8 @@ and on any replica. Each message is read in this order:
    and the old preview is settled `superseded` so its Submit no longer works.
 6. Otherwise it is a new request: planned, or, when it lacks what it needs, asked about (one
    question, the most important missing field first). Words nobody understood are refused with
-   the understanding's own message, recorded like every request.
+   the understanding's own message, recorded like every request; so are words understood in part
+   with a question back about the rest ("2 or 4 A100s"), which change nothing, draft or answer.
 
 Requests are planned with `Concierge.prepare_request` from the fields themselves, so what a
 preview shows is exactly what its Submit runs, whoever read the words.
@@ -150,6 +151,10 @@ class _Step:
         intent, self._notice = intent_and_notice(reading)
         if intent.kind not in (IntentKind.SUBMIT, IntentKind.UNKNOWN):
             return Aside(intent, confirmation_for(reading)), state
+        if intent.kind == IntentKind.UNKNOWN and intent.message and intent.request != JobRequest():
+            # Read in part and asked about the rest ("2 or 4 A100s", "4 Stunden"): the question is the
+            # answer, and nothing of it is folded into the draft or the request being gathered.
+            raise self._not_understood(intent, text)
         said = drafts.stated_in(intent, text)
         if pending is not None:
             return self._answered(pending, gathered, said, text)

@@ -137,15 +137,20 @@ def test_follow_ups_change_the_draft_and_supersede_the_old_preview(store: Store)
 
 
 @pytest.mark.parametrize(
-    "follow_up", ["make it 2 or 4 GPUs", "for 3 or maybe 6 hours", "A100 or H100 instead"]
+    ("follow_up", "asked"),
+    [
+        ("make it 2 or 4 GPUs", "which is it"),
+        ("for 3 or maybe 6 hours", "which is it"),
+        ("A100 or H100 instead", "which is it"),
+        ("4 H100s for 3 Stunden", 'could not read "3 Stunden"'),
+        ("1 H100 overnight", "how long"),
+    ],
 )
-def test_a_follow_up_offering_a_choice_is_asked_back_and_the_draft_stays(
-    store: Store, follow_up: str
-) -> None:
+def test_a_follow_up_asked_back_changes_nothing(store: Store, follow_up: str, asked: str) -> None:
     conversations = Conversations(engine(store), store)
     (first,) = says(conversations, "2 a100 for 1 hour to run python x.py")
     assert isinstance(first, Previewed)
-    with pytest.raises(RequestInvalid, match="which is it"):
+    with pytest.raises(RequestInvalid, match=asked):
         says(conversations, follow_up)
     assert store.conversation(KEY).draft_request_id == first.prepared.request_id
     assert store.request(first.prepared.request_id).outcome == "planned"  # not superseded by a guess

@@ -47,7 +47,7 @@ from bot.store.lifecycle import (
     SUBMITTING,
     UNKNOWN,
 )
-from bot.store.records import AuditEvent, RequestRecord, StateChange
+from bot.store.records import AuditEvent, RequestRecord
 from bot.store.tables import (
     AuditRow,
     ClaimRow,
@@ -481,12 +481,7 @@ class Store:
             statement = statement.where(AuditRow.subject == subject)
         statement = statement.order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
         with self._reading() as session:
-            return [
-                AuditEvent(
-                    at=row.at, actor=row.actor, action=row.action, subject=row.subject, detail=row.detail
-                )
-                for row in session.scalars(statement)
-            ]
+            return [AuditEvent.model_validate(e, from_attributes=True) for e in session.scalars(statement)]
 
     # --- Slack threads ------------------------------------------------------------------------
 
@@ -656,42 +651,9 @@ def _no_request(request_id: str) -> JobNotFound:
 
 
 def _identity(row: IdentityRow) -> Identity:
-    return Identity(
-        requester=row.requester,
-        unix_user=row.unix_user,
-        k8s_user=row.k8s_user,
-        k8s_groups=tuple(row.k8s_groups),
-        default_namespace=row.default_namespace,
-        is_admin=row.is_admin,
-    )
+    return Identity.model_validate(row, from_attributes=True)
 
 
 def _record(row: RequestRow) -> RequestRecord:
-    return RequestRecord.model_validate(
-        {
-            "id": row.id,
-            "requester": row.requester,
-            "door": row.door,
-            "text": row.text,
-            "intent": row.intent,
-            "decision": row.decision,
-            "backend": row.backend,
-            "plan": row.plan,
-            "gpus": row.gpus,
-            "job_id": row.job_id,
-            "cluster": row.cluster,
-            "outcome": row.outcome,
-            "error": row.error,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-            "states": [
-                StateChange(
-                    state=JobState(s.state),
-                    reason=s.reason,
-                    observed_at=s.observed_at,
-                    ending=JobEnding.model_validate(s.ending) if s.ending else None,
-                )
-                for s in row.states
-            ],
-        }
-    )
+    """The record, read from the row's columns and its states by field name."""
+    return RequestRecord.model_validate(row, from_attributes=True)

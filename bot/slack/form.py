@@ -37,6 +37,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from backends.durations_text import duration
 from backends.errors import ConciergeError, PermissionDenied
 from backends.types import JobRequest
 from bot.conversations.drafts import SUPERSEDED
@@ -99,7 +100,7 @@ def form_view(
     """The modal; `request` prefills it (Edit), `edits` is the request id it replaces."""
     shown = request or JobRequest()
     place = shown.partition or shown.namespace
-    time_text = _duration_text(shown.time_limit_minutes) if shown.time_limit_minutes else None
+    time_text = duration(minutes=shown.time_limit_minutes) if shown.time_limit_minutes else None
     fields: list[Block] = [
         InputBlock(
             block_id=GPUS,
@@ -297,8 +298,3 @@ def _optional_text(block_id: str, label: str, current: str | None) -> InputBlock
         optional=True,
         element=PlainTextInputElement(action_id=_VALUE, initial_value=current),
     )
-
-
-def _duration_text(minutes: int) -> str:
-    hours, rest = divmod(minutes, 60)
-    return f"{hours}h{rest}m" if hours and rest else f"{hours}h" if hours else f"{rest}m"

@@ -85,7 +85,7 @@ def test_edit_opens_the_form_prefilled_and_its_submission_is_a_new_preview(door:
     fields = inputs(view)
     assert fields["gpus"]["initial_value"] == "3"
     assert fields["gpu_type"]["initial_option"]["value"] == "a100"
-    assert fields["time"]["initial_value"] == "1h30m"
+    assert fields["time"]["initial_value"] == "1 h 30 min"
     assert fields["command"]["initial_value"] == "python train.py"
     assert json.loads(view["private_metadata"]) == {"edits": request_id}
     submit_form(

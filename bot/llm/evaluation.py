@@ -24,7 +24,6 @@ from bot.understanding.evaluation import EvalCase, EvalReport, evaluate
 
 Understand = Callable[[str], Routed]
 FigureKind = Literal["share", "count", "ms"]
-PIPELINES = ("grammar", "llm", "routed")
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,6 @@ class ModelReading(BaseModel):
 # Built once: handing LangChain the class instead makes the openai client rebuild this schema on
 # every call (about 5 ms of CPU, more than the rest of our routing). Same schema on the wire.
 READING_SCHEMA: dict[str, Any] = ModelReading.model_json_schema()
-REQUEST_FIELDS = tuple(JobRequest.model_fields)
 _NOT_REQUEST_FIELDS = {"intent", "job", "question"}
 
 

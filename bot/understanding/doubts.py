@@ -8,9 +8,11 @@ side's unit ("2 or 4 A100s" reads "2 A100s" and "4 A100s"), and the sides that g
 values are a choice only the person can make. Whichever value the readers met first would
 otherwise be taken without a word.
 
-A number left over once every reader has taken its phrase ("4 Stunden", "seed 42", "7 GPU" in
-another language's order) carried something the grammar could not read. It is named back with the
-word beside it, never dropped: a quantity guessed wrong costs a person hours in the queue. A job's
+A number left over once every reader has taken its phrase, while the request lacks a wall time or
+its GPUs ("2 A100s for 4 Stunden"), carried something the grammar could not read. It is named back
+with the word after it, never dropped: a quantity guessed wrong costs a person hours in the queue.
+A number after a word of its own ("seed 42", "cuda 12.4") is that word's value, and one beside a
+request that lacks nothing ("with 8 workers") is the person's own business. A job's
 id after "job"/"#" is a reference, not a quantity, and is left alone (so is a "uid 0": the identity
 is never read from words).
 
@@ -67,6 +69,7 @@ _LEFT_NUMBER_RE = lazy(
 )
 # A job's id is a reference; a user or group id is never taken from words (the identity comes from a
 # verified source), so neither is a quantity to ask about.
+_RUN_INTO_LETTERS_RE = lazy(r"\d+[a-z]+\d\w*", re.IGNORECASE)
 _REFERENCE_BEFORE_RE = lazy(
     r"(?:\bjobs?|\bids?|\bnumber|\bno\.?|#|\bpid|\bport|\buid|\bgid|\buser\s+id)\s*[:#=]?\s*$", re.IGNORECASE
 )
@@ -163,11 +166,21 @@ def find_choices(text: str) -> list[Choice]:
     return choices
 
 
-def unread_quantity(leftover: str) -> str | None:
-    """A number nobody read, with the word beside it ("4 Stunden"), or None."""
+def unread_quantity(leftover: str, *, lacking: bool) -> str | None:
+    """A number nobody read that may be what the request lacks (`lacking`: no wall time or no GPUs
+    were read), with the word after it ("4 Stunden"); or one run into letters ("4h3"); or None.
+
+    A number after a word of its own ("seed 42", "cuda 12.4", "batch size 64") is that word's value,
+    and a version ("0.6.3") is a name: neither is a quantity of the request's."""
     for found in _LEFT_NUMBER_RE.finditer(leftover):
         number = found.group("number")
         if _REFERENCE_BEFORE_RE.search(leftover[: found.start()]):
+            continue
+        if _RUN_INTO_LETTERS_RE.fullmatch(number):
+            return number
+        before_words = _WORD_RE.findall(leftover[: found.start()])
+        labelled = bool(before_words) and before_words[-1].lower() not in FILLER
+        if not lacking or labelled or number.count(".") > 1:
             continue
         after = _WORD_RE.match(leftover[found.end() :].lstrip())
         next_word = after.group(0) if after and leftover[found.end() :][:1].isspace() else None
@@ -179,10 +192,7 @@ def unread_quantity(leftover: str) -> str | None:
         ):
             continue  # "one" alone, "a": no quantity that went unread
         if next_word is not None and next_word.lower() not in JOINING_WORDS:
-            return f"{number} {next_word}"  # "4 Stunden", and "1 gpu" when the GPUs were read elsewhere
-        before_words = _WORD_RE.findall(leftover[: found.start()])
-        if before_words and before_words[-1].lower() not in FILLER:
-            return f"{before_words[-1]} {number}"
+            return f"{number} {next_word}"  # "4 Stunden", and "4 gpus" when the GPUs were read elsewhere
         return number
     return None
 

@@ -58,6 +58,7 @@ QUERY_FILTER_FIELDS = frozenset(
     {"target", "gpu_type", "gpu_memory_gb", "mig_profile", "partition", "account", "qos", "namespace"}
 )
 _RESOURCE_FIELDS = ("gpus", "gpu_type", "mig_profile", "command", "image", "model", "gpu_memory_gb")
+_GPU_FIELDS = ("gpus", "gpu_type", "mig_profile", "shared", "cpu_only")
 _AMOUNT_FIELDS = (
     "gpus",
     "gpu_memory_gb",
@@ -262,7 +263,8 @@ def _doubt(
             f'"{vague}" says no length of time, and I will not guess one: how long should the job run? Say '
             'a length ("for 14 hours") or a clock time ("until 9am tomorrow").' + _read_so_far(fields),
         )
-    quantity = unread_quantity(leftover) or foreign_words(leftover)
+    lacking = "time_limit_minutes" not in fields or not any(k in fields for k in _GPU_FIELDS)
+    quantity = unread_quantity(leftover, lacking=lacking) or foreign_words(leftover)
     if quantity is not None:
         return _asked_back(
             fields,

@@ -109,6 +109,13 @@ def test_words_in_another_language_are_named_back(text: str, named: str) -> None
         "2 A100s for 4 hours to redo job 1001: python x.py",  # a job's id is a reference
         "1 gpu for 1 hour to run python a.py, use uid 0",  # an identity is never read from words
         "need a100s for a day, 4 of them, bash long.sh",  # a count of the GPUs named before
+        # a number after a word of its own is that word's value; a version is a name
+        "2 A100s with cuda 12.4 for 3 hours, python x.py",
+        "1 gpu, 2 hours, batch size 64, python x.py",
+        "deploy vllm 0.6.3 serving org/Model-7B on 1 A100",
+        # beside a request that lacks nothing, a number is the person's own business
+        "2 gpus for 5 hours with 8 workers, python x.py",
+        "4 A100s for 12 hours for the 2024 benchmark: bash run.sh",
     ],
 )
 def test_numbers_that_are_references_or_counts_are_not_asked_about(text: str) -> None:

@@ -4,7 +4,8 @@ on 8 H100s took 14 hours", "are H100s faster than A100s?".
 A request that names GPUs but nothing to run ("2 A100s for 4 hours") is read by its shape, since
 its words are the resources. Talk is told apart by what a request never is, and only when no request
 word is present ("need", "give me", "run" as a verb, "please", "can I get"…):
-- a report of something past: "took", "ran", "lasted", "yesterday", "last week", "fyi";
+- a report of something past: "took", "ran", "lasted", "finished", "fyi" (a time alone, "like
+  last time", "same as yesterday", is a request's reference, not a report);
 - another task: "write", "tell", "explain", "compare", or a poem, joke, story;
 - talk about the GPUs: "about H100s", "than", "versus", "the difference between";
 - an opinion: "love", "hate", "awesome";
@@ -45,9 +46,8 @@ _GPU = rf"(?:(?:\d+\s*)?(?:{GPU_MODEL})s?|gpus?|graphics\s+cards?)"
 _TALK_RES = (
     # a report of something past
     lazy(
-        r"\b(?:took|ran|lasted|finished|completed|crashed|died|was|were|had|did|used\s+to|yesterday|yesterday's"
-        r"|just\s+got|bought|installed|arrived|received|ordered"
-        r"|last\s+(?:night|week|month|year|time)|ago|earlier\s+today|fyi|btw|by\s+the\s+way|just\s+so\s+you\s+know)\b",
+        r"\b(?:took|ran|lasted|finished|completed|crashed|died|used\s+to|just\s+got|bought|installed|arrived"
+        r"|received|ordered|fyi|btw|by\s+the\s+way|just\s+so\s+you\s+know)\b",
         _I,
     ),
     # another task than running something

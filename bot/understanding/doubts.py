@@ -17,7 +17,8 @@ id after "job"/"#" is a reference, not a quantity, and is left alone (so is a "u
 is never read from words).
 
 A word in another language ("für", "días": a letter outside ASCII) is named back the same way, with
-the unread words beside it.
+the unread words beside it, where the request lacks a wall time or its GPUs ("Résumé training" beside
+a whole request is a name).
 
 A length with no length ("overnight", "a few hours", "for a while", "the weekend") is asked about:
 the site's default wall time would be a guess made silently.

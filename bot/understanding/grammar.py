@@ -264,7 +264,7 @@ def _doubt(
             'a length ("for 14 hours") or a clock time ("until 9am tomorrow").' + _read_so_far(fields),
         )
     lacking = "time_limit_minutes" not in fields or not any(k in fields for k in _GPU_FIELDS)
-    quantity = unread_quantity(leftover, lacking=lacking) or foreign_words(leftover)
+    quantity = unread_quantity(leftover, lacking=lacking) or (foreign_words(leftover) if lacking else None)
     if quantity is not None:
         return _asked_back(
             fields,

@@ -116,6 +116,7 @@ def test_words_in_another_language_are_named_back(text: str, named: str) -> None
         # beside a request that lacks nothing, a number is the person's own business
         "2 gpus for 5 hours with 8 workers, python x.py",
         "4 A100s for 12 hours for the 2024 benchmark: bash run.sh",
+        "Résumé training: 2 A100s for 3 hours, python resume.py",
     ],
 )
 def test_numbers_that_are_references_or_counts_are_not_asked_about(text: str) -> None:
@@ -246,6 +247,8 @@ def test_talk_that_mentions_gpus_is_not_a_request(text: str) -> None:
         "how about 2 A100s for 3 hours",
         "can I have 2 H100s for 2 hours?",
         "2 A100s, faster than last time please",
+        "2 A100s for 3 hours like last time",  # a time alone is a reference, not a report
+        "I was hoping for 2 A100s for 3 hours",
         "write-heavy job: python etl.py on 1 gpu",  # something to run is a request whatever else
         "H100 please",
         "use H100 instead",  # a change to a draft in a thread

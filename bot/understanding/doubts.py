@@ -62,15 +62,16 @@ _SIDE_ENDS = ",;:()\n"
 _SIDE_WORDS = 3
 _NUMBER_RE = lazy(rf"^(?:\d+(?:\.\d+)?|{WORD_NUMBER})$", re.IGNORECASE)
 
-# A number in what nobody read: digits, or a number word before a word nobody read.
+# A number in what nobody read: digits, digits run into letters and digits again ("4h3"), or a
+# number word.
+_RUN_INTO_LETTERS_RE = lazy(r"\d+[a-z]+\d\w*", re.IGNORECASE)
 _LEFT_NUMBER_RE = lazy(
-    # digits, digits run into letters and digits again ("4h3"), or a number word
-    rf"(?<![\w.:/=#@-])(?P<number>\d+(?:[.,]\d+)*|\d+[a-z]+\d\w*|{WORD_NUMBER})(?![\w:/@-]|[.,]\d)",
+    rf"(?<![\w.:/=#@-])(?P<number>\d+(?:[.,]\d+)*|{_RUN_INTO_LETTERS_RE.pattern}|{WORD_NUMBER})"
+    r"(?![\w:/@-]|[.,]\d)",
     re.IGNORECASE,
 )
 # A job's id is a reference; a user or group id is never taken from words (the identity comes from a
 # verified source), so neither is a quantity to ask about.
-_RUN_INTO_LETTERS_RE = lazy(r"\d+[a-z]+\d\w*", re.IGNORECASE)
 _REFERENCE_BEFORE_RE = lazy(
     r"(?:\bjobs?|\bids?|\bnumber|\bno\.?|#|\bpid|\bport|\buid|\bgid|\buser\s+id)\s*[:#=]?\s*$", re.IGNORECASE
 )

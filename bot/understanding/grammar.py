@@ -19,8 +19,8 @@ Confidence (for routing to the language model later): 0.95 for a question asked 
 recognised from a word in passing, for a request the share of its words that were read or are known
 filler (at least 0.3), 1 for a choice or a list of jobs asked back (a model would pick one, and
 either is written in the words, so grounding could not catch it), and 0 for unknown;
-HIGH_CONFIDENCE (0.9) and above needs no model. The
-words nobody read are returned too, so a caller can show or log what the grammar did not understand.
+HIGH_CONFIDENCE (0.9) and above needs no model. The words nobody read are returned too, so a caller
+can show or log what the grammar did not understand; an end read as a clock time counts as read.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ _DIGEST_RES = (
 _USAGE_RE = lazy(
     r"\bgpu[\s-]*(?:hours?|hrs?|time|days?)\b|\b(?:usage|use)\s+(?:by|per)\s+(?:user|person|people|team|group"
     r"|account|project|lab)|\bwho\s+(?:used|uses|is\s+using|has\s+used)\s+(?:the\s+)?(?:most|least)\b"
-    r"|\btop\s+(?:gpu\s+)?users\b",
+    r"|\btop\s+(?:gpu\s+)?users\b|\bhow\s+much\s+(?:did|do|have|has)\s+[\w\s]{0,20}?\buse[ds]?\b",
     _I,
 )
 
@@ -220,6 +220,7 @@ _QUEUE_RES = (
 # "what's up with job 55", "any news on 1201": about a job, said loosely (a model may read it better).
 _STATUS_LOOSELY_RE = lazy(
     r"\b(?:what\s*(?:'s|s|is)\s+(?:up|going\s+on|happening)\s+with|any\s+(?:news|update)s?\s+(?:on|about)"
+    r"|where\s*(?:is|'s|s|are)|what\s+(?:happened|became)\s+(?:with|of|to)"
     r"|(?:an\s+)?update\s+on|what\s+about)\b",
     _I,
 )

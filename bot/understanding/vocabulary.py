@@ -75,7 +75,7 @@ WHY_CUES = _cues(
 FAILURE_CUES = _cues("fail|crash|die|exit|kill|oom")
 DIGEST_CUES = _cues(
     "report|digest|summar|utili|usage|busy|efficien|stats|well used|waste|gpu-h|gpu h|gpu-t|gpu t|gpu-d|gpu d"
-    "|gpuh|use by|use per|used the|uses the|using the|top"
+    "|gpuh|use by|use per|used the|uses the|using the|top|how much"
 )
 CAPACITY_CUES = _cues(
     "free|availab|avail|idle|unused|spare|open|unallocated|vacant|left|unoccupied|capacity|sinfo|how many"

@@ -63,6 +63,9 @@ from bot.understanding.grammar import (
         ("anything free?", IntentKind.CAPACITY, None),
         ("whats up with job 55", IntentKind.STATUS, "55"),
         ("any news on 1201?", IntentKind.STATUS, "1201"),
+        ("where is my job 1234 at", IntentKind.STATUS, "1234"),
+        ("what happened with 5678", IntentKind.STATUS, "5678"),
+        ("how much did we use the GPUs this week", IntentKind.DIGEST, None),
         # usage by whom and over what period is the usage report
         ("gpu-hours by user for the last 7 days", IntentKind.DIGEST, None),
         ("GPU time per team this month", IntentKind.DIGEST, None),

@@ -27,7 +27,7 @@ IntentName = Literal[
 ]
 DEFAULT_QUESTION = (
     "I could not tell what you need. Say how many GPUs of which type, for how long, and what to run, "
-    'e.g. "2 A100s for 4 hours to run python train.py", or ask about a job ("why is 1234 pending?").'
+    'e.g. "2 A100s for 4 hours to run python3 train.py", or ask about a job ("why is 1234 pending?").'
 )
 
 

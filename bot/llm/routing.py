@@ -111,7 +111,7 @@ def confirmation_question(unsupported: Sequence[Unsupported]) -> str:
             f"Nothing was done: the assistant read your message as an order to {order.value} a job, but "
             f"{order.why.replace('no message asks', 'your words do not ask')}. To cancel a job, say so "
             'plainly (e.g. "cancel 1234"); to ask for GPUs, say what you need, e.g. "2 A100s for 4 '
-            'hours to run python train.py".'
+            'hours to run python3 train.py".'
         )
     named = "; ".join(f"{u.field.replace('_', ' ')} {u.value} ({u.why})" for u in unsupported)
     return (

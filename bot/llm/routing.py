@@ -41,7 +41,7 @@ from backends.types import Intent, IntentKind, JobRequest
 from bot.llm.client import INVALID_ANSWER, LlmReader
 from bot.llm.grounding import Unsupported, check_intent_grounding
 from bot.llm.prompts import ConversationSoFar
-from bot.understanding.grammar import HIGH_CONFIDENCE, understand_with_confidence
+from bot.understanding.grammar import HIGH_CONFIDENCE, understand_with_confidence, wall_time_from_the_clock
 
 log = logging.getLogger("concierge.llm")
 
@@ -84,7 +84,7 @@ class Routed:
             notes.append(
                 f"Note: {self.degraded}, so the built-in parser read your message; check the details."
             )
-        if self.source != "llm" and self.intent.kind == IntentKind.SUBMIT and self.intent.message:
+        if self.intent.kind == IntentKind.SUBMIT and self.intent.message:
             notes.append(self.intent.message)
         return " ".join(notes) or None
 
@@ -95,6 +95,19 @@ class RoutingCounts:
     llm: int = 0  # answered by the model (grounding rejections included)
     fallback: int = 0  # the model failed; the grammar answered
     grounding_rejections: int = 0  # model answers turned into a question
+
+
+def _with_the_clock_time(
+    hint: Intent, answer: Intent, agreed: JobRequest | None
+) -> tuple[Intent, JobRequest | None]:
+    """The model's request with the wall time the grammar counted from a clock-time end ("until
+    6pm"), and that time agreed: the model knows no clock, so its own time (or none) would be a guess."""
+    minutes = wall_time_from_the_clock(hint)
+    if minutes is None or answer.kind != IntentKind.SUBMIT:
+        return answer, agreed
+    request = answer.request.model_copy(update={"time_limit_minutes": minutes})
+    agreed = (agreed or JobRequest()).model_copy(update={"time_limit_minutes": minutes})
+    return answer.model_copy(update={"request": request, "message": hint.message}), agreed
 
 
 def is_command_syntax(text: str) -> bool:
@@ -165,7 +178,7 @@ class RoutedUnderstanding:
         texts = (*(conversation.previous_texts if conversation else ()), text)
         agreed = conversation.draft if conversation else None
         try:
-            answer = self._reader.read(text, hint, conversation)
+            answer, agreed = _with_the_clock_time(hint, self._reader.read(text, hint, conversation), agreed)
             unsupported = tuple(self._grounding(answer, texts, agreed=agreed))
         except ConciergeError as e:
             return self._degraded(hint, getattr(e, "reason", INVALID_ANSWER), started, confidence)

@@ -79,6 +79,7 @@ _QUOTES_RE = lazy("[`'\"\u2018\u2019\u201c\u201d]")
 _GPU_WORD_RE = lazy(r"\bgpus?\b", re.IGNORECASE)
 _WORD_RE = lazy(r"[a-z0-9][a-z0-9'\-]*", re.IGNORECASE)
 _MAY_END_AT_RE = lazy(r"\b(?:until|till|til|by|before|through|thru|later|end(?:ing)?\s+at)\b", re.IGNORECASE)
+_WALL_TIME_NOTE = "Wall time:"
 _VERBS = {IntentKind.WHY_PENDING: "why", IntentKind.STATUS: "status", IntentKind.CANCEL: "cancel"}
 
 
@@ -256,7 +257,9 @@ def _doubt(
             )
         fields["time_limit_minutes"] = deadline.minutes
         until = f" (until {deadline.moment:%a %H:%M %Z})".replace(" )", ")") if deadline.moment else ""
-        note = f'Wall time: "{deadline.phrase}" is {duration(minutes=deadline.minutes)} from now{until}.'
+        note = (
+            f'{_WALL_TIME_NOTE} "{deadline.phrase}" is {duration(minutes=deadline.minutes)} from now{until}.'
+        )
     elif "time_limit_minutes" not in fields and (vague := vague_length(remainder)) is not None:
         return _asked_back(
             fields,
@@ -342,6 +345,14 @@ def understand_in_detail(text: str, now: datetime | None = None) -> Understandin
         if isinstance(asked, Understanding):
             return asked
     return _unknown(_not_understood(text))
+
+
+def wall_time_from_the_clock(intent: Intent) -> int | None:
+    """The wall time of a request the grammar counted from a clock-time end ("until 6pm"), else None:
+    a reader that knows no clock (the language model) must not replace or drop it."""
+    if intent.kind != IntentKind.SUBMIT or not (intent.message or "").startswith(_WALL_TIME_NOTE):
+        return None
+    return intent.request.time_limit_minutes
 
 
 def understand_with_confidence(text: str, now: datetime | None = None) -> tuple[Intent, float]:

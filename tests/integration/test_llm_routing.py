@@ -12,6 +12,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import openai
 import pytest
@@ -418,6 +419,24 @@ def test_a_choice_or_a_list_of_jobs_is_asked_back_without_the_model(fake: FakeVl
     assert (routed.source, routed.intent.kind) == ("grammar", IntentKind.UNKNOWN)
     assert routed.intent.message is not None and routed.intent.job is None
     assert fake.completions == []  # the model would pick one of the values, and both are in the words
+
+
+@pytest.mark.parametrize("model_time", [None, 60])
+def test_a_wall_time_counted_from_a_clock_time_is_the_grammars(
+    fake: FakeVllm, model_time: int | None
+) -> None:
+    now = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)
+    text = "could I maybe get a couple of h100 things until 6pm for my experiment, python x.py"
+    hint, confidence = understand_with_confidence(text, now)
+    assert confidence < HIGH_CONFIDENCE and hint.request.time_limit_minutes == 150
+    reading = {"intent": "submit", "gpus": 2, "gpu_type": "h100", "command": "python x.py"}
+    fake.script(Structured(reading | ({"time_limit_minutes": model_time} if model_time else {})))
+    routing = RoutedUnderstanding(reader_for(fake), lambda t: understand_with_confidence(t, now))
+    routed = routing.understand(text)
+
+    assert (routed.source, routed.intent.kind, routed.unsupported) == ("llm", IntentKind.SUBMIT, ())
+    assert routed.intent.request.time_limit_minutes == 150  # neither dropped nor the model's guess
+    assert routed.notice is not None and '"until 6pm" is 2 h 30 min from now' in routed.notice
 
 
 def test_json_object_mode_sends_llama_cpps_form_and_reads_the_text_answer() -> None:

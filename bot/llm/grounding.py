@@ -58,6 +58,7 @@ from backends.types import Intent, IntentKind, JobRequest
 from bot.understanding.commands import split_command
 from bot.understanding.details import (
     CPU_ONLY_RE,
+    NAME_LABELS,
     asks_shared,
     may_state_a_time,
     names_kubernetes,
@@ -76,15 +77,11 @@ _SMART_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u2
 _FENCE_RE = re.compile(r"^```[a-z0-9_+-]*\s*|\s*```$", _I)
 _OUTER_QUOTES = ("`", '"', "'")
 
-# Words that label a name, looked for next to the value (before it, or just after: "the X partition").
+# The grammar's words that label each name, looked for next to the model's value (before it, or
+# just after: "the X partition"); "deployment X" and "statefulset X" name a workload too.
 _LABELS: dict[str, re.Pattern[str]] = {
-    "partition": re.compile(r"partition|(?<!\S)-p(?!\S)", _I),
-    "account": re.compile(r"(?i:account|charge|bill)|(?<!\S)-A(?!\S)"),
-    "qos": re.compile(r"qos|quality\s+of\s+service", _I),
-    "namespace": re.compile(r"namespace|\bns\b|(?<!\S)-n(?!\S)", _I),
-    "name": re.compile(
-        r"name|call|titled|(?<!\S)-J(?!\S)|\b(?:deployment|statefulset|release|experiment)\b", _I
-    ),
+    field: re.compile(words + (r"|\b(?:deployment|statefulset)\b" if field == "name" else ""), _I)
+    for field, words in NAME_LABELS.items()
 }
 _LABEL_BEFORE_CHARS = 40
 _LABEL_AFTER_CHARS = 24

@@ -197,20 +197,23 @@ def _label_res(labels: str, suffix_word: str | None) -> tuple[LazyPattern, ...]:
     return tuple(found)
 
 
-_PARTITION_RES = _label_res(r"--partition|\bpartition|(?<!\S)-p(?=\s)", "partition")
-_ACCOUNT_RES = (
-    *_label_res(
-        r"--account|\baccount|\bacct|(?<!\S)-A(?=\s)|\bcharged?\s+(?:it\s+)?to|\bbill(?:ed)?\s+to", "account"
-    ),
-)
-_QOS_RES = _label_res(r"--qos|\bqos|\bquality\s+of\s+service", "qos")
-_NAMESPACE_RES = _label_res(r"--namespace|\bnamespace|\bns(?=[\s:=])", "namespace")
+# The words that label each name; grounding (bot/llm/grounding.py) looks for the same words beside
+# a value the model gave, so what the grammar reads and what the model may claim cannot drift apart.
+NAME_LABELS = {
+    "partition": r"--partition|\bpartition|(?<!\S)-p(?=\s)",
+    "account": r"--account|\baccount|\bacct|(?<!\S)-A(?=\s)|\bcharged?\s+(?:it\s+)?to|\bbill(?:ed)?\s+to",
+    "qos": r"--qos|\bqos|\bquality\s+of\s+service",
+    "namespace": r"--namespace|\bnamespace|\bns(?=[\s:=])",
+    "name": r"--job-name|(?<!\S)-J(?=\s)|\bjob[\s_-]?name"
+    r"|\b(?:deployment|service|release|run|experiment)\s+name"
+    r"|\bname(?:\s+it)?|\bnamed|\bcall(?:ed|\s+it)|\btitled",
+}
+_PARTITION_RES = _label_res(NAME_LABELS["partition"], "partition")
+_ACCOUNT_RES = _label_res(NAME_LABELS["account"], "account")
+_QOS_RES = _label_res(NAME_LABELS["qos"], "qos")
+_NAMESPACE_RES = _label_res(NAME_LABELS["namespace"], "namespace")
 _NAME_RES = (
-    lazy(
-        r"(?:--job-name|(?<!\S)-J(?=\s)|\bjob[\s_-]?name|\b(?:deployment|service|release|run|experiment)\s+name"
-        rf"|\bname(?:\s+it)?|\bnamed|\bcalled|\btitled)(?![\w-])\s*(?:is\s+|as\s+)?[:=]?\s*{_VALUE}(?![\w-])",
-        _I,
-    ),
+    lazy(rf"(?:{NAME_LABELS['name']})(?![\w-])\s*(?:is\s+|as\s+)?[:=]?\s*{_VALUE}(?![\w-])", _I),
     lazy(rf"\b(?:deployment|statefulset)\s+(?:of\s+)?{_VALUE}(?![\w-])", _I),
 )
 

@@ -42,15 +42,14 @@ from bot.llm.client import INVALID_ANSWER, LlmReader
 from bot.llm.grounding import Unsupported, check_intent_grounding
 from bot.llm.prompts import ConversationSoFar
 from bot.understanding.grammar import HIGH_CONFIDENCE, understand_with_confidence, wall_time_from_the_clock
+from bot.understanding.vocabulary import SUBCOMMANDS
 
 log = logging.getLogger("concierge.llm")
 
 Source = Literal["grammar", "llm", "grammar_fallback"]
 Grammar = Callable[[str], tuple[Intent, float]]
 # `/gpu` subcommands, typed as such (also in a DM): the grammar's home ground.
-_COMMAND_SYNTAX_RE = re.compile(
-    r"^\s*(?:/\S+|(?:help|queue|why|status|free|cancel|new)(?:\s+\S+)?\s*$)", re.I
-)
+_COMMAND_SYNTAX_RE = re.compile(rf"^\s*(?:/\S+|(?:{'|'.join(SUBCOMMANDS)})(?:\s+\S+)?\s*$)", re.I)
 UNEXPECTED_FAILURE = "the assistant failed in an unexpected way"
 
 

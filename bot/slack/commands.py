@@ -34,6 +34,7 @@ from bot.engine import Concierge
 from bot.slack import blocks
 from bot.slack.confirmations import confirmation_blocks
 from bot.slack.submission import DOOR
+from bot.understanding.vocabulary import QUESTION_SUBCOMMANDS
 
 # Resolves a Slack user id to the person's cluster identity (raises when they are not mapped).
 ResolveIdentity = Callable[[str], Identity]
@@ -49,13 +50,6 @@ HELP = (
     "• `/gpu new` — a form to fill in instead of a sentence\n"
     "Replies are visible only to you."
 )
-_VERBS = {
-    "queue": IntentKind.QUEUE,
-    "free": IntentKind.CAPACITY,
-    "why": IntentKind.WHY_PENDING,
-    "status": IntentKind.STATUS,
-    "cancel": IntentKind.CANCEL,
-}
 
 
 @dataclass(frozen=True)
@@ -80,8 +74,8 @@ class GpuCommand:
         verb = words[0].lower() if words else "help"
         if verb == "help":
             return Answer("GPU Concierge help", blocks.notice(HELP))
-        if verb in _VERBS:
-            return self.answered(user_id, _typed(_VERBS[verb], words[1:]))
+        if verb in QUESTION_SUBCOMMANDS:
+            return self.answered(user_id, _typed(QUESTION_SUBCOMMANDS[verb], words[1:]))
         reading = self._concierge.read(text)  # read once: the model (if any) is asked once
         if reading.intent.kind == IntentKind.HELP:
             return Answer("GPU Concierge help", blocks.notice(HELP))

@@ -9,6 +9,8 @@ plainly.
 
 from __future__ import annotations
 
+from backends.types import IntentKind
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -83,3 +85,15 @@ CAPACITY_CUES = _cues(
 )
 QUEUE_CUES = _cues("queue|job|deploy|workload|pod|run|pend|wait|using|hogg|holding")  # "running", "pending"…
 CANCEL_CUES = _cues("cancel|terminate|abort|undeploy")
+
+
+# Questions typed as subcommands (`/gpu why 1234`, or "why 1234" in a DM): the Slack door answers
+# them by name, and the model router leaves them (with "help" and "new") to the grammar.
+QUESTION_SUBCOMMANDS = {
+    "queue": IntentKind.QUEUE,
+    "free": IntentKind.CAPACITY,
+    "why": IntentKind.WHY_PENDING,
+    "status": IntentKind.STATUS,
+    "cancel": IntentKind.CANCEL,
+}
+SUBCOMMANDS = (*QUESTION_SUBCOMMANDS, "help", "new")

@@ -28,7 +28,7 @@ APPROVAL_HEADROOM = 2  # up to this many times a GPU limit can be approved; beyo
 
 # What to tell a person who left out a required field, in their words rather than the field's.
 FIELD_HINTS = {
-    "command": "say what to run, e.g. 'to run python train.py'",
+    "command": "say what to run, e.g. 'to run python3 train.py'",
     "image": "name the container image, e.g. 'image vllm/vllm-openai:latest'",
     "time_limit_minutes": "say how long it needs, e.g. 'for 4 hours'",
     "gpus": "say how many GPUs, e.g. '2 GPUs'",

@@ -49,7 +49,7 @@ HIGH_CONFIDENCE = 0.9
 ASKED_BACK = 1.0  # a question back that no reader may answer by picking
 
 EXAMPLES = (
-    '"2 A100s for 4 hours to run python train.py"',
+    '"2 A100s for 4 hours to run python3 train.py"',
     '"why is job 1234 pending?"',
     '"how many H100s are free?"',
 )

@@ -136,7 +136,7 @@ def test_a_batch_job_without_a_command_is_refused_with_a_hint() -> None:
     decision = judged(ask(command=None), PERSON, NOTHING_HELD, LIMITS)
     assert decision.verdict == Verdict.DENY
     assert decision.reasons == (
-        "a batch request here needs its command: say what to run, e.g. 'to run python train.py'",
+        "a batch request here needs its command: say what to run, e.g. 'to run python3 train.py'",
     )
 
 

@@ -236,7 +236,7 @@ def test_talk_that_mentions_gpus_is_not_a_request(text: str) -> None:
     intent = understand(text)
     assert intent.kind == IntentKind.UNKNOWN
     assert intent.message is not None and "not a request" in intent.message
-    assert "2 A100s for 4 hours to run python train.py" in intent.message  # what it can do instead
+    assert "2 A100s for 4 hours to run python3 train.py" in intent.message  # what it can do instead
 
 
 @pytest.mark.parametrize(

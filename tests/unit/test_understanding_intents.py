@@ -129,7 +129,7 @@ def test_unknown_says_what_was_missing_and_how_to_ask(text: str) -> None:
     intent = understand(text)
     assert intent.kind == IntentKind.UNKNOWN
     assert intent.message is not None
-    assert "2 A100s for 4 hours to run python train.py" in intent.message
+    assert "2 A100s for 4 hours to run python3 train.py" in intent.message
     assert intent.to_contract()["message"] == intent.message
 
 

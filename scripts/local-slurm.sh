@@ -12,6 +12,9 @@
 #   CONCIERGE_SLURM_DIR   state dir (default /var/lib/concierge-slurm)
 #   CONCIERGE_SLURM_TIMEOUT  seconds to wait for the node / queue (default 60)
 #
+# slurmrestd (REST API v0.0.38, JWT) listens on 127.0.0.1:6820 as the user
+# slurmrestd (it refuses root); `scontrol token username=USER` mints tokens.
+#
 # Cluster shape (what the tests rely on): one node "$(hostname -s)" with
 # Gres=gpu:a100:2,gpu:l40s:2 backed by fake device files in $DIR/dev, 16 schedulable
 # CPUs and 16000 MB via SlurmdParameters=config_overrides, partitions "gpu"
@@ -25,6 +28,7 @@ readonly TIMEOUT="${CONCIERGE_SLURM_TIMEOUT:-60}"
 readonly ETC_SLURM=/etc/slurm
 readonly TEST_USERS=(alice bob)
 readonly TEST_GROUP=concierge-users
+readonly REST_USER=slurmrestd REST_HOST=127.0.0.1 REST_PORT=6820
 # uname -n instead of hostname(1): the latter is not in every minimal image.
 NODE="$(uname -n)"
 NODE="${NODE%%.*}"
@@ -75,11 +79,11 @@ pids_named() {
 
 install_packages() {
     local missing=() bin
-    for bin in slurmctld slurmd sinfo munged; do
+    for bin in slurmctld slurmd sinfo munged slurmrestd; do
         command -v "${bin}" >/dev/null 2>&1 || missing+=("${bin}")
     done
     ((${#missing[@]} == 0)) && return 0
-    log "missing ${missing[*]}; installing slurm-wlm slurm-client munge"
+    log "missing ${missing[*]}; installing slurm-wlm slurm-client munge slurmrestd"
     export DEBIAN_FRONTEND=noninteractive
     # Do not let package postinst scripts start daemons with the stock config
     # on init-less boxes; policy-rc.d is honoured by invoke-rc.d.
@@ -93,9 +97,9 @@ install_packages() {
     fi
     local apt_opts=(-y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold)
     # Only refresh the index when the install cannot resolve without it.
-    if ! apt-get install "${apt_opts[@]}" slurm-wlm slurm-client munge; then
+    if ! apt-get install "${apt_opts[@]}" slurm-wlm slurm-client munge slurmrestd; then
         apt-get update -q -o DPkg::Lock::Timeout=300
-        apt-get install "${apt_opts[@]}" slurm-wlm slurm-client munge
+        apt-get install "${apt_opts[@]}" slurm-wlm slurm-client munge slurmrestd
     fi
     if ((created_policy)); then
         rm -f "${policy}"
@@ -116,6 +120,8 @@ ensure_users() {
             log "created user ${u}"
         fi
     done
+    # slurmrestd refuses to run as root or SlurmUser: a system user of its own.
+    id -u "${REST_USER}" >/dev/null 2>&1 || useradd -r -M -d /nonexistent -s /usr/sbin/nologin "${REST_USER}"
     # Shared group created after the users so that uid == gid where possible.
     getent group "${TEST_GROUP}" >/dev/null || groupadd "${TEST_GROUP}"
     for u in "${TEST_USERS[@]}"; do
@@ -320,8 +326,15 @@ node_ready() {
     esac
 }
 
+# slurmrestd runs where the JWT plugin is installed (jwt_enabled) and answers on its port.
+rest_wanted() { jwt_enabled && command -v slurmrestd >/dev/null 2>&1; }
+rest_up() {
+    pid_alive "${DIR}/run/slurmrestd.pid" slurmrestd && (exec 3<>"/dev/tcp/${REST_HOST}/${REST_PORT}") 2>/dev/null
+}
+
 healthy() {
-    ctld_up && slurmd_up && munge_ok && scontrol ping 2>/dev/null | grep -q 'is UP' && node_ready
+    ctld_up && slurmd_up && munge_ok && scontrol ping 2>/dev/null | grep -q 'is UP' && node_ready \
+        && { ! rest_wanted || rest_up; }
 }
 
 # stop_pidfile PIDFILE NAME: SIGTERM, wait, then SIGKILL the daemon in PIDFILE.
@@ -342,7 +355,34 @@ stop_pidfile() {
     rm -f "${pidfile}"
 }
 
+# start_rest: slurmrestd in the background (it does not daemonize); setpriv execs, so the
+# pid is slurmrestd's own. Without slurmdbd only the slurmctld plugin (openapi/v0.0.38) loads.
+start_rest() {
+    rest_wanted || return 0
+    rest_up && return 0
+    stop_pidfile "${DIR}/run/slurmrestd.pid" slurmrestd
+    # The daemon must not inherit our descriptors beyond 0-2: a caller's `flock /tmp/slurm.lock`
+    # descriptor would keep the lock held for as long as slurmrestd runs.
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            ((fd > 2)) && eval "exec ${fd}>&-"
+        done
+        SLURM_JWT=daemon exec setsid setpriv --reuid="${REST_USER}" --regid="${REST_USER}" --clear-groups \
+            slurmrestd -s openapi/v0.0.38 -a rest_auth/jwt "${REST_HOST}:${REST_PORT}"
+    ) </dev/null >>"${DIR}/log/slurmrestd.log" 2>&1 &
+    echo $! >"${DIR}/run/slurmrestd.pid"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        rest_up && return 0
+        sleep 0.1
+    done
+    tail -n 5 "${DIR}/log/slurmrestd.log" >&2 || true
+    die "slurmrestd did not listen on ${REST_HOST}:${REST_PORT}; see ${DIR}/log/slurmrestd.log"
+}
+
 stop_daemons() {
+    stop_pidfile "${DIR}/run/slurmrestd.pid" slurmrestd
     stop_pidfile "${DIR}/run/slurmctld.pid" slurmctld
     stop_pidfile "${DIR}/run/slurmd.pid" slurmd
 }
@@ -400,13 +440,14 @@ wait_node_idle() {
 summary() {
     local info
     info=$(scontrol show node "${NODE}" -o 2>/dev/null) || return 1
-    printf 'slurm up: node=%s state=%s cpus=%s mem=%s gres=%s partitions=%s conf=%s\n' \
+    printf 'slurm up: node=%s state=%s cpus=%s mem=%s gres=%s partitions=%s conf=%s rest=%s\n' \
         "${NODE}" "$(node_state)" \
         "$(grep -o 'CPUTot=[0-9]*' <<<"${info}" | cut -d= -f2)" \
         "$(grep -o 'RealMemory=[0-9]*' <<<"${info}" | cut -d= -f2)" \
         "$(grep -o 'Gres=[^ ]*' <<<"${info}" | cut -d= -f2)" \
         "$(sinfo -h -o '%P' | paste -sd, -)" \
-        "${DIR}/etc/slurm.conf"
+        "${DIR}/etc/slurm.conf" \
+        "$(rest_up && echo "http://${REST_HOST}:${REST_PORT}" || echo none)"
 }
 
 # --------------------------------------------------------------------------
@@ -423,9 +464,15 @@ cmd_up() {
         return 0
     fi
     ((CONFIG_CHANGED)) && log "configuration written to ${DIR}/etc"
+    if ((CONFIG_CHANGED == 0)) && ctld_up && slurmd_up && node_ready; then
+        start_rest # only slurmrestd was missing: the controller and its jobs stay as they are
+        summary
+        return 0
+    fi
     stop_daemons
     start_daemons
     wait_node_idle
+    start_rest
     summary
 }
 
@@ -434,12 +481,12 @@ cmd_down() {
     # Running jobs' slurmstepd keep going; the next "up" starts with -c and
     # the controller kills them as orphans when slurmd re-registers.
     stop_daemons
-    log "slurmctld and slurmd stopped (munged left running)"
+    log "slurmctld, slurmd and slurmrestd stopped (munged left running)"
 }
 
 cmd_status() {
     if ! healthy; then
-        log "not up (slurmctld: $(ctld_up && echo running || echo stopped), slurmd: $(slurmd_up && echo running || echo stopped), munge: $(munge_ok && echo ok || echo down), node: $(node_state || true))"
+        log "not up (slurmctld: $(ctld_up && echo running || echo stopped), slurmd: $(slurmd_up && echo running || echo stopped), slurmrestd: $(rest_up && echo running || echo stopped), munge: $(munge_ok && echo ok || echo down), node: $(node_state || true))"
         return 1
     fi
     summary

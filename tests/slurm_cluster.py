@@ -1,5 +1,7 @@
 """The `slurm` fixture: the real single-node Slurm of `scripts/local-slurm.sh`, emptied before each test.
 
+Parametrized indirectly with a driver ("cli", "rest"), its settings make SlurmBackend talk to the
+same cluster through the commands or through the local slurmrestd (tokens from `scontrol token`).
 Absent (or not root, which `sbatch --uid` and `runuser` need), the tests skip saying how to get it;
 with CONCIERGE_REQUIRE_SLURM=1 (CI) they fail instead, so CI can never pass by skipping them.
 """
@@ -131,14 +133,21 @@ def _reset() -> str | None:
     return done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}"
 
 
+def driver_settings(driver: str) -> SlurmSettings:
+    """Job output goes nowhere unless a test asks for it: the users' homes stay clean."""
+    if driver == "rest":
+        token = ("scontrol", "token", "username={user}", "lifespan=600")
+        return SlurmSettings(output_pattern="/dev/null", driver="rest", rest_token_command=token)
+    return SlurmSettings(output_pattern="/dev/null")
+
+
 @pytest.fixture
-def slurm(slurm_status: str | None) -> Iterator[LocalSlurm]:
+def slurm(slurm_status: str | None, request: pytest.FixtureRequest) -> Iterator[LocalSlurm]:
     if slurm_status is not None:
         _unavailable(slurm_status)
     failure = _reset()
     if failure is not None:
         pytest.fail(f"scripts/local-slurm.sh reset failed: {failure}")
-    # Job output goes nowhere unless a test asks for it: the users' homes stay clean.
-    yield LocalSlurm(settings=SlurmSettings(output_pattern="/dev/null"))
+    yield LocalSlurm(settings=driver_settings(getattr(request, "param", "cli")))
     # Leave the shared cluster empty for whoever comes next (best effort).
     _reset()

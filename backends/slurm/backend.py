@@ -1,4 +1,5 @@
-"""The Slurm backend: the Backend protocol over sbatch, squeue, sinfo, scontrol and scancel.
+"""The Slurm backend: the Backend protocol over sbatch, squeue, sinfo, scontrol and scancel, run by
+the command runner (runner.py) or sent to slurmrestd (rest.py, `slurm.driver: rest`).
 
 Cost per operation (controller RPCs = commands run; FIELD_NOTES asks for the minimum):
   plan 0 · validate 1 (sbatch --test-only) · submit 1 · statuses 1 for any number of jobs ·
@@ -40,6 +41,7 @@ from backends.slurm.durations import describe_instant, parse_slurm_instant
 from backends.slurm.explanations import NEEDS_CAPACITY, NEEDS_LIMITS, LimitReading, explain_job
 from backends.slurm.json_formats import SlurmJob, parse_squeue_json
 from backends.slurm.limits import assoc_mgr_argv, read_gpu_limit
+from backends.slurm.rest import SlurmRest
 from backends.slurm.runner import CommandRunner, SlurmCli
 from backends.slurm.script import LOGIN_ENVIRONMENT, render_sbatch_script, script_warnings
 from backends.slurm.settings import SlurmSettings
@@ -79,9 +81,12 @@ class SlurmBackend:
     ) -> None:
         self._settings = settings
         self._accounts = accounts or PasswdAccounts()
-        self._root = os.geteuid() == 0 if running_as_root is None else running_as_root
-        self.runner: CommandRunner = runner or SlurmCli(
-            settings, accounts=self._accounts, running_as_root=self._root
+        rest = settings.driver == "rest"  # slurmrestd acts for each person by X-SLURM-USER-NAME
+        self._root = (rest or os.geteuid() == 0) if running_as_root is None else running_as_root
+        self.runner: CommandRunner = runner or (
+            SlurmRest(settings, accounts=self._accounts)
+            if rest
+            else SlurmCli(settings, accounts=self._accounts, running_as_root=self._root)
         )
         self._clock = clock or (lambda: datetime.now(UTC))
 

@@ -1,4 +1,4 @@
-"""A threaded HTTP server on 127.0.0.1 (port 0) answering GETs from a handler function.
+"""A threaded HTTP server on 127.0.0.1 (port 0) answering requests from a handler function.
 
 The code under test talks to it with its real client (urllib), as it would to dcgm-exporter or
 Prometheus; nothing of ours is patched.
@@ -28,6 +28,8 @@ class Received:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    body: bytes = b""
 
 
 Handler = Callable[[Received], Reply]
@@ -42,7 +44,10 @@ def serving(handler: Handler) -> Iterator[tuple[str, list[Received]]]:
     class RequestHandler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            request = Received(parts.path, parse_qs(parts.query), dict(self.headers.items()))
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            request = Received(
+                parts.path, parse_qs(parts.query), dict(self.headers.items()), self.command, body
+            )
             received.append(request)
             reply = handler(request)
             if reply.delay_s:
@@ -52,6 +57,8 @@ def serving(handler: Handler) -> Iterator[tuple[str, list[Received]]]:
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             self.wfile.write(reply.body)
+
+        do_POST = do_DELETE = do_GET
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -6,5 +6,6 @@ failure means), `script` (the sbatch script), `gres`/`hostlist`/`durations` (Slu
 codes in plain words), `alternatives`/`explanations`/`limits` (what would start sooner, and why it
 waits), `accounts` (Unix users), `backend` (the Backend protocol on top). `rest` is the other
 transport: the same commands as slurmrestd requests (`rest_shapes`: its documents per API
-version). Importing this package imports none of them: `settings` is read by every command that builds `Settings`.
+version). Importing this package imports none of them: `settings` is read by every command that
+builds `Settings`.
 """

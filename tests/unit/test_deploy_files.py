@@ -21,6 +21,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from backends.k8s.cluster import _LISTS as BACKEND_LISTS
+from backends.slurm.settings import SlurmSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = ROOT / "deploy" / "k8s"
@@ -163,6 +164,20 @@ def test_the_bot_waits_for_healthy_neighbours_and_reads_secrets_from_a_file(
     assert concierge["env_file"] == ["concierge.env"]
     assert not any(key.startswith("CONCIERGE_SLACK") for key in concierge["environment"])
     assert "*.env" in (ROOT / ".dockerignore").read_text().splitlines()
+
+
+def test_both_reach_slurm_through_slurmrestd_and_keep_its_token_secret(compose: dict[str, Any]) -> None:
+    config = k8s_object("ConfigMap", "gpu-concierge-config")["data"]
+    for environment in (compose["services"]["concierge"]["environment"], config):
+        prefix = "CONCIERGE_SLURM__"
+        given = {
+            k.removeprefix(prefix).lower(): interpolated(v, {})
+            for k, v in environment.items()
+            if k.startswith(prefix)
+        }
+        settings = SlurmSettings.model_validate(given)
+        assert (settings.driver, settings.rest_token) == ("rest", None)  # the token comes from the Secret
+        assert settings.rest_url.startswith("http://") and settings.rest_user == "slurm"
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from backends.slurm.settings import SlurmSettings
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_SLURM = REPO / "scripts" / "local-slurm.sh"
 NOT_RUNNING = "local Slurm not running: run `sudo scripts/local-slurm.sh up`"
+REST_TOKEN_COMMAND = ("scontrol", "token", "username={user}", "lifespan=600")
 
 
 def _unavailable(reason: str) -> None:
@@ -136,8 +137,7 @@ def _reset() -> str | None:
 def driver_settings(driver: str) -> SlurmSettings:
     """Job output goes nowhere unless a test asks for it: the users' homes stay clean."""
     if driver == "rest":
-        token = ("scontrol", "token", "username={user}", "lifespan=600")
-        return SlurmSettings(output_pattern="/dev/null", driver="rest", rest_token_command=token)
+        return SlurmSettings(output_pattern="/dev/null", driver="rest", rest_token_command=REST_TOKEN_COMMAND)
     return SlurmSettings(output_pattern="/dev/null")
 
 

@@ -20,18 +20,26 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import CONCIERGE, Cli, cli_env, squeue_field, wait_for
+from tests.slurm_cluster import REST_TOKEN_COMMAND
 
 pytestmark = pytest.mark.slurm
 
 
 @pytest.fixture
-def cli(slurm: None, tmp_path: Path) -> Iterator[Cli]:
+def cli(slurm: None, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cli]:
     data = tmp_path / "data"
     data.mkdir()
     data.chmod(0o777)  # alice runs the CLI herself in one test
-    yield Cli(cli_env(tmp_path, f"sqlite:///{data / 'concierge.db'}"))
+    # Parametrized "rest": the same CLI reaches Slurm through the local slurmrestd, by its settings.
+    rest = {"SLURM__DRIVER": "rest", "SLURM__REST_TOKEN_COMMAND": json.dumps(REST_TOKEN_COMMAND)}
+    driver = rest if getattr(request, "param", "cli") == "rest" else {}
+    yield Cli(cli_env(tmp_path, f"sqlite:///{data / 'concierge.db'}", **driver))
 
 
+BOTH_DRIVERS = pytest.mark.parametrize("cli", ["cli", "rest"], indirect=True)
+
+
+@BOTH_DRIVERS
 def test_submit_runs_as_the_person_and_is_recorded(cli: Cli) -> None:
     job = cli.submit("alice", "2 A100s for 10 minutes to run sleep 120")
     assert squeue_field(job, "%u") == "alice"
@@ -51,6 +59,7 @@ def test_submit_runs_as_the_person_and_is_recorded(cli: Cli) -> None:
     assert "running" in history.out and job in history.out
 
 
+@BOTH_DRIVERS
 def test_pending_job_is_explained_with_alternatives(cli: Cli) -> None:
     running = cli.submit("alice", "2 a100 for 20 minutes: sleep 300")
     waiting = cli.submit("alice", "2 a100 for 20 minutes: sleep 300")

@@ -82,8 +82,9 @@ install_packages() {
     for bin in slurmctld slurmd sinfo munged slurmrestd; do
         command -v "${bin}" >/dev/null 2>&1 || missing+=("${bin}")
     done
+    jwt_enabled || missing+=(auth_jwt) # slurmrestd's JWT; slurm-wlm does not pull it in
     ((${#missing[@]} == 0)) && return 0
-    log "missing ${missing[*]}; installing slurm-wlm slurm-client munge slurmrestd"
+    log "missing ${missing[*]}; installing slurm-wlm slurm-client munge slurmrestd slurm-wlm-jwt-plugin"
     export DEBIAN_FRONTEND=noninteractive
     # Do not let package postinst scripts start daemons with the stock config
     # on init-less boxes; policy-rc.d is honoured by invoke-rc.d.
@@ -97,9 +98,9 @@ install_packages() {
     fi
     local apt_opts=(-y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold)
     # Only refresh the index when the install cannot resolve without it.
-    if ! apt-get install "${apt_opts[@]}" slurm-wlm slurm-client munge slurmrestd; then
+    if ! apt-get install "${apt_opts[@]}" slurm-wlm slurm-client munge slurmrestd slurm-wlm-jwt-plugin; then
         apt-get update -q -o DPkg::Lock::Timeout=300
-        apt-get install "${apt_opts[@]}" slurm-wlm slurm-client munge slurmrestd
+        apt-get install "${apt_opts[@]}" slurm-wlm slurm-client munge slurmrestd slurm-wlm-jwt-plugin
     fi
     if ((created_policy)); then
         rm -f "${policy}"

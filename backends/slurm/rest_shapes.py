@@ -143,10 +143,9 @@ def sinfo_lines(nodes: Mapping[str, Any], partitions: Mapping[str, Any]) -> str:
     """The lines `sinfo -N -O NodeList|Partition|StateComplete|Gres|GresUsed|Time` prints."""
     max_time: dict[str, int | None] = {}
     for partition in partitions.get("partitions") or ():
-        limit = partition.get("maximums", {}).get("time") if "maximums" in partition else None
-        max_time[partition["name"]] = _minutes(
-            limit if "maximums" in partition else partition.get("max_time_limit")
-        )
+        maximums = partition.get("maximums")
+        limit = maximums.get("time") if isinstance(maximums, Mapping) else partition.get("max_time_limit")
+        max_time[partition["name"]] = _minutes(limit)
     lines: list[str] = []
     for node in nodes.get("nodes") or ():
         names = node.get("partitions") or ()

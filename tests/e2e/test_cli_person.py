@@ -36,10 +36,7 @@ def cli(slurm: None, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
     yield Cli(cli_env(tmp_path, f"sqlite:///{data / 'concierge.db'}", **driver))
 
 
-BOTH_DRIVERS = pytest.mark.parametrize("cli", ["cli", "rest"], indirect=True)
-
-
-@BOTH_DRIVERS
+@pytest.mark.parametrize("cli", ["cli", "rest"], indirect=True)
 def test_submit_runs_as_the_person_and_is_recorded(cli: Cli) -> None:
     job = cli.submit("alice", "2 A100s for 10 minutes to run sleep 120")
     assert squeue_field(job, "%u") == "alice"
@@ -59,7 +56,6 @@ def test_submit_runs_as_the_person_and_is_recorded(cli: Cli) -> None:
     assert "running" in history.out and job in history.out
 
 
-@BOTH_DRIVERS
 def test_pending_job_is_explained_with_alternatives(cli: Cli) -> None:
     running = cli.submit("alice", "2 a100 for 20 minutes: sleep 300")
     waiting = cli.submit("alice", "2 a100 for 20 minutes: sleep 300")

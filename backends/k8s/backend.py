@@ -42,6 +42,7 @@ from backends.k8s.connection import ApiClientFactory, ApiClients, factory_from_s
 from backends.k8s.explanations import explain_workload
 from backends.k8s.facts import ClusterFacts, facts_from_configuration, facts_from_nodes
 from backends.k8s.manifests import (
+    CONTAINER_ENVIRONMENT,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     NAME_LABEL,
@@ -140,6 +141,7 @@ class KubernetesBackend:
             identity=identity,
             manifests=planned.manifests,
             warnings=planned.warnings,
+            environment=CONTAINER_ENVIRONMENT,
         )
 
     def _manifests_of(self, plan: Plan) -> tuple[dict[str, Any], ...]:

@@ -32,6 +32,11 @@ from backends.k8s.settings import K8sSettings
 from backends.k8s.templates import ServingEngine, serving_engine, serving_pod
 from backends.types import Footprint, Identity, JobRequest
 
+# Said in the preview: the containers get only what the manifests set (no env is copied from the bot).
+CONTAINER_ENVIRONMENT = (
+    "runs in its container image's own environment, with only the variables the manifests below set; "
+    "nothing of the bot's environment is passed on"
+)
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "gpu-concierge"
 NAME_LABEL = "app.kubernetes.io/name"

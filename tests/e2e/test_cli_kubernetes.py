@@ -265,6 +265,7 @@ def test_the_preview_shows_the_manifests_as_yaml_before_the_verdict(kube: KubeEm
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0].startswith("Request ") and lines[0].endswith(f"serving {MISTRAL}, as alice")
+    assert lines[1].startswith("The job runs in its container image's own environment")
     start = lines.index("--- Kubernetes manifests ---")
     end = lines.index("--- end of Kubernetes manifests ---")
     shown = "\n".join(lines[start + 1 : end])

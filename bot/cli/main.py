@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
+from backends.durations_text import plural
 from backends.errors import ConciergeError, ConfigurationError, PermissionDenied, PolicyDenied, RequestInvalid
 from backends.types import Identity, IntentKind, Target
 from bot.terminal_text import echo, printable
@@ -289,7 +290,7 @@ def cancel(app: App, job: str, backend: Target | None) -> None:
 def scale(app: App, job: str, replicas: int, backend: Target | None) -> None:
     """Change how many replicas a service runs (Kubernetes)."""
     app.concierge.scale(app.identity, job, replicas, "cli", backend=backend)
-    echo(f"Scaled {job} to {replicas} replica{'s' if replicas != 1 else ''}.")
+    echo(f"Scaled {job} to {replicas} {plural(replicas, 'replica', 'replicas')}.")
 
 
 @cli.command()

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
 
+from backends.durations_text import plural
 from backends.types import Intent, IntentKind, JobRequest
 from bot.understanding.commands import split_command
 from bot.understanding.details import (
@@ -232,7 +233,7 @@ class _Check:
             return None
         if value == 0 and self.any(lambda e: CPU_ONLY_RE.search(e.words) is not None):
             return None
-        return f"no message asks for {value} GPU{'s' if value != 1 else ''}"
+        return f"no message asks for {value} {plural(value, 'GPU', 'GPUs')}"
 
     def time_limit_minutes(self, value: int) -> str | None:
         if self.any(lambda e: value in e.time_limits.stated or _jobs_time_read(e, value)):

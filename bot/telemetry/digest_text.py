@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from backends.durations_text import duration
+from backends.durations_text import duration, plural
 from bot.settings import DigestThresholds
 from bot.telemetry.digest import Digest, GroupFigures, IdleJob, QueueFigures, Trend, Unattributed
 from bot.telemetry.nudges import IdleNote, NudgeStatus
@@ -76,7 +76,7 @@ def hours_line(cluster: GroupFigures) -> str:
 def idle_line(job: IdleJob) -> str:
     return (
         f"{job.level.value}: job {job.job_id} ({job.backend}) of {job.owner or 'unknown'}, "
-        f"{job.gpus} GPU{'s' if job.gpus != 1 else ''} ({gpu_names(job)}), held {job.held_hours:.1f} h at "
+        f"{job.gpus} {plural(job.gpus, 'GPU', 'GPUs')} ({gpu_names(job)}), held {job.held_hours:.1f} h at "
         f"{percent(job.mean_utilization_pct)} since {moment(job.since)}"
     )
 
@@ -105,9 +105,9 @@ def nudge_line(note: IdleNote) -> str:
         NudgeStatus.FAILED: "telling the owner failed; tried again next round",
         NudgeStatus.NOT_YET: "owner told at the next round",
     }[note.status]
-    told = f", {note.nudges} nudge{'s' if note.nudges != 1 else ''} so far" if note.nudges else ""
+    told = f", {note.nudges} {plural(note.nudges, 'nudge', 'nudges')} so far" if note.nudges else ""
     return (
-        f"job {note.job_id} ({note.backend}) of {note.owner}: {note.gpus} GPU{'s' if note.gpus != 1 else ''} "
+        f"job {note.job_id} ({note.backend}) of {note.owner}: {note.gpus} {plural(note.gpus, 'GPU', 'GPUs')} "
         f"at {percent(note.mean_utilization_pct)} for {wait(note.idle_for)}; {said}{told}"
     )
 

@@ -23,6 +23,7 @@ from bot.store import RequestRecord
 from bot.store.lifecycle import OPEN
 from bot.understanding.details import read_details
 from bot.understanding.doubts import find_choices
+from bot.understanding.grammar import wall_time_until
 
 SUPERSEDED = "superseded"
 DECLINED = "declined"
@@ -65,7 +66,10 @@ def stated_in(intent: Intent, text: str) -> Fields:
         return {}
     # "make it 2 or 4 GPUs": a field offered as a choice is the person's to settle, never folded in.
     offered = {name for choice in find_choices(text) for name in choice.values}
-    return {k: v for k, v in details.fields.items() if k not in offered}
+    said = {k: v for k, v in details.fields.items() if k not in offered}
+    if "time_limit_minutes" not in said and (minutes := wall_time_until(text)) is not None:
+        said["time_limit_minutes"] = minutes  # "until 6pm": counted from now, as a whole request's is
+    return said
 
 
 def folded(base: Fields, said: Fields) -> Fields:

@@ -355,6 +355,13 @@ def wall_time_from_the_clock(intent: Intent) -> int | None:
     return intent.request.time_limit_minutes
 
 
+def wall_time_until(text: str, now: datetime | None = None) -> int | None:
+    """Minutes from `now` to the clock-time end a text names ("until 6pm"), for a follow-up that
+    says only that; None when it names none, or one without a clock ("until tomorrow morning")."""
+    deadline = _deadline(text, now)
+    return deadline.minutes if deadline is not None else None
+
+
 def understand_with_confidence(text: str, now: datetime | None = None) -> tuple[Intent, float]:
     """The intent in `text` and the grammar's confidence in it; ≥ HIGH_CONFIDENCE needs no model."""
     understanding = understand_in_detail(text, now)

@@ -3,6 +3,7 @@ PostgreSQL) behind it, a fake cluster that records what was submitted."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import Result
 
 from backends.types import Identity
@@ -75,12 +76,19 @@ def test_no_submits_nothing_and_a_change_at_the_prompt_is_read_as_a_message(stor
     assert outcomes == ["submitted", "superseded"]
 
 
-def test_a_change_typed_at_the_prompt_replaces_the_draft_before_anything_runs(store: Store) -> None:
+@pytest.mark.parametrize(
+    ("change", "minutes"),
+    # An end by the clock is counted from now, as in a whole request: tomorrow 6pm is 18 to 42 h away.
+    [("for 2 hours", range(120, 121)), ("until tomorrow 6pm", range(18 * 60, 42 * 60 + 1))],
+)
+def test_a_change_typed_at_the_prompt_replaces_the_draft_before_anything_runs(
+    store: Store, change: str, minutes: range
+) -> None:
     backend = FakeBackend()
-    result = talk(store, backend, "1 a100 for 1 hour to run python x.py\nfor 2 hours\ny\n")
-    assert "[y/N] for 2 hours\nRequest " in result.stdout and "Not submitted" not in result.stdout
+    result = talk(store, backend, f"1 a100 for 1 hour to run python x.py\n{change}\ny\n")
+    assert f"[y/N] {change}\nRequest " in result.stdout and "Not submitted" not in result.stdout
     (plan,) = backend.submitted
-    assert plan.request.time_limit_minutes == 120
+    assert plan.request.time_limit_minutes in minutes
 
 
 def test_questions_and_errors_are_answered_and_the_session_goes_on(store: Store) -> None:

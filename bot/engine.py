@@ -66,7 +66,7 @@ from bot.store.lifecycle import (
     SUBMITTING,
 )
 from bot.store.store import InFlight, utc_now
-from policies import Decision, PolicySettings, Verdict, footprint_for, gpu_count_reasons, judge
+from policies import Decision, PolicySettings, Usage, Verdict, footprint_for, gpu_count_reasons, judge
 
 
 class Understood(Protocol):
@@ -280,8 +280,7 @@ class Concierge:
             cluster, _ = self._holdings_or_note(identity, chosen)
         except ConciergeError:
             return ""  # nowhere to judge it (e.g. its backend is not configured): the first problem stands
-        usage = usage_of(cluster, self._store.in_flight(identity.requester))
-        reasons = gpu_count_reasons(footprint, identity, usage, self._policy)
+        reasons = gpu_count_reasons(footprint, identity, self._usage(identity, cluster), self._policy)
         return f" Also, by the site's policy: {'; '.join(reasons)}." if reasons else ""
 
     def _sized(self, identity: Identity, intent: Intent, backend: Target | None) -> tuple[Backend, Footprint]:
@@ -294,10 +293,13 @@ class Concierge:
         self, request_id: str, identity: Identity, footprint: Footprint, cluster: ClusterHoldings | None
     ) -> Decision:
         """The policy's verdict on the footprint against what the person holds now (recorded)."""
-        usage = usage_of(cluster, self._store.in_flight(identity.requester))
-        decision = judge(footprint, identity, usage, self._policy)
+        decision = judge(footprint, identity, self._usage(identity, cluster), self._policy)
         self._store.record_decision(request_id, decision)
         return decision
+
+    def _usage(self, identity: Identity, cluster: ClusterHoldings | None) -> Usage:
+        """What the person holds now: the cluster's listing plus what the store has in flight."""
+        return usage_of(cluster, self._store.in_flight(identity.requester))
 
     def _holdings_or_note(
         self, identity: Identity, backend: Backend

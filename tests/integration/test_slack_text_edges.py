@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
-from backends.types import JobState, JobStatus
+from backends.types import JobEnding, JobState, JobStatus
 from bot.conversations import Conversations
 from bot.conversations.context import ConversationContext
 from bot.engine import Concierge
+from bot.job_output import OutputTail
 from bot.llm.client import LlmReader
 from bot.llm.prompts import ConversationSoFar
 from bot.llm.routing import Routed, RoutedUnderstanding
@@ -32,13 +33,13 @@ from bot.llm.settings import LlmSettings
 from bot.slack.blocks import SUBMIT_ACTION
 from bot.slack.digest_post import post_digest
 from bot.slack.form import FORM_CALLBACK
-from bot.slack.job_updates import JobUpdates
+from bot.slack.job_updates import JobUpdates, update_text
 from bot.slack.nudges import SlackNudgeDelivery
 from bot.store import Store
 from bot.store.schedule import ScheduleStore
 from bot.telemetry.nudges import Nudge
 from bot.telemetry.reporting import DigestReport
-from bot.tracker import Tracker
+from bot.tracker import Tracker, Transition
 from policies import load_policy
 from tests.fakes.backend import THREE_POOLS, FakeBackend
 from tests.fakes.slack_app import ALICE, BOB, WAIT_S, Door, buttons, make_door, shown_text, slack_app
@@ -199,12 +200,27 @@ def test_every_posting_door_escapes_what_came_from_elsewhere(store: Store, fake:
     assert job_id is not None
     backend.statuses = lambda refs: [  # type: ignore[method-assign]
         JobStatus(
-            ref=r, name=hostile, user="alice", state=JobState.FAILED, raw_state="FAILED", reason=hostile
+            ref=r,
+            name=hostile,
+            user="alice",
+            state=JobState.FAILED,
+            raw_state="FAILED",
+            reason=hostile,
+            # How it ended, as the scheduler kept it: the job's own output, which anyone's command writes.
+            ending=JobEnding(exit_code=1, reason=hostile, message=hostile),
         )
         for r in refs
     ]
     Tracker(store, {"slurm": backend}).poll_once()
+    seen = len(fake.calls)
     assert JobUpdates(store, client).post_new() == 1
+    assert any("exited with code 1" in str(call.params) for call in fake.calls[seen:])  # the end was shown
+    # In a direct message the thread shows the job's last lines, which its command wrote: escaped too.
+    ref = store.request(request_id).job_ref
+    assert ref is not None
+    ended = Transition(ref, JobState.FAILED, hostile, JobEnding(exit_code=1, message=hostile))
+    dm_text = update_text(ended, store.request(request_id), output=OutputTail(None, (hostile,)))
+    assert "&lt;!channel&gt;" in dm_text and "<!" not in dm_text and "<@" not in dm_text
 
     # The person's words through the other doors: a DM, a form, and questions about jobs.
     seen = len(fake.calls)
@@ -222,8 +238,6 @@ def test_every_posting_door_escapes_what_came_from_elsewhere(store: Store, fake:
         door.answers_to(door.command(question)[1])
 
     # The cluster's and the telemetry's text: a Home tab, a nudge, a digest with notes.
-    ref = store.request(request_id).job_ref
-    assert ref is not None
     backend.jobs = [
         JobStatus(ref=ref, name=hostile, user="alice", state=JobState.RUNNING, raw_state="RUNNING")
     ]

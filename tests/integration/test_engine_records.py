@@ -128,3 +128,25 @@ def test_submit_judges_again_so_previews_cannot_add_up_past_the_limit(store: Sto
         concierge.submit(third)
     assert len(backend.submitted) == 2
     assert store.request(third.request_id).decision["verdict"] == "needs_approval"
+
+
+@pytest.mark.parametrize(("per_job_then", "submitted"), [(4, True), (2, False)])
+def test_an_approval_lifts_needs_approval_but_never_a_denial(
+    store: Store, per_job_then: int, submitted: bool
+) -> None:
+    """6 GPUs need an approver (4 per job, up to twice that approved). By the time the approver clicks,
+    the site may have lowered the limit so that 6 is refused outright: the approval does not lift that."""
+    backend = FakeBackend()
+    prepared = engine(store, backend).prepare(ALICE, "6 a100 for 1 hour to run python big.py", "cli")
+    assert prepared.decision.verdict == "needs_approval"
+    assert engine(store, backend).ask_approval(ALICE, prepared.request_id) is not None
+    stricter = load_policy(None).model_copy(update={"max_gpus_per_job": per_job_then})
+    later = Concierge(store, {"slurm": backend}, understand, stricter)
+    approver = Identity(requester="U-carol", unix_user="carol")
+    if submitted:
+        later.submit_approved(prepared, approver)
+    else:
+        with pytest.raises(PolicyDenied, match=r"approval cannot lift: .*6 GPUs asked"):
+            later.submit_approved(prepared, approver)
+    assert len(backend.submitted) == (1 if submitted else 0)
+    assert store.request(prepared.request_id).outcome == ("submitted" if submitted else "denied")

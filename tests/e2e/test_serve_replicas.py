@@ -1,0 +1,148 @@
+"""Two `concierge serve` replicas against one PostgreSQL, as deploy/k8s runs them: both start on an
+empty database (the migrations run once, under their lock), one leads the schedule, and when the
+leader is killed (SIGKILL: no goodbye, its lease simply stops being renewed) the other takes over
+and posts the digest, once.
+
+Each replica scrapes its own fake dcgm-exporter, so the test sees which one runs the schedule.
+The digest is due at each minute boundary, so the test takes up to about a minute and a half.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from backends.errors import ConfigurationError
+from bot.store import Store
+from bot.store.schedule import ScheduleStore
+from tests.gpu_fakes.dcgm_fixtures import fixture
+from tests.gpu_fakes.http_server import Received, Reply, serving
+from tests.slack_fake import FakeSlack
+
+pytestmark = pytest.mark.postgres
+
+CONCIERGE = str(Path(sys.executable).with_name("concierge"))
+DIGEST_CHANNEL = "C0DIGEST"
+DIGEST = "every-minute"
+LEASE_TTL_S = 4
+
+
+def replica_env(database_url: str, slack: FakeSlack, exporter: str, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
+    return env | {
+        "HOME": str(home),
+        "CONCIERGE_DATABASE_URL": database_url,
+        "CONCIERGE_SLACK__BOT_TOKEN": "xoxb-test",
+        "CONCIERGE_SLACK__MODE": "http",
+        "CONCIERGE_SLACK__SIGNING_SECRET": "s3cret",
+        "CONCIERGE_SLACK__PORT": "0",
+        "CONCIERGE_SLACK__HOST": "127.0.0.1",
+        "CONCIERGE_SLACK__API_URL": slack.api_url,
+        "CONCIERGE_GPU__DCGM__ENDPOINTS": json.dumps([f"{exporter}/metrics"]),
+        "CONCIERGE_SCHEDULE__DIGESTS": json.dumps(
+            [{"channel": DIGEST_CHANNEL, "cron": "* * * * *", "since": "1h", "name": DIGEST}]
+        ),
+        "CONCIERGE_SCHEDULE__SAMPLE_INTERVAL_S": "1",
+        "CONCIERGE_SCHEDULE__LEASE_TTL_S": str(LEASE_TTL_S),
+        "CONCIERGE_SCHEDULE__LEASE_RENEW_S": "1",
+    }
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.2)
+
+
+def leader_pid(schedule: ScheduleStore) -> int | None:
+    """The pid in the lease holder's name (host:pid:nonce), while the lease is held."""
+    try:
+        lease = schedule.lease("schedule")
+    except ConfigurationError:  # the replicas have not created the tables yet
+        return None
+    return None if lease is None else int(lease.holder.split(":")[1])
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def test_one_replica_leads_and_the_other_takes_over_when_it_is_killed_posting_the_digest_once(
+    postgres_url: str, slack: FakeSlack, tmp_path: Path
+) -> None:
+    store = Store(postgres_url)
+    schedule = store.schedule()
+    metrics = fixture("classic-hostname.txt").encode()
+    processes: list[subprocess.Popen[bytes]] = []
+    with ExitStack() as stack:
+        scraped: list[list[Received]] = []
+        replicas: list[subprocess.Popen[bytes]] = []
+        for name in ("a", "b"):
+            exporter, seen = stack.enter_context(serving(lambda _: Reply(body=metrics)))
+            scraped.append(seen)
+            home = tmp_path / name
+            home.mkdir()
+            env = replica_env(postgres_url, slack, exporter, home)
+            replica = subprocess.Popen(
+                [CONCIERGE, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            processes.append(replica)
+            replicas.append(replica)
+        try:
+            first, second = replicas
+            wait_until(lambda: leader_pid(schedule) in (first.pid, second.pid), 60, "a replica leads")
+            leader, follower = (first, second) if leader_pid(schedule) == first.pid else (second, first)
+            led, followed = (scraped[0], scraped[1]) if leader is first else (scraped[1], scraped[0])
+            wait_until(lambda: len(led) >= 2, 30, "the leader samples its exporter")
+            time.sleep(2.5)  # two of the follower's lease tries (every 1 s): it must stay a follower
+            assert leader_pid(schedule) == leader.pid
+            assert followed == [], "only the leader runs the schedule"
+
+            leader.send_signal(signal.SIGKILL)
+            leader.wait(timeout=10)
+            killed_at = time.monotonic()
+            wait_until(
+                lambda: leader_pid(schedule) == follower.pid, 3 * LEASE_TTL_S, "the follower takes over"
+            )
+            taken_over_after = time.monotonic() - killed_at
+            assert taken_over_after <= LEASE_TTL_S + 2, taken_over_after
+            wait_until(lambda: len(followed) >= 1, 30, "the new leader samples its exporter")
+
+            # The next minute boundary falls after the takeover: the new leader posts that digest.
+            wait_until(
+                lambda: any(run.holder.split(":")[1] == str(follower.pid) for run in schedule.runs(DIGEST)),
+                75,
+                "the new leader posts the digest",
+            )
+            time.sleep(2)  # a second post would come right after the first
+            posts = [p for p in slack.calls_to("chat.postMessage") if p["channel"] == DIGEST_CHANNEL]
+            runs = schedule.runs(DIGEST)
+            assert len(posts) == len(runs), (posts, runs)  # one post per period, by whoever claimed it
+            assert len({run.period_start for run in runs}) == len(runs)
+        finally:
+            outputs = []
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
+                try:
+                    output, _ = process.communicate(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    output, _ = process.communicate()
+                outputs.append(output.decode(errors="replace"))
+            store.close()
+    for output in outputs:
+        assert "Traceback" not in output or "KeyboardInterrupt" in output, output

@@ -133,7 +133,7 @@ def test_one_replica_leads_and_the_other_takes_over_when_it_is_killed_posting_th
             assert len(posts) == len(runs), (posts, runs)  # one post per period, by whoever claimed it
             assert len({run.period_start for run in runs}) == len(runs)
         finally:
-            outputs = []
+            outputs: list[str] = []
             for process in processes:
                 if process.poll() is None:
                     process.send_signal(signal.SIGINT)
@@ -144,5 +144,5 @@ def test_one_replica_leads_and_the_other_takes_over_when_it_is_killed_posting_th
                     output, _ = process.communicate()
                 outputs.append(output.decode(errors="replace"))
             store.close()
-    for output in outputs:
-        assert "Traceback" not in output or "KeyboardInterrupt" in output, output
+    for printed in outputs:
+        assert "Traceback" not in printed or "KeyboardInterrupt" in printed, printed

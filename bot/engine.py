@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+from backends.cluster_limits import ClusterGpuLimit, LimitAware
 from backends.errors import (
     BackendRejected,
     BackendUnavailable,
@@ -220,6 +221,7 @@ class Concierge:
         # The person's jobs are read while the plan is made and tested: a preview costs the
         # slower of the two cluster calls, not their sum.
         reading = self._reads.submit(self._holdings_or_note, identity, chosen)
+        limits_read = self._reads.submit(self._cluster_limits, identity, chosen, footprint)
         plan = chosen.plan(footprint, identity, request_id)
         tested: list[str] | BackendRejected = []
         if check:
@@ -228,8 +230,9 @@ class Concierge:
             except BackendRejected as refused:
                 tested = refused  # said only if the policy allows the request
         cluster, read_note = reading.result()
-        decision = self._judged(request_id, identity, footprint, cluster)
-        warnings = [*notices, *plan.warnings, *read_note]
+        limits, limits_note = limits_read.result()
+        decision = self._judged(request_id, identity, footprint, cluster, limits)
+        warnings = [*notices, *plan.warnings, *read_note, *limits_note]
         # The policy speaks first: what the cluster would say of a refused request is beside the point.
         if decision.verdict != Verdict.DENY:
             if isinstance(tested, BackendRejected):
@@ -247,7 +250,8 @@ class Concierge:
             intent = self._understood(request_id, text, None, identity, backend)[0]
             chosen, footprint = self._sized(identity, intent, backend)
             cluster, _ = self._holdings_or_note(identity, chosen)
-            decision = self._judged(request_id, identity, footprint, cluster)
+            limits, _ = self._cluster_limits(identity, chosen, footprint)
+            decision = self._judged(request_id, identity, footprint, cluster, limits)
         self._store.record_outcome(request_id, "policy_check")
         return decision
 
@@ -290,10 +294,16 @@ class Concierge:
         return chosen, footprint_for(request, chosen.name, self._policy, identity)
 
     def _judged(
-        self, request_id: str, identity: Identity, footprint: Footprint, cluster: ClusterHoldings | None
+        self,
+        request_id: str,
+        identity: Identity,
+        footprint: Footprint,
+        cluster: ClusterHoldings | None,
+        limits: tuple[ClusterGpuLimit, ...] = (),
     ) -> Decision:
         """The policy's verdict on the footprint against what the person holds now (recorded)."""
-        decision = judge(footprint, identity, self._usage(identity, cluster), self._policy)
+        usage = self._usage(identity, cluster).model_copy(update={"cluster_limits": limits})
+        decision = judge(footprint, identity, usage, self._policy)
         self._store.record_decision(request_id, decision)
         return decision
 
@@ -313,6 +323,20 @@ class Concierge:
                 f"your jobs on the cluster could not be read ({e.message}); your GPU use was judged "
                 "from the concierge's own records",
             )
+
+    @staticmethod
+    def _cluster_limits(
+        identity: Identity, backend: Backend, footprint: Footprint
+    ) -> tuple[tuple[ClusterGpuLimit, ...], tuple[str, ...]]:
+        """The cluster's own GPU limits this request would meet (Slurm QOS/association), where the
+        backend can read them, and a note when it could not (the preview is then judged without)."""
+        if not isinstance(backend, LimitAware) or not identity.unix_user:
+            return (), ()
+        try:
+            read = backend.gpu_limits(footprint, identity)
+        except ConciergeError as e:
+            return (), (f"the cluster's own GPU limits could not be read ({e.message})",)
+        return read.limits, ((read.note,) if read.note else ())
 
     def _holdings(self, identity: Identity, backend: Backend) -> ClusterHoldings | None:
         """The person's jobs on the cluster now (one listing); None when they have no account
@@ -344,10 +368,12 @@ class Concierge:
         # Unrecorded on purpose: a cluster that cannot be read leaves the preview `planned`, so the
         # person can submit it again once it answers.
         cluster = self._holdings(identity, backend)
+        limits, _ = self._cluster_limits(identity, backend, footprint)
         with self._failure_recorded(request_id):
 
             def judged(in_flight: Sequence[InFlight]) -> tuple[Decision, bool]:
-                decision = judge(footprint, identity, usage_of(cluster, in_flight), self._policy)
+                usage = usage_of(cluster, in_flight).model_copy(update={"cluster_limits": limits})
+                decision = judge(footprint, identity, usage, self._policy)
                 # An approver lifts "needs approval", never a denial.
                 lifted = approver is not None and decision.verdict == Verdict.NEEDS_APPROVAL
                 return decision, decision.verdict == Verdict.ALLOW or lifted

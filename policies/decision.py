@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from backends.cluster_limits import ClusterGpuLimit
 from backends.types import VALUE_MODEL
 
 
@@ -34,9 +35,12 @@ class Decision(BaseModel):
 
 
 class Usage(BaseModel):
-    """What the person already holds: jobs submitted and not yet finished (running or pending)."""
+    """What the person already holds: jobs submitted and not yet finished (running or pending), and
+    the cluster's own GPU limits the request would meet, with their use now (read from the cluster
+    where its backend can: Slurm QOS and association limits)."""
 
     model_config = VALUE_MODEL
 
     gpus_in_use: int = Field(default=0, ge=0)
     jobs_active: int = Field(default=0, ge=0)
+    cluster_limits: tuple[ClusterGpuLimit, ...] = ()

@@ -13,6 +13,9 @@ Which rules refuse and which ask for approval:
   than the approval threshold. These are legitimate asks that only cost the site more.
 - Admins skip approval (they would be the approvers), and the reasons still say what was skipped,
   so the record shows it.
+- The cluster's own GPU limits (Slurm QOS/association, in `Usage.cluster_limits`): a request over
+  one by itself is refused, admins included, because the cluster would never start it; one that
+  fits but not beside the jobs running now is allowed, with a reason saying it will wait and why.
 Every reason is collected, not just the first, so a person fixes everything in one go.
 """
 
@@ -57,7 +60,9 @@ def judge(footprint: Footprint, identity: Identity, usage: Usage, policy: Policy
     """The verdict on what the job will hold (its footprint), never on the words alone."""
     limits = policy.limits_for(identity)
     request = footprint.request
+    never, waits = _cluster_limit_reasons(usage)
     denials = [
+        *never,
         *_placement_denials(request, limits),
         *_missing_fields(footprint, limits),
         *_time_denials(footprint, limits),
@@ -67,13 +72,13 @@ def judge(footprint: Footprint, identity: Identity, usage: Usage, policy: Policy
     for verdict, reason in (*_gpu_count_rules(footprint, usage, limits), *_gpu_hour_rules(footprint, limits)):
         (denials if verdict == Verdict.DENY else approvals).append(reason)
     if denials:
-        return Decision(verdict=Verdict.DENY, reasons=(*denials, *approvals))
+        return Decision(verdict=Verdict.DENY, reasons=(*denials, *approvals, *waits))
     if approvals and identity.is_admin:
         skipped = tuple(f"approval skipped, you are an admin: {reason}" for reason in approvals)
-        return Decision(verdict=Verdict.ALLOW, reasons=skipped)
+        return Decision(verdict=Verdict.ALLOW, reasons=(*skipped, *waits))
     if approvals:
-        return Decision(verdict=Verdict.NEEDS_APPROVAL, reasons=tuple(approvals))
-    return Decision(verdict=Verdict.ALLOW)
+        return Decision(verdict=Verdict.NEEDS_APPROVAL, reasons=(*approvals, *waits))
+    return Decision(verdict=Verdict.ALLOW, reasons=tuple(waits))
 
 
 def gpu_count_reasons(
@@ -172,6 +177,27 @@ def _gpu_count_rules(footprint: Footprint, usage: Usage, limits: PolicyLimits) -
                 )
             )
     return rules
+
+
+def _cluster_limit_reasons(usage: Usage) -> tuple[list[str], list[str]]:
+    """(refusals, waits) from the cluster's own GPU limits."""
+    never: list[str] = []
+    waits: list[str] = []
+    for limit in usage.cluster_limits:
+        if limit.never_fits:
+            never.append(
+                f"the cluster would never start it: {limit.words} and this asks for {limit.asked}; "
+                f"ask for {limit.limit} or fewer"
+            )
+        elif not limit.fits_now and limit.in_use is not None:
+            room = limit.room
+            fewer = f"ask for {room} to start sooner, or " if 0 < room < limit.asked else ""
+            waits.append(
+                f"the cluster will hold it until GPUs are released: {limit.words} and "
+                f"{limit.in_use} {'is' if limit.in_use == 1 else 'are'} in use now{limit.held_by}; "
+                f"{fewer}it starts when one of those jobs ends"
+            )
+    return never, waits
 
 
 def _gpu_hour_rules(footprint: Footprint, limits: PolicyLimits) -> list[tuple[Verdict, str]]:

@@ -3,8 +3,9 @@ the command runner (runner.py) or sent to slurmrestd (rest.py, `slurm.driver: re
 
 Cost per operation (controller RPCs = commands run; FIELD_NOTES asks for the minimum):
   plan 0 · validate 1 (sbatch --test-only) · submit 1 · statuses 1 for any number of jobs ·
-  queue 1 · capacity 1 · explain 1 (+1 sinfo for reasons alternatives help with, +1 scontrol for
-  GPU-limit reasons) · cancel 2 (squeue for the owner, scancel).
+  queue 1 · capacity 1 · explain 1 (+1 sinfo for reasons alternatives help with, +1 scontrol
+  assoc_mgr for GPU-limit reasons, +1 sprio for Priority) · gpu_limits 1 (assoc_mgr) ·
+  cancel 2 (squeue for the owner, scancel).
 `squeue --json` is used for every job listing: 22.05 ignores squeue's filters with --json (so we
 filter here), later versions honour `--states=all`/`--user` and simply send less. Jobs squeue no
 longer knows (finished more than MinJobAge ago) are left out of `statuses`; the tracker records
@@ -26,21 +27,23 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from backends.bulk import collector_paused
+from backends.cluster_limits import ClusterLimits
 from backends.errors import (
     BackendRejected,
     BackendUnavailable,
-    ConciergeError,
     ConfigurationError,
     JobNotFound,
     PermissionDenied,
     RequestInvalid,
 )
 from backends.slurm.accounts import PasswdAccounts, UnixAccount, UnixAccounts
+from backends.slurm.alternatives import jobs_ahead
 from backends.slurm.capacity import SINFO_ARGV, ClusterCapacity, capacity_from_sinfo, pools_sorted
 from backends.slurm.durations import describe_instant, parse_slurm_instant
 from backends.slurm.explanations import NEEDS_CAPACITY, NEEDS_LIMITS, LimitReading, explain_job
 from backends.slurm.json_formats import SlurmJob, parse_squeue_json
-from backends.slurm.limits import assoc_mgr_argv, read_gpu_limit
+from backends.slurm.limit_reading import read_job_limit, read_request_limits
+from backends.slurm.priority import priority_words
 from backends.slurm.rest import SlurmRest
 from backends.slurm.runner import CommandRunner, SlurmCli
 from backends.slurm.script import LOGIN_ENVIRONMENT, render_sbatch_script, script_warnings
@@ -225,26 +228,16 @@ class SlurmBackend:
     def capacity(self) -> list[GpuPool]:
         return pools_sorted(self._capacity_snapshot().pools)
 
-    def _limit_reading(self, job: SlurmJob) -> LimitReading:
-        argv = assoc_mgr_argv(user=job.user, account=job.account, qos=job.qos)
-        try:
-            text = self.runner.run(argv)
-        except ConciergeError as e:
-            return LimitReading(None, f"scontrol show assoc_mgr failed ({e.message})")
-        limit = read_gpu_limit(job.reason or "", text, qos=job.qos, account=job.account, user=job.user)
-        if limit is None:
-            return LimitReading(
-                None,
-                "Slurm's association manager holds no such limit record (limits live in the "
-                "accounting database, slurmdbd); `sacctmgr show qos` on the cluster shows them",
-            )
-        return LimitReading(limit)
+    def gpu_limits(self, footprint: Footprint, identity: Identity) -> ClusterLimits:
+        """Slurm's QOS and association GPU limits this request would meet (one assoc_mgr call)."""
+        return read_request_limits(self.runner, footprint, self._account_of(identity).name)
 
     def explain(self, ref: JobRef) -> list[PendingReason]:
         jobs = self._load_jobs()
         job = _find(jobs, ref)
         capacity: ClusterCapacity | None = None
         limit: LimitReading | None = None
+        priority: str | None = None
         if job.state is JobState.PENDING:
             reason = job.reason or "None"
             if reason in NEEDS_CAPACITY:
@@ -253,8 +246,10 @@ class SlurmBackend:
                 except BackendUnavailable:
                     capacity = None  # the explanation still stands without alternatives
             if reason in NEEDS_LIMITS:
-                limit = self._limit_reading(job)
-        return explain_job(job, jobs, self._clock(), capacity=capacity, limit=limit)
+                limit = read_job_limit(self.runner, job, jobs)
+            if reason == "Priority":
+                priority = priority_words(self.runner, job, jobs_ahead(job, jobs))
+        return explain_job(job, jobs, self._clock(), capacity=capacity, limit=limit, priority=priority)
 
     def cancel(self, ref: JobRef, identity: Identity) -> None:
         job = _find(self._load_jobs(), ref)

@@ -24,7 +24,7 @@ from backends.slurm.alternatives import (
 from backends.slurm.capacity import ClusterCapacity
 from backends.slurm.durations import describe_instant
 from backends.slurm.json_formats import SlurmJob
-from backends.slurm.limits import LIMIT_FIELDS, GpuLimit
+from backends.slurm.limit_checks import LIMIT_REASONS, LimitCheck, describe_check
 from backends.slurm.reasons import ReasonContext, describe_reason
 from backends.types import JobState, PendingCode, PendingReason
 
@@ -42,7 +42,7 @@ NEEDS_CAPACITY = frozenset(
         "BadConstraints",
     }
 )
-NEEDS_LIMITS = frozenset(LIMIT_FIELDS)
+NEEDS_LIMITS = LIMIT_REASONS
 
 _DEPENDENCY = re.compile(r"(?P<kind>after\w*|singleton):?(?P<ids>[\d:_+]*)(?:\((?P<status>\w+)\))?")
 _DEPENDENCY_WORDS = {
@@ -58,10 +58,10 @@ _UNAVAILABLE_NODES = re.compile(r"UnavailableNodes:(?P<nodes>\S+)")
 
 @dataclass(frozen=True)
 class LimitReading:
-    """What the association manager said about the limit behind a reason (None: not readable)."""
+    """The limit behind a reason with its current use (None: not readable, and `note` says why)."""
 
-    limit: GpuLimit | None
-    note: str | None = None  # why it could not be read
+    limit: LimitCheck | None
+    note: str | None = None
 
 
 def describe_dependency(text: str | None) -> str:
@@ -117,21 +117,13 @@ def _not_pending(job: SlurmJob, now: datetime) -> PendingReason:
     return PendingReason(code=PendingCode.NOT_PENDING, raw=job.raw_state, sentence=sentence)
 
 
-def _limit_sentence(job: SlurmJob, queue: Sequence[SlurmJob], reading: LimitReading | None) -> str:
+def _limit_sentence(job: SlurmJob, reading: LimitReading | None) -> str:
     if reading is None:
         return ""
     if reading.limit is None:
         return f" The limit and current use could not be read: {reading.note or 'Slurm did not report it'}."
-    limit = reading.limit
-    used = limit.used
-    if used is None and "per user" in limit.scope:
-        used = sum(
-            sum(a.count for a in o.gpus) for o in queue if o.user == job.user and o.state is JobState.RUNNING
-        )
-    if used is None and "per job" in limit.scope:
-        used = sum(a.count for a in job.gpus) * (job.node_count or 1)
-    in_use = f"; {used} in use now" if used is not None else ""
-    return f" The limit ({limit.scope}) is {limit.limit} GPUs{in_use}."
+    sentence = describe_check(reading.limit, job.user)
+    return f" {sentence[0].upper()}{sentence[1:]}."
 
 
 def explain_job(
@@ -141,7 +133,9 @@ def explain_job(
     *,
     capacity: ClusterCapacity | None = None,
     limit: LimitReading | None = None,
+    priority: str | None = None,
 ) -> list[PendingReason]:
+    """`priority`: the sentence on the job's priority factors (sprio), for a Priority-pending job."""
     if job.state is not JobState.PENDING:
         return [_not_pending(job, now)]
     reason = job.reason or "None"
@@ -157,6 +151,8 @@ def explain_job(
             )
         elif code is PendingCode.INSUFFICIENT_GPU:
             sentence += " No pending job is ahead of it."
+        if priority and reason == "Priority":
+            sentence += f" {priority}"
         if job.expected_start is not None:
             sentence += (
                 f" Slurm expects it to start at {describe_instant(job.expected_start)} (the backfill "
@@ -186,7 +182,15 @@ def explain_job(
     ):
         alternatives += gpu_alternatives(job, queue, capacity, now)
     if reason in NEEDS_LIMITS:
-        sentence += _limit_sentence(job, queue, limit)
+        if limit is not None and limit.limit is not None and limit.limit.never_fits:
+            sentence = f"Job {job.job_id} will never start as it is ({reason})."  # the job alone is over it
+        sentence += _limit_sentence(job, limit)
+        if limit is not None and limit.limit is not None and 0 < limit.limit.room < limit.limit.asked:
+            room = limit.limit.room
+            alternatives.append(
+                f"{room} {'GPU fits' if room == 1 else 'GPUs fit'} that limit now: cancel this job and "
+                f"ask for {room}"
+            )
     return [
         PendingReason(
             code=code,

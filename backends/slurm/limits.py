@@ -1,104 +1,203 @@
-"""GPU limits of QOS and associations, read from `scontrol -o show assoc_mgr` where Slurm keeps them.
+"""GPU limits of QOS and associations, read from ONE `scontrol -o show assoc_mgr` where Slurm keeps them.
 
-The controller's association manager prints each record on one line with `-o`
-(src/scontrol/info_assoc_mgr.c): `QOS=normal(1) … GrpTRES=cpu=N(3),gres/gpu=8(6) … MaxTRESPJ=
-gres/gpu=4 MaxTRESPN= MaxTRESPU=gres/gpu=4 …` and `ClusterName=c Account=a UserName=u(1001) …
-GrpTRES=…`. A value is `LIMIT(USAGE)` in Grp fields, `LIMIT` in Max fields, `N` for no limit.
-Without accounting through slurmdbd there are no records ("No QOS currently cached"); then the
-reader returns None and the explanation says the limit could not be read.
-Per-user and per-account usage is not printed by assoc_mgr, so it is summed from the queue.
+The controller's association manager holds every limit and its current use; with `-o` each record
+is one line (src/scontrol/info_assoc_mgr.c, 22.05):
+  UserName=alice(1001) DefAccount=physics DefWckey= AdminLevel=None
+  ClusterName=c Account=physics UserName= Partition= Priority=0 ID=2 … ParentAccount=root(1) …
+      GrpTRES=cpu=N(2),…,gres/gpu=1(1) … MaxTRESPJ=gres/gpu=4 MaxTRESPN= …
+  QOS=team(2) UsageRaw=0.000000 … GrpTRES=…,gres/gpu=2(2) … MaxTRESPJ= MaxTRESPN= …
+      Account Limits= physics={MaxJobsPA=N(2) … MaxTRESPA=…,gres/gpu=N(2)}
+      User Limits= 1001={MaxJobsPU=N(2) … MaxTRESPU=…,gres/gpu=1(1)}
+A value is `LIMIT(USAGE)` where Slurm prints the use, `LIMIT` otherwise, `N` for no limit.
+A QOS's per-user and per-account limits are printed only inside those lists, one entry per user
+(by uid) or account that has jobs in the QOS ("User Limits=No Users" when none): the limit is the
+same in every entry, so any entry gives it.
+With `users=U` the controller keeps U's associations and every account-level one (their parents
+included, so a parent account's limit is seen too); other users' associations are left out.
+Without slurmdbd there are no records ("No QOS currently cached in Slurm."): nothing is read.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-# Which record and field hold the limit behind each reason code.
-LIMIT_FIELDS: Mapping[str, tuple[str, str]] = {
-    "QOSMaxGRESPerUser": ("qos", "MaxTRESPU"),
-    "QOSMaxGRESPerJob": ("qos", "MaxTRESPJ"),
-    "QOSMaxGRESPerNode": ("qos", "MaxTRESPN"),
-    "QOSGrpGRES": ("qos", "GrpTRES"),
-    "AssocGrpGRES": ("assoc", "GrpTRES"),
-    "AssocMaxGRESPerJob": ("assoc", "MaxTRESPJ"),
-    "MaxGRESPerAccount": ("qos", "MaxTRESPA"),
-}
-
-_FIELD = re.compile(r"(?:^|\s)(?P<key>[A-Za-z]+)=(?P<value>\S*)")
-_GPU_VALUE = re.compile(r"(?:^|,)gres/gpu(?::[^=,]+)?=(?P<limit>N|\d+)(?:\((?P<used>\d+)\))?")
-_QOS_NAME = re.compile(r"^QOS=(?P<name>[^(\s]+)")
-_ACCOUNT = re.compile(r"(?:^|\s)Account=(?P<name>\S*)")
-_USER = re.compile(r"(?:^|\s)UserName=(?P<name>[^(\s]*)")
+_FIELD = re.compile(r"(?:^|\s)(?P<key>[A-Za-z/]+)=(?P<value>[^\s{]*)")
+_GPU = re.compile(r"(?:^|,)gres/gpu=(?P<limit>N|\d+)(?:\((?P<used>\d+)\))?(?:,|$)")
+_NAME_ID = re.compile(r"^(?P<name>[^()]*)(?:\((?P<id>\d+)\))?$")
+_ENTRY = re.compile(r"(?P<key>\S+)=\{(?P<body>[^}]*)\}")
 
 
 @dataclass(frozen=True)
-class GpuLimit:
-    scope: str  # "QOS normal, per user", "account physics"…
-    limit: int
-    used: int | None  # None when Slurm does not print the usage for this field
+class GpuTres:
+    """A GPU limit (None: none set) and the GPUs counted against it now (None: not printed)."""
+
+    limit: int | None = None
+    used: int | None = None
 
 
-def _fields(record: str) -> dict[str, str]:
-    return {match["key"]: match["value"] for match in _FIELD.finditer(record)}
+@dataclass(frozen=True)
+class AssocRecord:
+    account: str
+    user: str | None  # None: the account's own association (its limit covers all its users)
+    partition: str | None
+    parent: str | None
+    group: GpuTres = GpuTres()
+    per_job: int | None = None
+    per_node: int | None = None
 
 
-def _gpu_limit(value: str) -> tuple[int, int | None] | None:
-    match = _GPU_VALUE.search(value)
-    if match is None or match["limit"] == "N":
-        return None
-    used = match["used"]
-    return int(match["limit"]), int(used) if used is not None else None
+@dataclass(frozen=True)
+class QosRecord:
+    name: str
+    group: GpuTres = GpuTres()
+    per_job: int | None = None
+    per_node: int | None = None
+    per_user: int | None = None
+    used_by_uid: Mapping[int, int] = field(default_factory=dict)
+    per_account: int | None = None
+    used_by_account: Mapping[str, int] = field(default_factory=dict)
 
 
-_SCOPES = {
-    "MaxTRESPU": "per user",
-    "MaxTRESPJ": "per job",
-    "MaxTRESPN": "per node",
-    "MaxTRESPA": "per account",
-    "GrpTRES": "for all its jobs together",
-}
+@dataclass(frozen=True)
+class AssocMgr:
+    """What the association manager said: empty when Slurm runs without accounting."""
+
+    users: Mapping[str, tuple[int, str | None]] = field(default_factory=dict)  # name → uid, default account
+    assocs: tuple[AssocRecord, ...] = ()
+    qos: Mapping[str, QosRecord] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.assocs and not self.qos
+
+    def uid_of(self, user: str) -> int | None:
+        known = self.users.get(user)
+        return known[0] if known else None
+
+    def default_account(self, user: str) -> str | None:
+        known = self.users.get(user)
+        return known[1] if known else None
+
+    def account_chain(self, account: str) -> list[AssocRecord]:
+        """The account's own association and its parents', nearest first (root last)."""
+        by_account = {a.account: a for a in self.assocs if a.user is None and a.partition is None}
+        chain: list[AssocRecord] = []
+        current: str | None = account
+        while current and current in by_account and len(chain) < 64:
+            record = by_account[current]
+            chain.append(record)
+            current = record.parent
+        return chain
+
+    def user_assoc(self, user: str, account: str, partition: str | None) -> AssocRecord | None:
+        """The person's association in `account`: the one for `partition` if any, else the plain one."""
+        mine = [a for a in self.assocs if a.user == user and a.account == account]
+        for record in mine:
+            if partition and record.partition == partition:
+                return record
+        return next((record for record in mine if record.partition is None), None)
 
 
-def read_gpu_limit(
-    reason: str, assoc_mgr_text: str, *, qos: str | None, account: str | None, user: str | None
-) -> GpuLimit | None:
-    """The GPU limit behind `reason` in assoc_mgr's one-line records, if Slurm has it."""
-    where = LIMIT_FIELDS.get(reason)
-    if where is None:
-        return None
-    kind, key = where
-    for record in assoc_mgr_text.splitlines():
-        record = record.strip()
-        if kind == "qos":
-            name = _QOS_NAME.match(record)
-            if name is None or (qos and name["name"] != qos):
-                continue
-            scope = f"QOS {name['name']}, {_SCOPES[key]}"
-        else:
-            if not record.startswith("ClusterName="):
-                continue
-            record_account = _ACCOUNT.search(record)
-            record_user = _USER.search(record)
-            if account and (record_account is None or record_account["name"] != account):
-                continue
-            if record_user and record_user["name"] and user and record_user["name"] != user:
-                continue
-            label = record_account["name"] if record_account else "?"
-            scope = f"account {label}, {_SCOPES[key]}"
-        found = _gpu_limit(_fields(record).get(key, ""))
-        if found is not None:
-            return GpuLimit(scope=scope, limit=found[0], used=found[1])
-    return None
+def _gpu(value: str, *, with_usage: bool) -> GpuTres:
+    match = _GPU.search(value)
+    if match is None:
+        return GpuTres()
+    limit = None if match["limit"] == "N" else int(match["limit"])
+    used = int(match["used"]) if with_usage and match["used"] is not None else None
+    return GpuTres(limit, used)
 
 
-def assoc_mgr_argv(*, user: str | None, account: str | None, qos: str | None) -> list[str]:
-    argv = ["scontrol", "-o", "show", "assoc_mgr", "flags=assoc,qos"]
+def _fields(text: str) -> dict[str, str]:
+    return {m["key"]: m["value"] for m in _FIELD.finditer(text)}
+
+
+def _name_and_id(value: str) -> tuple[str, int | None]:
+    match = _NAME_ID.match(value)
+    if match is None:
+        return value, None
+    return match["name"], int(match["id"]) if match["id"] else None
+
+
+def _qos_record(line: str) -> QosRecord:
+    head, _, lists = line.partition(" Account Limits=")
+    accounts_part, _, users_part = lists.partition(" User Limits=")
+    top = _fields(head)
+    name, _ = _name_and_id(top.get("QOS", ""))
+    per_user: int | None = None
+    used_by_uid: dict[int, int] = {}
+    for entry in _ENTRY.finditer(users_part):
+        tres = _gpu(_fields(entry["body"]).get("MaxTRESPU", ""), with_usage=True)
+        per_user = tres.limit if tres.limit is not None else per_user
+        if entry["key"].isdigit() and tres.used is not None:
+            used_by_uid[int(entry["key"])] = tres.used
+    per_account: int | None = None
+    used_by_account: dict[str, int] = {}
+    for entry in _ENTRY.finditer(accounts_part):
+        tres = _gpu(_fields(entry["body"]).get("MaxTRESPA", ""), with_usage=True)
+        per_account = tres.limit if tres.limit is not None else per_account
+        if tres.used is not None:
+            used_by_account[entry["key"]] = tres.used
+    return QosRecord(
+        name=name,
+        group=_gpu(top.get("GrpTRES", ""), with_usage=True),
+        per_job=_gpu(top.get("MaxTRESPJ", ""), with_usage=False).limit,
+        per_node=_gpu(top.get("MaxTRESPN", ""), with_usage=False).limit,
+        per_user=per_user,
+        used_by_uid=used_by_uid,
+        per_account=per_account,
+        used_by_account=used_by_account,
+    )
+
+
+def _assoc_record(line: str) -> tuple[AssocRecord, tuple[str, int] | None]:
+    top = _fields(line)
+    user, uid = _name_and_id(top.get("UserName", ""))
+    parent, _ = _name_and_id(top.get("ParentAccount", ""))
+    record = AssocRecord(
+        account=top.get("Account", ""),
+        user=user or None,
+        partition=top.get("Partition") or None,
+        parent=parent or None,
+        group=_gpu(top.get("GrpTRES", ""), with_usage=True),
+        per_job=_gpu(top.get("MaxTRESPJ", ""), with_usage=False).limit,
+        per_node=_gpu(top.get("MaxTRESPN", ""), with_usage=False).limit,
+    )
+    return record, ((user, uid) if user and uid is not None else None)
+
+
+def parse_assoc_mgr(text: str) -> AssocMgr:
+    users: dict[str, tuple[int, str | None]] = {}
+    uids: dict[str, int] = {}
+    assocs: list[AssocRecord] = []
+    qos: dict[str, QosRecord] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("QOS="):
+            record = _qos_record(line)
+            qos[record.name] = record
+        elif line.startswith("ClusterName="):
+            assoc, known_uid = _assoc_record(line)
+            assocs.append(assoc)
+            if known_uid:
+                uids[known_uid[0]] = known_uid[1]
+        elif line.startswith("UserName="):
+            top = _fields(line)
+            name, uid = _name_and_id(top.get("UserName", ""))
+            if uid is not None:
+                users[name] = (uid, top.get("DefAccount") or None)
+    for name, uid in uids.items():
+        users.setdefault(name, (uid, None))
+    return AssocMgr(users=users, assocs=tuple(assocs), qos=qos)
+
+
+def assoc_mgr_argv(*, user: str | None, qos: str | None) -> list[str]:
+    """One controller call: the person's user record and associations, every account-level
+    association (for account and parent limits), and the QOS asked for (every QOS when None)."""
+    argv = ["scontrol", "-o", "show", "assoc_mgr", "flags=users,assoc,qos"]
     if user:
         argv.append(f"users={user}")
-    if account:
-        argv.append(f"accounts={account}")
     if qos:
         argv.append(f"qos={qos}")
     return argv

@@ -191,6 +191,12 @@ REASONS: Mapping[str, ReasonEntry] = {
         "will not start as it is. Submit again with fewer GPUs.",
         never_starts_as_is=True,
     ),
+    "AssocMaxGRESPerNode": ReasonEntry(
+        PendingCode.ACCOUNT_GPU_LIMIT,
+        "Job {job} asks for more GPUs per node ({gpus}) than account {account} allows, so it will "
+        "not start as it is. Spread them over more nodes or ask for fewer.",
+        never_starts_as_is=True,
+    ),
     "QOSMaxGRESPerNode": ReasonEntry(
         PendingCode.QOS_GPU_LIMIT,
         "Job {job} asks for more GPUs per node ({gpus}) than QOS {qos} allows, so it will not "

@@ -30,6 +30,13 @@ X = "\N{MULTIPLICATION SIGN}"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"
 SQUEUE = (FIXTURES / "squeue-22.05.json").read_text()
 SINFO = (FIXTURES / "sinfo-22.05.txt").read_text()
+# What sprio says under priority/basic (sprio.c): the factors exist only with multifactor.
+SPRIO_BASIC = translate_failure(
+    "sprio",
+    1,
+    "You are not running a supported priority plugin\n(priority/basic).\n"
+    "Only 'priority/multifactor' is supported.\n",
+)
 NOW = datetime(2026, 11, 23, 21, 31, 0, tzinfo=UTC)
 ALICE = Identity(requester="U-ALICE", unix_user="alice")
 BOB = Identity(requester="U-BOB", unix_user="bob")
@@ -222,7 +229,7 @@ def test_capacity_is_one_sinfo_call() -> None:
 def explain(
     job_id: str, answers: Mapping[str, str | Exception] | None = None
 ) -> tuple[list[str], PendingCode, str, tuple[str, ...], int]:
-    slurm, fake = backend(answers)
+    slurm, fake = backend({"sprio": SPRIO_BASIC, **(answers or {"squeue": SQUEUE, "sinfo": SINFO})})
     (reason,) = slurm.explain(JobRef(backend="slurm", job_id=job_id))
     return (
         [c[0][0] for c in fake.calls],
@@ -245,10 +252,27 @@ def test_resources_with_estimate_holder_and_other_gpu_type() -> None:
 
 
 def test_priority_counts_the_jobs_ahead() -> None:
-    _, code, sentence, _, _ = explain("74")
+    programs, code, sentence, _, _ = explain("74")
     assert code is PendingCode.PRIORITY
+    assert programs == ["squeue", "sinfo", "sprio"]
     assert "1 pending job has a higher priority in partition gpu" in sentence
     assert "2026-11-23 23:00 UTC" in sentence
+    assert "The priority factors could not be read (" in sentence and "priority/multifactor" in sentence
+
+
+def test_priority_names_its_factors_and_what_puts_the_first_job_ahead() -> None:
+    # sprio -h -o '%i|%r|%u|%Y|%A|%F|%f|%J|%P|%Q|%B' -j74,73 under multifactor (print.c: %.0f, %.7lf)
+    sprio = "74|gpu|alice|1213|13|1000|0.1000000|200|0|0|0\n73|gpu|alice|5213|13|5000|0.5000000|200|0|0|0\n"
+    programs, _, sentence, _, _ = explain("74", {"squeue": SQUEUE, "sinfo": SINFO, "sprio": sprio})
+    assert programs == ["squeue", "sinfo", "sprio"]
+    assert (
+        "Its priority is 1213 = fair share 1000 + age 13 + job size 200; the fair-share factor of its "
+        "account and user is 0.10 of 1"
+    ) in sentence
+    assert (
+        "First in line is job 73 (alice) with 5213, ahead mostly by fair share (5000 against 1000): its "
+        "fair-share factor is 0.50, yours 0.10."
+    ) in sentence
 
 
 def test_partition_time_limit_points_to_partitions_that_allow_it() -> None:
@@ -377,20 +401,88 @@ def test_free_gpus_of_another_type_respect_the_backfill_plan() -> None:
     assert alternatives == (f"2 {X} l40s are free now on partition gpu: ask for l40s instead",)
 
 
-def test_gpu_limit_reasons_read_the_limit_or_say_why_not() -> None:
-    running = _running("gres:gpu:a100:4", 60, qos="normal")
-    waiting = _job(
-        2, "QOSMaxGRESPerUser", priority=8, start=0, gres="gres:gpu:a100:2", minutes=60, qos="normal"
+def test_gpu_limit_reasons_read_the_limit_the_use_and_who_holds_it() -> None:
+    queue = _queue_with(
+        _running("gres:gpu:a100:1", 60, qos="team", account="physics"),
+        _job(
+            5,
+            "None",
+            priority=9,
+            start=NOW_S - 60,
+            gres="gres:gpu:l40s:1",
+            minutes=60,
+            state="RUNNING",
+            qos="team",
+            account="physics",
+            user_name="bob",
+        ),
+        _job(
+            2,
+            "QOSGrpGRES",
+            priority=8,
+            start=0,
+            gres="gres:gpu:a100:2",
+            minutes=60,
+            qos="team",
+            account="physics",
+        ),
     )
-    queue = _queue_with(running, waiting)
-    limits = (FIXTURES / "assoc-mgr-constructed.txt").read_text()
-    programs, code, sentence, _, _ = explain("2", {"squeue": queue, "scontrol": limits})
+    limits = (FIXTURES / "assoc-mgr-22.05-constructed.txt").read_text()
+    programs, code, sentence, alternatives, _ = explain("2", {"squeue": queue, "scontrol": limits})
     assert programs == ["squeue", "scontrol"]
     assert code is PendingCode.QOS_GPU_LIMIT
-    assert "The limit (QOS normal, per user) is 4 GPUs; 4 in use now." in sentence
-    empty = "Current Association Manager state\n\nNo QOS currently cached in Slurm.\n"
+    assert sentence.endswith(
+        " QOS team allows 2 GPUs at once for all its jobs together; 2 are in use by jobs 1 (yours), "
+        "5 (bob): wait for one to end."
+    )
+    assert alternatives == ()
+    empty = "Current Association Manager state\nNo QOS currently cached in Slurm.\n"
     _, _, sentence, _, _ = explain("2", {"squeue": queue, "scontrol": empty})
     assert "could not be read" in sentence and "slurmdbd" in sentence
+
+
+def test_a_job_over_a_limit_by_itself_never_starts_and_says_so() -> None:
+    queue = _queue_with(
+        _job(
+            2,
+            "AssocGrpGRES",
+            priority=8,
+            start=0,
+            gres="gres:gpu:a100:2",
+            minutes=60,
+            qos="normal",
+            account="chemistry",
+        ),
+    )
+    limits = (FIXTURES / "assoc-mgr-22.05-constructed.txt").read_text()
+    _, code, sentence, _, _ = explain("2", {"squeue": queue, "scontrol": limits})
+    assert code is PendingCode.ACCOUNT_GPU_LIMIT
+    assert sentence == (
+        "Job 2 will never start as it is (AssocGrpGRES). Account chemistry allows 1 GPU at once for all "
+        "its jobs together and this asks for 2, so Slurm will never start it as it is (it holds it "
+        "forever, or refuses it where the QOS says DenyOnLimit): ask for 1 or fewer."
+    )
+
+
+def test_gpu_limits_of_a_request_come_from_one_assoc_mgr_call() -> None:
+    limits = (FIXTURES / "assoc-mgr-22.05-constructed.txt").read_text()
+    slurm, fake = backend({"scontrol": limits})
+    request = JobRequest(gpus=3, gpu_type="a100", qos="team", command="python3 train.py")
+    footprint = derive_footprint(request, "slurm", default_minutes=60, longest_minutes=None)
+    read = slurm.gpu_limits(footprint, ALICE)
+    assert fake.calls == [
+        (
+            ["scontrol", "-o", "show", "assoc_mgr", "flags=users,assoc,qos", "users=alice", "qos=team"],
+            None,
+            None,
+        )
+    ]
+    assert [(limit.words, limit.limit, limit.in_use, limit.asked) for limit in read.limits] == [
+        ("QOS team allows 4 GPUs per job", 4, None, 3),
+        ("QOS team allows 2 GPUs at once for all its jobs together", 2, 2, 3),
+        ("account physics allows 3 GPUs at once for all its jobs together", 3, 2, 3),
+    ]
+    assert read.note is None
 
 
 # -- cancel --------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""GPU limits read from `scontrol -o show assoc_mgr` (constructed after info_assoc_mgr.c)."""
+"""GPU limits read from `scontrol -o show assoc_mgr` (22.05 one-line records) and checked against a job.
+
+The fixture is built after src/scontrol/info_assoc_mgr.c of slurm-22.05 (field order, `N(used)`,
+"Account Limits= acct={…} User Limits= uid={…}" lists); see tests/fixtures/slurm/README.md.
+"""
 
 from __future__ import annotations
 
@@ -6,50 +10,113 @@ from pathlib import Path
 
 import pytest
 
-from backends.slurm.limits import GpuLimit, assoc_mgr_argv, read_gpu_limit
+from backends.slurm.limit_checks import Ask, LimitCheck, check_for_reason, describe_check, limit_checks
+from backends.slurm.limits import AssocRecord, GpuTres, assoc_mgr_argv, parse_assoc_mgr
 
-TEXT = (Path(__file__).parents[1] / "fixtures" / "slurm" / "assoc-mgr-constructed.txt").read_text()
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"
+MGR = parse_assoc_mgr((FIXTURES / "assoc-mgr-22.05-constructed.txt").read_text())
 EMPTY = (
-    "Current Association Manager state\n\nNo associations currently cached in Slurm.\n\n"
-    "No QOS currently cached in Slurm.\n"
+    "Current Association Manager state\nNo users currently cached in Slurm.\n"
+    "No associations currently cached in Slurm.\nNo QOS currently cached in Slurm.\n"
 )
+
+
+def _ask(gpus: int, *, qos: str | None = "team", account: str | None = "physics", per_node: int = 0) -> Ask:
+    return Ask("alice", account, qos, "gpu", gpus, per_node or gpus, job_id="45")
+
+
+def test_records_are_read_with_limits_and_use() -> None:
+    assert MGR.users["alice"] == (1001, "physics")
+    team = MGR.qos["team"]
+    assert team.group == GpuTres(2, 2)
+    assert team.per_job == 4
+    assert team.per_user is None  # printed as N in every user's entry
+    assert team.used_by_uid == {1001: 1, 1002: 1}
+    assert team.used_by_account == {"physics": 2}
+    solo = MGR.qos["solo"]
+    assert (solo.per_user, solo.used_by_uid, solo.group) == (1, {1002: 1}, GpuTres(None, 1))
+    assert MGR.qos["normal"].group == GpuTres(None, 0)
+    physics = next(a for a in MGR.assocs if a.account == "physics" and a.user is None)
+    assert physics == AssocRecord("physics", None, None, "root", GpuTres(3, 2), None, None)
+    assert [a.account for a in MGR.account_chain("chemistry")] == ["chemistry", "root"]
+
+
+def test_no_accounting_reads_as_empty() -> None:
+    assert parse_assoc_mgr(EMPTY).empty
+    assert not MGR.empty
+
+
+def test_every_limit_of_the_qos_and_the_account_chain_is_checked() -> None:
+    checks = limit_checks(_ask(1), MGR)
+    assert [(c.reason, c.limit, c.used) for c in checks] == [
+        ("QOSMaxGRESPerJob", 4, None),
+        ("QOSGrpGRES", 2, 2),
+        ("AssocGrpGRES", 3, 2),
+    ]
+    chemistry = limit_checks(_ask(3, qos="normal", account="chemistry"), MGR)
+    assert [(c.reason, c.limit, c.used, c.never_fits) for c in chemistry] == [
+        ("AssocMaxGRESPerJob", 2, None, True),
+        ("AssocGrpGRES", 1, 1, True),
+    ]
+
+
+def test_the_default_account_and_qos_are_used_when_none_is_named() -> None:
+    checks = limit_checks(_ask(1, qos=None, account=None), MGR)
+    assert [c.reason for c in checks] == ["AssocGrpGRES"]  # QOS normal has no GPU limit; physics has
+
+
+def test_per_user_use_comes_from_the_person_entry_or_else_from_the_queue() -> None:
+    solo = limit_checks(_ask(1, qos="solo"), MGR)
+    per_user = check_for_reason("QOSMaxGRESPerUser", solo)
+    assert per_user is not None
+    assert (per_user.limit, per_user.used) == (1, 0)  # alice has no entry, nothing running in the queue
+
+
+def test_the_reason_picks_the_tightest_limit_of_its_kind() -> None:
+    checks = [
+        LimitCheck("AssocGrpGRES", "a", 8, 1, 2),
+        LimitCheck("AssocGrpGRES", "b", 3, 2, 2),
+        LimitCheck("QOSGrpGRES", "c", 2, 2, 2),
+    ]
+    assert check_for_reason("AssocGrpGRES", checks) == checks[1]
+    assert check_for_reason("QOSMaxGRESPerUser", checks) is None
 
 
 @pytest.mark.parametrize(
-    ("reason", "qos", "expected"),
+    ("check", "expected"),
     [
-        ("QOSMaxGRESPerUser", "normal", GpuLimit("QOS normal, per user", 4, None)),
-        ("QOSMaxGRESPerUser", "long", GpuLimit("QOS long, per user", 1, None)),
-        ("QOSMaxGRESPerJob", "normal", GpuLimit("QOS normal, per job", 4, None)),
-        ("QOSMaxGRESPerNode", "normal", GpuLimit("QOS normal, per node", 2, None)),
-        ("QOSGrpGRES", "normal", GpuLimit("QOS normal, for all its jobs together", 16, 10)),
-        ("QOSGrpGRES", "long", None),  # N: no limit set
-        ("MaxGRESPerAccount", "normal", None),  # not printed by assoc_mgr
+        (
+            LimitCheck("QOSGrpGRES", "QOS team allows 2 GPUs at once for all its jobs together", 2, 2, 1),
+            "QOS team allows 2 GPUs at once for all its jobs together; 2 are in use: wait for one to end",
+        ),
+        (
+            LimitCheck("AssocGrpGRES", "account physics allows 3 GPUs at once", 3, 2, 2),
+            "account physics allows 3 GPUs at once; 2 are in use: ask for 1 or wait for one to end",
+        ),
+        (
+            LimitCheck("QOSMaxGRESPerUser", "QOS solo allows each user 2 GPUs at once", 2, 0, 3),
+            "QOS solo allows each user 2 GPUs at once and this asks for 3, so Slurm will never start it "
+            "as it is (it holds it forever, or refuses it where the QOS says DenyOnLimit): "
+            "ask for 2 or fewer",
+        ),
+        (
+            LimitCheck("QOSMaxGRESPerJob", "QOS team allows 4 GPUs per job", 4, None, 2),
+            "QOS team allows 4 GPUs per job; this asks for 2, which fits",
+        ),
     ],
 )
-def test_qos_limits(reason: str, qos: str, expected: GpuLimit | None) -> None:
-    assert read_gpu_limit(reason, TEXT, qos=qos, account="physics", user="alice") == expected
+def test_sentences_name_the_limit_the_use_and_what_fits(check: LimitCheck, expected: str) -> None:
+    assert describe_check(check, "alice") == expected
 
 
-def test_association_limits_prefer_the_record_that_sets_one() -> None:
-    found = read_gpu_limit("AssocGrpGRES", TEXT, qos=None, account="physics", user="alice")
-    assert found == GpuLimit("account physics, for all its jobs together", 6, 6)
-    per_job = read_gpu_limit("AssocMaxGRESPerJob", TEXT, qos=None, account="physics", user="alice")
-    assert per_job == GpuLimit("account physics, per job", 8, None)
-
-
-def test_nothing_cached_reads_as_none() -> None:
-    assert read_gpu_limit("QOSMaxGRESPerUser", EMPTY, qos="normal", account=None, user="alice") is None
-    assert read_gpu_limit("Resources", TEXT, qos="normal", account=None, user="alice") is None
-
-
-def test_argv_names_only_what_is_known() -> None:
-    assert assoc_mgr_argv(user="alice", account=None, qos="normal") == [
+def test_argv_is_one_call_for_the_person_and_the_qos() -> None:
+    assert assoc_mgr_argv(user="alice", qos="team") == [
         "scontrol",
         "-o",
         "show",
         "assoc_mgr",
-        "flags=assoc,qos",
+        "flags=users,assoc,qos",
         "users=alice",
-        "qos=normal",
+        "qos=team",
     ]
+    assert assoc_mgr_argv(user="alice", qos=None)[-1] == "users=alice"

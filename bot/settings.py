@@ -38,6 +38,7 @@ from backends.gpu.settings import GpuTelemetrySettings
 from backends.k8s.settings import K8sSettings
 from backends.slurm.settings import SlurmSettings
 from bot.llm.settings import LlmSettings, PhrasingSettings
+from bot.remote.settings import LoginServiceSettings
 from bot.site_file import load_site_file
 from bot.slack.settings import SlackSettings
 from bot.telemetry.schedule_settings import ScheduleSettings
@@ -136,6 +137,8 @@ class Settings(BaseSettings):
     k8s: K8sSettings | None = None
     # The Slack door (`concierge serve`), configured by CONCIERGE_SLACK__BOT_TOKEN and friends.
     slack: SlackSettings | None = None
+    # The login nodes' door in `serve` (bot/remote/), opened by any CONCIERGE_LOGIN_SERVICE__… value.
+    login_service: LoginServiceSettings | None = None
     # The language model (vLLM's OpenAI API): CONCIERGE_LLM__URL, …__API_KEY (vLLM's --api-key) and
     # friends, or flat as the deployment files spell them: CONCIERGE_LLM_URL, CONCIERGE_LLM_API_KEY, ….
     llm: LlmSettings = LlmSettings()

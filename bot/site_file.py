@@ -18,6 +18,10 @@ settings everyone shares, so a site configures the CLI once: `policy_file`, `def
 the file named by `CONCIERGE_CONFIG` still wins). Never a secret: every user can read the file, so
 the keys that hold one (Slack tokens, the database URL with its password, the model's API key) are
 not accepted here, and unknown keys are refused rather than silently ignored.
+
+`service: {url: …}` names the concierge service the login nodes use (bot/remote/): with it the
+CLI's person-facing commands go there, the caller proven by MUNGE, and without it the CLI runs
+standalone on its own store. A URL, never a secret: MUNGE's key stays munged's.
 """
 
 from __future__ import annotations
@@ -28,12 +32,28 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from backends.errors import ConfigurationError
 
 SITE_FILE = Path("/etc/gpu-concierge/site.yaml")
 _WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
+
+
+class ServiceAddress(BaseModel):
+    """Where the login nodes' CLI finds the concierge service (`concierge serve`'s login listener)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    timeout_s: float = Field(default=120.0, gt=0)  # a submit waits on the cluster's answer
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")) or "@" in url:
+            raise ValueError(f"must be an http:// or https:// URL without a user or password (got {url!r})")
+        return url.rstrip("/")
 
 
 class SiteFile(BaseModel):
@@ -45,13 +65,14 @@ class SiteFile(BaseModel):
     default_backend: Literal["slurm", "k8s"] | None = None
     slurm: dict[str, Any] | None = None
     k8s: dict[str, Any] | None = None
+    service: ServiceAddress | None = None  # the login nodes' CLI uses this service (bot/remote/)
 
     def settings(self) -> dict[str, Any]:
         """The settings this file sets, as a settings source gives them (what it leaves out, left out)."""
-        return self.model_dump(exclude={"admins"}, exclude_none=True)
+        return self.model_dump(exclude={"admins", "service"}, exclude_none=True)
 
 
-_KEYS = "admins, policy_file, default_backend, slurm and k8s"
+_KEYS = "admins, policy_file, default_backend, slurm, k8s and service"
 
 
 def load_site_file(path: Path = SITE_FILE) -> SiteFile:

@@ -30,10 +30,10 @@ from bot.terminal_text import echo, printable
 # Imported only where used: `concierge --help` and `parse` start without the engine, the store, the
 # settings or any client (bench/cli_startup.py; tests/unit/test_cli_startup.py holds them to it).
 if TYPE_CHECKING:
-    from bot.confirmation import ConfirmFirst
     from bot.conversations import Conversations
     from bot.engine import Concierge, Prepared
     from bot.llm.routing import RoutedUnderstanding
+    from bot.remote.client import ServiceClient
     from bot.settings import Settings
     from bot.store import Store
 
@@ -86,6 +86,13 @@ class App:
 
         return cli_identity(self.store, self.settings, self.act_as)
 
+    @cached_property
+    def service(self) -> ServiceClient | None:
+        """The concierge service root's site file names (a login node), else None: standalone."""
+        from bot.cli.remote import service_named_by_site
+
+        return service_named_by_site(self.act_as)
+
 
 pass_app = click.make_pass_decorator(App)
 
@@ -119,6 +126,12 @@ def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: T
     from bot import text_render as render
     from bot.answers import QUESTIONS
 
+    if app.service is not None:  # a login node: the service judges, records and submits
+        from bot.cli import remote
+
+        with _root_acts_for_someone(app):
+            remote.ask(app.service, text, yes=yes, dry_run=dry_run, as_json=as_json, backend=backend)
+        return
     reading = app.concierge.read(text)
     intent = reading.intent
     if intent.kind not in (IntentKind.SUBMIT, IntentKind.UNKNOWN) and not dry_run:
@@ -127,7 +140,7 @@ def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: T
             click.echo(parent.get_help() if parent else "")
             return
         if reading.confirm_first is not None:
-            _may_ask_to_confirm(reading.confirm_first, yes)
+            _may_ask_to_confirm(reading.confirm_first.job, yes)
         _answer(
             app,
             intent.kind,
@@ -158,7 +171,9 @@ def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: T
 
 def _submit_printing_json(app: App, prepared: Prepared, *, submit: bool) -> None:
     """The contract, then (when submitted) the job, as one JSON object: nothing else on stdout."""
-    printed = _dry_run_contract(prepared)
+    from bot.remote.handlers import dry_run_contract
+
+    printed = dry_run_contract(prepared)
     if not submit:
         app.concierge.settle(prepared, "dry_run")
         click.echo(json.dumps(printed, indent=2))
@@ -188,31 +203,21 @@ def _confirmed() -> bool:
     return click.confirm("Submit this job?", default=False)
 
 
-def _may_ask_to_confirm(confirm: ConfirmFirst, yes: bool) -> None:
+def _may_ask_to_confirm(job: str, yes: bool) -> None:
     """An order the assistant read (bot/confirmation.py) is confirmed with a y/N, No by default.
     `--yes` is for submitting a preview and does not answer it: exit 2, naming the command that
     needs no prompt; so does a missing terminal."""
-    explicit = f"concierge cancel {confirm.job}"
+    explicit = f"concierge cancel {job}"
     if yes:
         raise click.UsageError(
-            f"the assistant read this as an order to cancel job {confirm.job}, and --yes does not confirm "
+            f"the assistant read this as an order to cancel job {job}, and --yes does not confirm "
             f"that: nothing was cancelled. To cancel it without a prompt, run `{explicit}`"
         )
     if not sys.stdin.isatty():
         raise click.UsageError(
-            f"the assistant read this as an order to cancel job {confirm.job}, and there is no terminal to "
+            f"the assistant read this as an order to cancel job {job}, and there is no terminal to "
             f"confirm it on: nothing was cancelled. To cancel it, run `{explicit}`"
         )
-
-
-def _dry_run_contract(p: Prepared) -> dict[str, Any]:
-    return {
-        "request": p.intent.to_contract() | p.plan.request.model_dump(mode="json"),
-        "decision": p.decision.to_contract(),
-        "backend": p.plan.backend,
-        "plan": p.plan.to_contract(),
-        "warnings": list(p.warnings),
-    }
 
 
 def _answer(app: App, kind: IntentKind, *, as_json: bool = False, **about: Any) -> None:
@@ -221,6 +226,11 @@ def _answer(app: App, kind: IntentKind, *, as_json: bool = False, **about: Any) 
     from bot import text_render as render
     from bot.answers import ConfirmCancel, Question, QueueAnswer
 
+    if app.service is not None:
+        from bot.cli import remote
+
+        remote.answer(app.service, kind, as_json=as_json, **about)
+        return
     answer = app.concierge.answer(app.identity, Question(kind, **about), "cli")
     if isinstance(answer, ConfirmCancel):
         echo(answer.confirm.explanation)
@@ -304,6 +314,11 @@ def history(app: App, everyone: bool, questions: bool, limit: int) -> None:
     """Your job requests (submits and cancels) and their outcomes, from the store."""
     from bot import text_render as render
 
+    if app.service is not None:
+        from bot.cli import remote
+
+        remote.history(app.service, everyone=everyone, questions=questions, limit=limit)
+        return
     if everyone and not app.identity.is_admin:
         raise PermissionDenied("only admins may see everybody's requests; drop --everyone to see yours")
     found = app.concierge.history(app.identity, everyone=everyone, limit=limit, questions=questions)

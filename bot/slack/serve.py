@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -27,6 +28,10 @@ from bot.slack.replays import Replays
 from bot.slack.settings import SlackSettings
 from bot.store import Store
 from bot.tracker import Tracker
+
+if TYPE_CHECKING:
+    from bot.engine import Concierge
+    from bot.remote.service import LoginService
 
 
 def http_server(
@@ -73,10 +78,27 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     work = scheduled_work(settings, store, app.client, cluster_queue_reader(backends))
     schedule = Schedule(settings.database_url, settings.schedule, work)
     schedule.start()
+    login = _login_service(settings, concierge, store)
     try:
         _answer_slack(app, store, slack)
     finally:
+        if login is not None:
+            login.shutdown()
+            login.server_close()
         schedule.shutdown()
+
+
+def _login_service(settings: Settings, concierge: Concierge, store: Store) -> LoginService | None:
+    """The login nodes' door (bot/remote/service.py) on its own port, over the same engine and store,
+    when `login_service` is configured."""
+    if settings.login_service is None:
+        return None
+    from bot.remote.handlers import LoginDoor
+    from bot.remote.service import LoginService
+
+    service = LoginService(LoginDoor(concierge, store, settings), settings.login_service)
+    service.start()
+    return service
 
 
 def _answer_slack(app: App, store: Store, slack: SlackSettings) -> None:

@@ -128,6 +128,8 @@ class FakeSlack:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.socket = FakeSocketModeServer(app_id=app_id)
+        # Sent as Slack's `x-oauth-scopes` header on Web API answers (the token's granted scopes).
+        self.oauth_scopes: tuple[str, ...] | None = None
         self._state = _State()
         self._changed = threading.Condition()
         self._ids = itertools.count(1)
@@ -488,6 +490,8 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             if status == 429:
                 self.send_header("Retry-After", str(retry_after or 0))
+            if fake.oauth_scopes is not None and self.path.startswith("/api/"):
+                self.send_header("x-oauth-scopes", ",".join(fake.oauth_scopes))
             self.end_headers()
             self.wfile.write(data)
 

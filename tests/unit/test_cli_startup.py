@@ -48,7 +48,7 @@ def test_parse_still_reads_with_the_grammar() -> None:
     assert json.loads(done.stdout)["gpus"] == 2
 
 
-@pytest.mark.parametrize("name", ["chat", "digest", "agent"])
+@pytest.mark.parametrize("name", ["chat", "digest", "agent", "doctor"])
 def test_a_command_kept_elsewhere_is_listed_with_its_own_help(name: str) -> None:
     stand_in = cli.commands[name]
     real = stand_in.command()  # type: ignore[attr-defined]

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -73,18 +75,50 @@ class LoginNode:
 
     def run(self, user: str, *argv: str, stdin: str | None = None, timeout: float = 90) -> Result:
         """`argv` run as `user` with the site file in place (argv[0] "concierge" is the installed one)."""
-        command = [CONCIERGE if argv[0] == "concierge" else argv[0], *argv[1:]]
-        SITE_FILE.parent.mkdir(mode=0o755, exist_ok=True)  # the mount point
-        with root_home_opened() as (stand_in, entry):
-            full = ["unshare", "--mount", "sh", "-c", _NAMESPACE, str(self.site), stand_in, entry]
-            full += ["runuser", "-u", user, "--", *command]
+        with root_home_opened() as opened:
             done = subprocess.run(
-                full, env=self.env, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+                self._argv(opened, user, argv),
+                env=self.env,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
         return Result(done.returncode, done.stdout, done.stderr)
 
     def concierge(self, user: str, *args: str) -> Result:
         return self.run(user, "concierge", *args)
+
+    def in_terminal(self, user: str, *args: str, answer: str, prompt: bytes = b"Submit this job?") -> str:
+        """`concierge ARGS` as `user` on a pseudo-terminal, `answer` typed at its prompt; all it printed."""
+        with root_home_opened() as opened:
+            argv = self._argv(opened, user, ("concierge", *args))
+            pid, fd = pty.fork()
+            if pid == 0:  # the child: the login node's command, with the test's environment
+                os.execvpe(argv[0], argv, self.env)
+            printed, answered = b"", False
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the child closed the terminal: it has exited
+                    break
+                if not chunk:
+                    break
+                printed += chunk
+                if not answered and prompt in printed:
+                    os.write(fd, answer.encode() + b"\n")
+                    answered = True
+            os.waitpid(pid, 0)
+        return printed.decode(errors="replace")
+
+    def _argv(self, opened: tuple[str, str], user: str, argv: tuple[str, ...]) -> list[str]:
+        SITE_FILE.parent.mkdir(mode=0o755, exist_ok=True)  # the mount point
+        command = [CONCIERGE if argv[0] == "concierge" else argv[0], *argv[1:]]
+        stand_in, entry = opened
+        namespace = ["unshare", "--mount", "sh", "-c", _NAMESPACE, str(self.site), stand_in, entry]
+        return [*namespace, "runuser", "-u", user, "--", *command]
 
 
 def login_env(home: Path) -> dict[str, str]:

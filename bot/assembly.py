@@ -136,15 +136,21 @@ def service_discovery(dcgm: DcgmSettings, k8s: K8sSettings | None) -> EndpointDi
     return ServiceScrapeTargets.from_settings(k8s, dcgm.service, dcgm.service_port)
 
 
-def build_digest_maker(settings: Settings, store: Store, read_queue: ReadQueue | None = None) -> DigestMaker:
-    """The digest from the store's roll-ups, the queues (every backend's, unless `read_queue`) and
-    what was done about idle GPUs (read only: the schedule's nudger is the one that tells people)."""
+def build_digest_maker(
+    settings: Settings, store: Store, read_queue: ReadQueue | None = None, *, accounting: bool = True
+) -> DigestMaker:
+    """The digest from the store's roll-ups, the queues (every backend's, unless `read_queue`),
+    the schedulers' accounting for allocated GPU-hours (unless `accounting` is off: a one-reading
+    snapshot holds no hours) and what was done about idle GPUs (read only: the schedule's nudger
+    is the one that tells people)."""
     from bot.telemetry.nudges import nudge_overview
-    from bot.telemetry.reporting import DigestMaker, cluster_queue_reader
+    from bot.telemetry.reporting import DigestMaker, accounting_reader, cluster_queue_reader
 
+    backends = build_backends(settings)
     return DigestMaker(
         store.telemetry(settings.rollup),
-        read_queue or cluster_queue_reader(build_backends(settings)),
+        read_queue or cluster_queue_reader(backends),
         settings.digest,
         nudge_overview(store.schedule(), settings.nudges),
+        accounting_reader(backends) if accounting else None,
     )

@@ -5,6 +5,7 @@ Cost per operation (controller RPCs = commands run; FIELD_NOTES asks for the min
   plan 0 · validate 1 (sbatch --test-only) · submit 1 · statuses 1 for any number of jobs ·
   queue 1 · capacity 1 · explain 1 (+1 sinfo for reasons alternatives help with, +1 scontrol
   assoc_mgr for GPU-limit reasons, +1 sprio for Priority) · gpu_limits 1 (assoc_mgr) ·
+  gpu_allocations 1 (sacct, to slurmdbd) ·
   cancel 2 (squeue for the owner, scancel).
 `squeue --json` is used for every job listing: 22.05 ignores squeue's filters with --json (so we
 filter here), later versions honour `--states=all`/`--user` and simply send less. Jobs squeue no
@@ -26,6 +27,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from backends.allocations import GpuAllocation
 from backends.bulk import collector_paused
 from backends.cluster_limits import ClusterLimits
 from backends.errors import (
@@ -41,6 +43,7 @@ from backends.slurm.alternatives import jobs_ahead
 from backends.slurm.capacity import SINFO_ARGV, ClusterCapacity, capacity_from_sinfo, pools_sorted
 from backends.slurm.durations import describe_instant, parse_slurm_instant
 from backends.slurm.explanations import NEEDS_CAPACITY, NEEDS_LIMITS, LimitReading, explain_job
+from backends.slurm.gpu_hours import read_gpu_allocations
 from backends.slurm.json_formats import SlurmJob, parse_squeue_json
 from backends.slurm.limit_reading import read_job_limit, read_request_limits
 from backends.slurm.priority import priority_words
@@ -231,6 +234,10 @@ class SlurmBackend:
     def gpu_limits(self, footprint: Footprint, identity: Identity) -> ClusterLimits:
         """Slurm's QOS and association GPU limits this request would meet (one assoc_mgr call)."""
         return read_request_limits(self.runner, footprint, self._account_of(identity).name)
+
+    def gpu_allocations(self, since: datetime, until: datetime) -> list[GpuAllocation]:
+        """Jobs that held GPUs in `[since, until)` from accounting (one sacct), for the digest."""
+        return read_gpu_allocations(self.runner, since, until)
 
     def explain(self, ref: JobRef) -> list[PendingReason]:
         jobs = self._load_jobs()

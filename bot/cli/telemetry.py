@@ -120,7 +120,7 @@ def _snapshot(app: App, urls: Sequence[str], chart: bool) -> DigestReport:
     # One reading holds no GPU-hours: idle and low-use GPUs are judged by the utilisation now.
     at_once = app.settings.digest.model_copy(update={"min_held_gpu_hours": 0.0})
     settings = app.settings.model_copy(update={"digest": at_once})
-    return build_digest_maker(settings, memory).make(
+    return build_digest_maker(settings, memory, accounting=False).make(
         now - SNAPSHOT_SPAN, now + SNAPSHOT_SPAN, chart=chart, notes=collected.problems
     )
 

@@ -13,16 +13,22 @@ Why the figures are what they are:
   in use outside the scheduler, or attribution failed; the busy ones are named.
 - The digest never reads raw samples: one GROUP BY per period over the roll-ups
   (`TelemetryStore.usage`), then plain Python over at most GPUs × holders rows.
+- Where the scheduler keeps accounting (Slurm's sacct), allocated GPU-hours come from it, as
+  Princeton's jobstats does: each job's GPUs × the part of its run inside the period, so a job that
+  started and ended between two samples still counts; its used hours are those hours × its
+  utilisation as the samples measured it (matched by job id), or "without a utilisation reading"
+  when no sample saw it. Holders accounting does not list (Kubernetes pods) count as sampled.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from backends.allocations import GpuAllocation
 from backends.types import JobState, JobStatus
 from bot.settings import DigestThresholds
 from bot.store.telemetry import GpuUsage, Resolution, TelemetryStore, floored
@@ -58,6 +64,7 @@ class GroupFigures:
     unmeasured_gpu_hours: float  # allocated hours without any utilisation reading
     mean_utilization_pct: float | None
     mean_memory_used_pct: float | None
+    allocated_from: str = "samples"  # or "accounting": where allocated_gpu_hours come from
 
     @property
     def allocated_used_pct(self) -> float | None:
@@ -154,9 +161,12 @@ def build_digest(
     pending: Sequence[JobStatus],
     thresholds: DigestThresholds | None = None,
     previous_period: bool = True,
+    allocations: Sequence[GpuAllocation] | None = None,
 ) -> Digest:
     """The digest of `[since, until)`. `pending` is the queue as the backends list it: pending jobs
-    make the queue figures, and every job listed lends its partition to the GPUs it holds."""
+    make the queue figures, and every job listed lends its partition to the GPUs it holds.
+    `allocations`: the scheduler's accounting over this period and the previous one (None where it
+    has none): allocated GPU-hours, top users and partitions then come from it."""
     thresholds = thresholds or DigestThresholds()
     resolution, usage = telemetry.usage(since, until)
     partition_of: dict[tuple[str, str], str] = {
@@ -168,22 +178,31 @@ def build_digest(
         by_model[row.model or "unknown model"].append(row)
         if row.holder and (partition := partition_of.get((row.holder.backend, row.holder.job_id))):
             by_partition[partition].append(row)
+    start, end = floored(since, resolution), floored(until, resolution)
     cluster = group_figures(CLUSTER, usage)
+    partitions = _ranked(group_figures(name, rows) for name, rows in by_partition.items())
+    users = top_users(usage, thresholds.top_users)
+    if allocations is not None:
+        cluster = accounted_figures(CLUSTER, usage, allocations, start, end)
+        partitions = accounted_partitions(usage, allocations, start, end, partition_of)
+        users = accounted_users(usage, allocations, start, end, thresholds.top_users)
     trend = None
     if previous_period:
-        span = floored(until, resolution) - floored(since, resolution)
-        before_since = floored(since, resolution) - span
-        _, before = telemetry.usage(before_since, floored(since, resolution), resolution)
-        trend = _trend(before_since, floored(since, resolution), cluster, group_figures(CLUSTER, before))
+        before_since = start - (end - start)
+        _, before = telemetry.usage(before_since, start, resolution)
+        earlier = group_figures(CLUSTER, before)
+        if allocations is not None:
+            earlier = accounted_figures(CLUSTER, before, allocations, before_since, start)
+        trend = _trend(before_since, start, cluster, earlier)
     return Digest(
-        since=floored(since, resolution),
-        until=floored(until, resolution),
+        since=start,
+        until=end,
         resolution=resolution,
         cluster=cluster,
         by_model=_ranked(group_figures(name, rows) for name, rows in by_model.items()),
-        by_partition=_ranked(group_figures(name, rows) for name, rows in by_partition.items()),
+        by_partition=partitions,
         idle=idle_jobs(usage, resolution, thresholds),
-        top_users=top_users(usage, thresholds.top_users),
+        top_users=users,
         queue=queue_figures(pending, until),
         trend=trend,
         unattributed=unattributed(usage, thresholds),
@@ -230,6 +249,136 @@ def group_figures(name: str, rows: Sequence[GpuUsage]) -> GroupFigures:
         mean_utilization_pct=util_sum / util_samples if util_samples else None,
         mean_memory_used_pct=100 * memory_used / memory_capacity if memory_capacity else None,
     )
+
+
+HolderKey = tuple[str, str]  # (backend, job id)
+
+
+def _by_holder(usage: Sequence[GpuUsage]) -> dict[HolderKey, list[GpuUsage]]:
+    held: dict[HolderKey, list[GpuUsage]] = defaultdict(list)
+    for row in usage:
+        if row.holder is not None:
+            held[(row.holder.backend, row.holder.job_id)].append(row)
+    return held
+
+
+@dataclass(slots=True)
+class _Hours:
+    allocated: float = 0.0
+    used: float = 0.0
+    unmeasured: float = 0.0
+    jobs: int = 0
+
+    def add(self, hours: float, rows: Sequence[GpuUsage]) -> None:
+        """`hours` allocated to one job whose samples are `rows` (utilisation-weighted as sampled)."""
+        util_samples = sum(row.util_samples for row in rows)
+        self.allocated += hours
+        self.jobs += 1
+        if util_samples:
+            self.used += hours * sum(row.util_sum for row in rows) / util_samples / 100
+        else:
+            self.unmeasured += hours
+
+
+def _accounted_hours(
+    usage: Sequence[GpuUsage],
+    allocations: Sequence[GpuAllocation],
+    since: datetime,
+    until: datetime,
+    group_of: Callable[[HolderKey, GpuAllocation | None, Sequence[GpuUsage]], str | None],
+) -> dict[str, _Hours]:
+    """Hours per group: accounted jobs by their accounting, the other holders as sampled."""
+    held = _by_holder(usage)
+    groups: dict[str, _Hours] = defaultdict(_Hours)
+    accounted: set[HolderKey] = set()
+    for allocation in allocations:
+        hours = allocation.hours_within(since, until)
+        if hours <= 0:
+            continue
+        key = (allocation.backend, allocation.job_id)
+        accounted.add(key)
+        rows = held.get(key, [])
+        if (group := group_of(key, allocation, rows)) is not None:
+            groups[group].add(hours, rows)
+    for key, rows in held.items():
+        if key not in accounted and (group := group_of(key, None, rows)) is not None:
+            groups[group].add(sum(row.hours for row in rows), rows)
+    return groups
+
+
+def accounted_figures(
+    name: str,
+    usage: Sequence[GpuUsage],
+    allocations: Sequence[GpuAllocation],
+    since: datetime,
+    until: datetime,
+) -> GroupFigures:
+    """`group_figures` of every sampled GPU, with the allocated hours from accounting."""
+    hours = _accounted_hours(usage, allocations, since, until, lambda *_: name).get(name, _Hours())
+    return replace(
+        group_figures(name, usage),
+        allocated_gpu_hours=hours.allocated,
+        used_gpu_hours=hours.used,
+        unmeasured_gpu_hours=hours.unmeasured,
+        allocated_from="accounting",
+    )
+
+
+def accounted_partitions(
+    usage: Sequence[GpuUsage],
+    allocations: Sequence[GpuAllocation],
+    since: datetime,
+    until: datetime,
+    partition_of: dict[tuple[str, str], str],
+) -> tuple[GroupFigures, ...]:
+    def partition(key: HolderKey, allocation: GpuAllocation | None, _rows: Sequence[GpuUsage]) -> str | None:
+        return (allocation.partition if allocation else None) or partition_of.get(key)
+
+    held = _by_holder(usage)
+    figures = []
+    for name, hours in _accounted_hours(usage, allocations, since, until, partition).items():
+        keys = {a_key for a_key, rows in held.items() if partition(a_key, None, rows) == name}
+        keys |= {(a.backend, a.job_id) for a in allocations if a.partition == name}
+        rows = [row for key in keys for row in held.get(key, [])]
+        figures.append(
+            replace(
+                group_figures(name, rows),
+                allocated_gpu_hours=hours.allocated,
+                used_gpu_hours=hours.used,
+                unmeasured_gpu_hours=hours.unmeasured,
+                allocated_from="accounting",
+            )
+        )
+    return _ranked(figures)
+
+
+def accounted_users(
+    usage: Sequence[GpuUsage],
+    allocations: Sequence[GpuAllocation],
+    since: datetime,
+    until: datetime,
+    limit: int,
+) -> tuple[UserFigures, ...]:
+    def owner(_key: HolderKey, allocation: GpuAllocation | None, rows: Sequence[GpuUsage]) -> str | None:
+        if allocation is not None:
+            return allocation.owner
+        return next((row.holder.owner for row in rows if row.holder and row.holder.owner), None)
+
+    held = _by_holder(usage)
+    users = []
+    for name, hours in _accounted_hours(usage, allocations, since, until, owner).items():
+        rows = [row for key, mine in held.items() if owner(key, None, mine) == name for row in mine]
+        users.append(
+            UserFigures(
+                owner=name,
+                jobs=hours.jobs,
+                gpu_hours=hours.allocated,
+                used_gpu_hours=hours.used,
+                mean_utilization_pct=group_figures(name, rows).mean_utilization_pct,
+            )
+        )
+    users.sort(key=lambda user: (-user.gpu_hours, user.owner))
+    return tuple(users[:limit])
 
 
 def idle_jobs(

@@ -70,6 +70,8 @@ def hours_line(cluster: GroupFigures) -> str:
     )
     if cluster.unmeasured_gpu_hours:
         line += f"; {gpu_hours(cluster.unmeasured_gpu_hours)} GPU-h allocated without a utilisation reading"
+    if cluster.allocated_from == "accounting":
+        line += " (allocated hours from the scheduler's accounting, utilisation from the GPU samples)"
     return line
 
 

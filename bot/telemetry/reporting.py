@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from backends.allocations import AllocationAccounting, GpuAllocation
 from backends.errors import BackendUnavailable
 from backends.protocol import Backend
 from backends.types import JobStatus, QueueFilter, Target
@@ -18,6 +19,8 @@ from bot.store.telemetry import TelemetryStore
 from bot.telemetry.chart import utilization_chart
 from bot.telemetry.digest import Digest, IdleJob, build_digest
 from bot.telemetry.nudges import IdleNote
+
+_MARGIN = timedelta(hours=1)
 
 # The whole queue across backends, and the backends that could not be read.
 ReadQueue = Callable[[], tuple[Sequence[JobStatus], Sequence[str]]]
@@ -35,6 +38,33 @@ def cluster_queue_reader(backends: Mapping[Target, Backend]) -> ReadQueue:
             except BackendUnavailable as e:
                 problems.append(f"the {name} queue could not be read: {e}")
         return jobs, problems
+
+    return read
+
+
+# The scheduler's GPU allocations over a window (None where no backend keeps accounting or it could
+# not be read), and what could not be read, in words.
+ReadAllocations = Callable[[datetime, datetime], tuple[Sequence[GpuAllocation] | None, Sequence[str]]]
+
+
+def accounting_reader(backends: Mapping[Target, Backend]) -> ReadAllocations:
+    """Allocations from every backend that keeps accounting (Slurm's sacct: one call per digest).
+    If one cannot answer, the digest falls back to the samples for all, and says why."""
+
+    def read(since: datetime, until: datetime) -> tuple[list[GpuAllocation] | None, list[str]]:
+        found: list[GpuAllocation] = []
+        asked = False
+        for name, backend in backends.items():
+            if not isinstance(backend, AllocationAccounting):
+                continue
+            asked = True
+            try:
+                found.extend(backend.gpu_allocations(since, until))
+            except BackendUnavailable as e:
+                return None, [
+                    f"allocated GPU-hours are from the GPU samples alone: the {name} accounting: {e}"
+                ]
+        return (found if asked else None), []
 
     return read
 
@@ -58,17 +88,24 @@ class DigestMaker:
         read_queue: ReadQueue,
         thresholds: DigestThresholds | None = None,
         admin_list: AdminList | None = None,
+        read_allocations: ReadAllocations | None = None,
     ) -> None:
         self._telemetry = telemetry
         self._read_queue = read_queue
         self._thresholds = thresholds or DigestThresholds()
         self._admin_list = admin_list
+        self._read_allocations = read_allocations
 
     def make(
         self, since: datetime, until: datetime, *, chart: bool, notes: Sequence[str] = ()
     ) -> DigestReport:
         jobs, problems = self._read_queue()
-        digest = build_digest(self._telemetry, since, until, jobs, self._thresholds)
+        allocations: Sequence[GpuAllocation] | None = None
+        if self._read_allocations is not None:
+            # This period and the previous one (the trend), with a margin for whole buckets.
+            allocations, unread = self._read_allocations(since - (until - since) - _MARGIN, until + _MARGIN)
+            problems = [*problems, *unread]
+        digest = build_digest(self._telemetry, since, until, jobs, self._thresholds, allocations=allocations)
         png = None
         if chart:
             png = utilization_chart(self._telemetry.utilization_grid(since, until), digest.by_model)

@@ -1,0 +1,94 @@
+"""Slurm's GPU allocations over a period from ONE `sacct` call (accounting through slurmdbd).
+
+    sacct -a -X -n -P -S START -E END -o JobIDRaw,User,Account,Partition,State,Start,End,AllocTRES
+-a every user (the bot runs as root or SlurmUser), -X the allocation only (no steps), -n -P no
+header and `|`-separated fields; -S/-E select the jobs in any state inside the window (sacct(1)),
+and those that never started (Start `Unknown`/`None`) or hold no GPU are dropped here.
+Instants print as `2026-12-06T16:20:00` under the runner's TZ=UTC; a running job's End is
+`Unknown`. AllocTRES is `billing=2,cpu=2,gres/gpu=2,mem=2000M,node=1`; the untyped `gres/gpu`
+is the total (AccountingStorageTRES=gres/gpu), typed `gres/gpu:a100=2` entries are summed only
+when no untyped one is printed (23.11+ spells the same `gres/gpu`).
+Without slurmdbd sacct says "Slurm accounting storage is disabled": BackendUnavailable.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from backends.allocations import GpuAllocation
+from backends.errors import BackendUnavailable, ConciergeError
+from backends.slurm.durations import parse_slurm_instant
+from backends.slurm.runner import CommandRunner
+
+SACCT_FIELDS = "JobIDRaw,User,Account,Partition,State,Start,End,AllocTRES"
+_UNTYPED = re.compile(r"(?:^|,)gres/gpu=(\d+)(?:,|$)")
+_TYPED = re.compile(r"(?:^|,)gres/gpu:[^=,]+=(\d+)")
+_DISABLED = "accounting storage is disabled"
+
+
+def _instant_argument(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def sacct_window_argv(since: datetime, until: datetime) -> list[str]:
+    return [
+        "sacct",
+        "-a",
+        "-X",
+        "-n",
+        "-P",
+        "-S",
+        _instant_argument(since),
+        "-E",
+        _instant_argument(until),
+        "-o",
+        SACCT_FIELDS,
+    ]
+
+
+def allocated_gpus(alloc_tres: str) -> int:
+    untyped = _UNTYPED.search(alloc_tres)
+    if untyped:
+        return int(untyped[1])
+    return sum(int(count) for count in _TYPED.findall(alloc_tres))
+
+
+def parse_allocations(text: str) -> list[GpuAllocation]:
+    found: list[GpuAllocation] = []
+    for line in text.splitlines():
+        fields = line.split("|")
+        if len(fields) != 8:
+            continue
+        job_id, user, account, partition, _state, start_text, end_text, tres = fields
+        start = parse_slurm_instant(start_text)
+        gpus = allocated_gpus(tres)
+        if start is None or gpus == 0 or not job_id.isdigit():
+            continue
+        found.append(
+            GpuAllocation(
+                backend="slurm",
+                job_id=job_id,
+                owner=user,
+                account=account or None,
+                partition=partition or None,
+                gpus=gpus,
+                start=start,
+                end=parse_slurm_instant(end_text),
+            )
+        )
+    return found
+
+
+def read_gpu_allocations(runner: CommandRunner, since: datetime, until: datetime) -> list[GpuAllocation]:
+    try:
+        text = runner.run(sacct_window_argv(since, until))
+    except ConciergeError as e:
+        if _DISABLED in e.message.lower():
+            raise BackendUnavailable(
+                "Slurm keeps no accounting here (sacct: accounting storage is disabled)"
+            ) from e
+        if isinstance(e, BackendUnavailable):
+            raise
+        raise BackendUnavailable(f"sacct could not be read ({e.message})") from e
+    return parse_allocations(text)

@@ -557,11 +557,6 @@ for _name, _where, _help in (
         "bot.cli.telemetry:agent",
         "Sample this node's GPUs through NVML, into the store and/or on /metrics.",
     ),
-    (
-        "doctor",
-        "bot.cli.doctor:doctor",
-        "Check each configured dependency: database, Slurm, Kubernetes, model, Slack, GPU sources.",
-    ),
 ):
     cli.add_command(_Elsewhere(_name, _where, _help))
 

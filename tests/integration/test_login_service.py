@@ -32,6 +32,7 @@ from tests.fakes.slack_app import ALICE, Door, slack_app
 from tests.helpers.cli import wait_for
 from tests.helpers.login_node import LoginNode, credential, login_env, post, service_site, write_site
 from tests.slack_fake import FakeSlack
+from tests.unit.test_cli_startup import HEAVY, PROBE
 
 
 def _munged_answers() -> bool:
@@ -245,3 +246,13 @@ def test_a_service_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
     site = write_site(tmp_path / "site", "service: {url: 'file:///etc/passwd'}\n")
     result = LoginNode(site, login_env(tmp_path / "home")).concierge("alice", "queue")
     assert result.code == 7 and "service.url" in result.err, result.err
+
+
+def test_a_login_node_loads_no_store_engine_or_settings(node: LoginNode) -> None:
+    """The remote commands import no database driver, engine or settings (nor their start-up time)."""
+    for argv in (("queue",), ("ask", "--dry-run", TRAIN), ("history",)):
+        probed = node.run("alice", sys.executable, "-c", PROBE, *argv)
+        code, modules = json.loads(probed.err.strip().splitlines()[-1])
+        assert code == 0, probed.err
+        assert [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)] == []
+        assert "bot.remote.client" in modules  # the probe saw the remote path

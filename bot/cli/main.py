@@ -123,15 +123,15 @@ def cli(ctx: click.Context, act_as: str | None) -> None:
 @pass_app
 def ask(app: App, text: str, yes: bool, dry_run: bool, as_json: bool, backend: Target | None) -> None:
     """Ask in plain words, e.g. "2 A100s for 4 hours to run python3 train.py"."""
-    from bot import text_render as render
-    from bot.answers import QUESTIONS
-
     if app.service is not None:  # a login node: the service judges, records and submits
         from bot.cli import remote
 
         with _root_acts_for_someone(app):
             remote.ask(app.service, text, yes=yes, dry_run=dry_run, as_json=as_json, backend=backend)
         return
+    from bot import text_render as render
+    from bot.answers import QUESTIONS
+
     reading = app.concierge.read(text)
     intent = reading.intent
     if intent.kind not in (IntentKind.SUBMIT, IntentKind.UNKNOWN) and not dry_run:
@@ -223,14 +223,14 @@ def _may_ask_to_confirm(job: str, yes: bool) -> None:
 def _answer(app: App, kind: IntentKind, *, as_json: bool = False, **about: Any) -> None:
     """A question verb (`bot.answers.Question` of `kind` and `about`), answered by the engine and
     printed; an order the assistant read is confirmed at the terminal first."""
-    from bot import text_render as render
-    from bot.answers import ConfirmCancel, Question, QueueAnswer
-
     if app.service is not None:
         from bot.cli import remote
 
         remote.answer(app.service, kind, as_json=as_json, **about)
         return
+    from bot import text_render as render
+    from bot.answers import ConfirmCancel, Question, QueueAnswer
+
     answer = app.concierge.answer(app.identity, Question(kind, **about), "cli")
     if isinstance(answer, ConfirmCancel):
         echo(answer.confirm.explanation)
@@ -312,13 +312,13 @@ def scale(app: App, job: str, replicas: int, backend: Target | None) -> None:
 @pass_app
 def history(app: App, everyone: bool, questions: bool, limit: int) -> None:
     """Your job requests (submits and cancels) and their outcomes, from the store."""
-    from bot import text_render as render
-
     if app.service is not None:
         from bot.cli import remote
 
         remote.history(app.service, everyone=everyone, questions=questions, limit=limit)
         return
+    from bot import text_render as render
+
     if everyone and not app.identity.is_admin:
         raise PermissionDenied("only admins may see everybody's requests; drop --everyone to see yours")
     found = app.concierge.history(app.identity, everyone=everyone, limit=limit, questions=questions)
@@ -556,6 +556,11 @@ for _name, _where, _help in (
         "agent",
         "bot.cli.telemetry:agent",
         "Sample this node's GPUs through NVML, into the store and/or on /metrics.",
+    ),
+    (
+        "doctor",
+        "bot.cli.doctor:doctor",
+        "Check each configured dependency: database, Slurm, Kubernetes, model, Slack, GPU sources.",
     ),
 ):
     cli.add_command(_Elsewhere(_name, _where, _help))

@@ -29,6 +29,7 @@ log = logging.getLogger("concierge")
 if TYPE_CHECKING:
     from backends.k8s.settings import K8sSettings
     from bot.llm.routing import Routed, RoutedUnderstanding
+    from bot.metrics import Metrics
     from bot.telemetry.collect import EndpointDiscovery, GpuCollector
     from bot.telemetry.reporting import DigestMaker, ReadQueue
 
@@ -39,11 +40,17 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
-def build_backends(settings: Settings) -> dict[Target, Backend]:
+def build_backends(settings: Settings, metrics: Metrics | None = None) -> dict[Target, Backend]:
+    """The configured backends; with `metrics` (serve), each call timed and its failures counted."""
     backends: dict[Target, Backend] = {"slurm": SlurmBackend(settings.slurm)}
     if settings.k8s is not None:  # configured by any CONCIERGE_K8S__… setting
         backends["k8s"] = KubernetesBackend(settings.k8s)
-    return backends
+    if metrics is None:
+        return backends
+    from bot.metered_backend import metered
+
+    drivers = {"slurm": f"slurm_{settings.slurm.driver}", "k8s": "k8s"}
+    return {name: metered(b, drivers[name], metrics) for name, b in backends.items()}
 
 
 def build_routing(settings: Settings) -> RoutedUnderstanding | None:
@@ -80,16 +87,19 @@ def build_concierge(
     store: Store,
     routing: RoutedUnderstanding | None = None,
     backends: dict[Target, Backend] | None = None,
+    metrics: Metrics | None = None,
 ) -> Concierge:
-    """The engine; `backends` when the caller shares them (serve: with the tracker and digests)."""
+    """The engine; `backends` when the caller shares them (serve: with the tracker and digests);
+    `metrics` (serve) counts its requests and outcomes."""
     understanding: Understand = understand_in_detail if routing is None else routing.understand
     return Concierge(
         store=store,
-        backends=backends if backends is not None else build_backends(settings),
+        backends=backends if backends is not None else build_backends(settings, metrics),
         understand=understanding,
         phrase_why=build_phrasing(settings),
         policy=load_policy(settings.policy_file),
         default_backend=settings.default_backend,
+        metrics=metrics,
     )
 
 

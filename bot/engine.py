@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from threading import Lock
 from typing import Protocol
 
 from backends.cluster_limits import ClusterGpuLimit, LimitAware
@@ -107,6 +110,26 @@ _ASKED_ONLY = tuple(
     )
 )
 
+_REQUESTS_REMEMBERED = (
+    4096  # for the metrics: a request answered later than this many newer ones counts as "unknown"
+)
+
+
+class RequestMetrics(Protocol):
+    """What the engine reports of each request (bot/metrics.Metrics): its outcomes and how long the
+    first took. Optional: the CLI passes none."""
+
+    def request_outcome(self, intent: str, outcome: str) -> None: ...
+    def request_answered(self, door: str, seconds: float) -> None: ...
+
+
+@dataclass
+class _Seen:
+    door: str
+    started: float
+    intent: str = "unknown"  # until the request is understood
+    answered: bool = False
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -147,8 +170,13 @@ class Concierge:
         policy: PolicySettings,
         default_backend: Target = "slurm",
         phrase_why: PhraseWhy | None = None,
+        metrics: RequestMetrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics
+        # request id → (intent, door, when recorded), for the metrics only; the newest few thousand.
+        self._requests_seen: OrderedDict[str, _Seen] = OrderedDict()
+        self._seen_lock = Lock()
         self._backends = dict(backends)
         self._understand = understand
         self._policy = policy
@@ -184,7 +212,7 @@ class Concierge:
         reading: Reading | None = None,
     ) -> Prepared:
         """Understand, judge and plan a submit request; `check` also asks the cluster (sbatch --test-only)."""
-        request_id = self._store.new_request(identity.requester, door, text)
+        request_id = self._new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
             intent, notice = self._understood(request_id, text, reading, identity, backend)
             notices = (notice,) if notice else ()
@@ -202,10 +230,10 @@ class Concierge:
     ) -> Prepared:
         """`prepare` for a request already in fields (Slack's form): nothing to understand; `text`
         is a readable summary, stored as what was asked."""
-        request_id = self._store.new_request(identity.requester, door, text)
+        request_id = self._new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
             intent = Intent(kind=IntentKind.SUBMIT, request=request)
-            self._store.record_intent(request_id, intent)
+            self._record_intent(request_id, intent)
             return self._planned(request_id, identity, intent, backend, check)
 
     def _planned(
@@ -245,14 +273,14 @@ class Concierge:
         self, identity: Identity, text: str, door: str, *, backend: Target | None = None
     ) -> Decision:
         """The policy's verdict on a request, without planning or asking the cluster to test it."""
-        request_id = self._store.new_request(identity.requester, door, text)
+        request_id = self._new_request(identity.requester, door, text)
         with self._failure_recorded(request_id):
             intent = self._understood(request_id, text, None, identity, backend)[0]
             chosen, footprint = self._sized(identity, intent, backend)
             cluster, _ = self._holdings_or_note(identity, chosen)
             limits, _ = self._cluster_limits(identity, chosen, footprint)
             decision = self._judged(request_id, identity, footprint, cluster, limits)
-        self._store.record_outcome(request_id, "policy_check")
+        self._record_outcome(request_id, "policy_check")
         return decision
 
     def _understood(
@@ -266,7 +294,7 @@ class Concierge:
         if reading is None or reading.text != text:
             reading = self.read(text)
         intent, notice = reading.intent, reading.notice
-        self._store.record_intent(request_id, intent)
+        self._record_intent(request_id, intent)
         if intent.kind != IntentKind.SUBMIT:
             message = self._not_a_submit_message(intent) + self._also_over_gpu_limits(
                 identity, intent, backend
@@ -387,11 +415,11 @@ class Concierge:
             self._store.record_decision(request_id, decision)
         reasons = "; ".join(decision.reasons)
         if decision.verdict == Verdict.DENY:
-            self._store.record_outcome(request_id, "denied", reasons)
+            self._record_outcome(request_id, "denied", reasons)
             lifted = ", approval cannot lift" if approver else ""
             raise PolicyDenied(f"not submitted{lifted}: {reasons}")
         if decision.verdict == Verdict.NEEDS_APPROVAL and approver is None:
-            self._store.record_outcome(request_id, "needs_approval", reasons)
+            self._record_outcome(request_id, "needs_approval", reasons)
             raise PolicyDenied(
                 f"not submitted, this request needs an approver: {reasons}. "
                 "Ask an admin, or make the request smaller."
@@ -406,6 +434,7 @@ class Concierge:
         ref = self._given_to_cluster(backend, prepared)
         try:
             self._store.record_submission(request_id, ref)
+            self._count_outcome(request_id, "submitted")
             self._store.audit(identity.requester, "submit", ref.job_id, {"request_id": request_id})
         except ConciergeError as e:
             raise SubmittedNotRecorded(ref, request_id, e.message) from e
@@ -453,7 +482,7 @@ class Concierge:
             raise RequestInvalid(f"request {request_id[:8]} does not wait for an approval")
         if not self._store.claim(f"{_APPROVAL_ASKED}{request_id}", identity.requester):
             return None
-        self._store.record_outcome(request_id, AWAITING_APPROVAL)
+        self._record_outcome(request_id, AWAITING_APPROVAL)
         return prepared
 
     def decision_claimed(self, approver: Identity, record: RequestRecord) -> bool:
@@ -464,7 +493,7 @@ class Concierge:
 
     def deny_approval(self, approver: Identity, record: RequestRecord, reason: str) -> None:
         """A claimed decision to deny (`decision_claimed`): recorded and audited; nothing runs."""
-        self._store.record_outcome(record.id, DENIED_BY_APPROVER, reason)
+        self._record_outcome(record.id, DENIED_BY_APPROVER, reason)
         self._store.audit(
             approver.requester, "deny", record.id, {"requester": record.requester, "reason": reason}
         )
@@ -478,30 +507,30 @@ class Concierge:
     ) -> None:
         """Record a message answered without a plan (not understood, or asked a clarifying question
         about): what was asked, how it was read, and why it went no further."""
-        request_id = self._store.new_request(requester, door, text)
-        self._store.record_intent(request_id, intent)
-        self._store.record_outcome(request_id, outcome, why)
+        request_id = self._new_request(requester, door, text)
+        self._record_intent(request_id, intent)
+        self._record_outcome(request_id, outcome, why)
 
     def settle(self, prepared: Prepared, outcome: str) -> None:
         """Record how a prepared request ended without a submission (dry run, declined at the prompt)."""
-        self._store.record_outcome(prepared.request_id, outcome)
+        self._record_outcome(prepared.request_id, outcome)
 
     # --- questions about jobs and the cluster ------------------------------------------------
 
     def answer(self, identity: Identity, question: Question, door: str) -> Answer:
         """Answer a question verb, recorded with its outcome whatever happens. A cancel the model
         read is not carried out: it is stored as a `ConfirmCancel` for the person to answer."""
-        request_id = self._store.new_request(identity.requester, door, question.words)
+        request_id = self._new_request(identity.requester, door, question.words)
         with self._failure_recorded(request_id):
             # Recorded with its kind, so `history` can tell a question from a job request.
-            self._store.record_intent(request_id, Intent(kind=question.kind, job=question.job))
+            self._record_intent(request_id, Intent(kind=question.kind, job=question.job))
             if question.kind in ABOUT_A_JOB and not question.job:
                 raise RequestInvalid(f"which job? e.g. `{question.verb} 1234`")
             if question.confirm_first is not None:
-                self._store.record_outcome(request_id, AWAITING_CONFIRMATION)
+                self._record_outcome(request_id, AWAITING_CONFIRMATION)
                 return ConfirmCancel(request_id, question.confirm_first)
             answer = self._answered(identity, question)
-        self._store.record_outcome(request_id, "answered")
+        self._record_outcome(request_id, "answered")
         return answer
 
     def confirm(self, identity: Identity, request_id: str, *, confirmed: bool) -> Answer:
@@ -509,11 +538,11 @@ class Concierge:
         only once (a second click, a Slack retry, another replica is told it was answered)."""
         order = confirmation_taken(self._store, request_id, identity.requester)
         if not confirmed:
-            self._store.record_outcome(request_id, KEPT)
+            self._record_outcome(request_id, KEPT)
             return KeptAnswer(order.job)
         with self._failure_recorded(request_id):
             answer = self._answered(identity, Question(order.kind, order.job))
-        self._store.record_outcome(request_id, CONFIRMED)
+        self._record_outcome(request_id, CONFIRMED)
         return answer
 
     def _answered(self, identity: Identity, question: Question) -> Answer:
@@ -575,7 +604,7 @@ class Concierge:
         self, identity: Identity, job_id: str, replicas: int, door: str, *, backend: Target | None = None
     ) -> JobRef:
         """Change a service's replicas (Kubernetes), recorded and audited."""
-        request_id = self._store.new_request(identity.requester, door, f"scale {job_id} {replicas}")
+        request_id = self._new_request(identity.requester, door, f"scale {job_id} {replicas}")
         with self._failure_recorded(request_id):
             chosen = self._backend(backend or "k8s")
             if not isinstance(chosen, Scalable):
@@ -583,7 +612,7 @@ class Concierge:
             ref = JobRef(backend=chosen.name, job_id=job_id)
             chosen.scale(ref, replicas, identity)
             self._store.audit(identity.requester, "scale", job_id, {"replicas": replicas})
-        self._store.record_outcome(request_id, "answered")
+        self._record_outcome(request_id, "answered")
         return ref
 
     def history(
@@ -601,6 +630,46 @@ class Concierge:
         )
         return [visible_record(identity, record) for record in records]
 
+    # --- the store's lifecycle writes, counted once here for every door (bot/metrics.py) ----------
+
+    def _new_request(self, requester: str, door: str, text: str) -> str:
+        request_id = self._store.new_request(requester, door, text)
+        if self._metrics is not None:
+            self._seen(request_id, _Seen(door=door, started=time.perf_counter()))
+        return request_id
+
+    def _record_intent(self, request_id: str, intent: Intent) -> None:
+        self._store.record_intent(request_id, intent)
+        if self._metrics is not None:
+            with self._seen_lock:
+                seen = self._requests_seen.get(request_id)
+                if seen is not None:
+                    seen.intent = intent.kind.value
+
+    def _record_outcome(self, request_id: str, outcome: str, error: str | None = None) -> None:
+        self._store.record_outcome(request_id, outcome, error)
+        self._count_outcome(request_id, outcome)
+
+    def _count_outcome(self, request_id: str, outcome: str) -> None:
+        """One count per outcome written (a request that waits for approval, then is submitted,
+        counts under both); the answer latency once, at its first outcome."""
+        if self._metrics is None:
+            return
+        with self._seen_lock:
+            seen = self._requests_seen.get(request_id)
+            first = seen is not None and not seen.answered
+            if seen is not None:
+                seen.answered = True
+        self._metrics.request_outcome(seen.intent if seen else "unknown", outcome)
+        if first and seen is not None:
+            self._metrics.request_answered(seen.door, time.perf_counter() - seen.started)
+
+    def _seen(self, request_id: str, seen: _Seen) -> None:
+        with self._seen_lock:
+            self._requests_seen[request_id] = seen
+            while len(self._requests_seen) > _REQUESTS_REMEMBERED:
+                self._requests_seen.popitem(last=False)
+
     @contextmanager
     def _failure_recorded(self, request_id: str) -> Iterator[None]:
         """Whatever fails inside is written to the request's outcome before it propagates."""
@@ -616,7 +685,7 @@ class Concierge:
     def _recorded_outcome(self, request_id: str, outcome: str, error: str) -> None:
         """Record how a request failed; a store that fails too must not hide the first error."""
         try:
-            self._store.record_outcome(request_id, outcome, error)
+            self._record_outcome(request_id, outcome, error)
         except ConciergeError:
             log.warning("could not record the outcome of request %s (%s)", request_id, outcome)
 

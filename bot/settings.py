@@ -92,6 +92,17 @@ class DigestThresholds(BaseModel):
         return self
 
 
+class MetricsSettings(BaseModel):
+    """/metrics, /healthz and /readyz of `serve` and `agent` (bot/metrics_http.py): on by default
+    so probes and Prometheus find them; give `agent` another port where both run on one host."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    host: str = "0.0.0.0"  # noqa: S104 - Prometheus and the kubelet's probes come from elsewhere
+    port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port
+
+
 class NudgeSettings(BaseModel):
     """Idle-GPU nudges (bot/telemetry/nudges.py): after how long, and how often about one job."""
 
@@ -150,6 +161,8 @@ class Settings(BaseSettings):
     digest: DigestThresholds = DigestThresholds()
     schedule: ScheduleSettings = ScheduleSettings()
     nudges: NudgeSettings = NudgeSettings()
+    # serve's and agent's /metrics, /healthz and /readyz (CONCIERGE_METRICS__PORT, …).
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -165,11 +165,17 @@ def _run_agent(
     app: App, sampler: NvmlSampler, to_store: bool, listen: str | None, interval: float, passes: int | None
 ) -> None:
     from bot.assembly import build_gpu_collector
-    from bot.telemetry.agent import LatestSamples, SamplingLoop, Sink
+    from bot.metrics import Metrics
+    from bot.telemetry.agent import LatestSamples, SamplingLoop, Sink, agent_probes
 
     sinks: list[Sink] = []
     latest = LatestSamples()
     server = None
+    metrics = Metrics()
+    probes = agent_probes(app.settings.metrics, metrics, app.store if to_store else None)
+    if probes is not None:
+        where = f"{app.settings.metrics.host}:{probes.server_port}"
+        click.echo(f"The agent's own /metrics, /healthz and /readyz on {where}")
     if listen is not None:
         host, port = _host_port(listen)
         server = latest.serve(host, port)
@@ -180,7 +186,7 @@ def _run_agent(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        done = SamplingLoop(sampler, interval, sinks).run(stop, passes)
+        done = SamplingLoop(sampler, interval, sinks, metrics).run(stop, passes)
         click.echo(f"Sampled {done} time(s).")
     except KeyboardInterrupt:
         pass
@@ -188,6 +194,8 @@ def _run_agent(
         sampler.close()
         if server is not None:
             server.shutdown()
+        if probes is not None:
+            probes.shutdown()
 
 
 def _host_port(listen: str) -> tuple[str, int]:

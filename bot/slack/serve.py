@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from slack_bolt import App
@@ -19,11 +20,13 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from backends.errors import BackendUnavailable, ConfigurationError
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack.app import build_app, web_client
 from bot.slack.http_front import HttpFront
 from bot.slack.http_settings import HttpEdgeSettings
 from bot.slack.job_updates import JobUpdates, follow_jobs
+from bot.slack.observability import SlackLink, TimedSocketModeHandler, readiness, serve_probes
 from bot.slack.replays import Replays
 from bot.slack.settings import SlackSettings
 from bot.store import Store
@@ -48,9 +51,11 @@ def http_server(
     return HttpFront(app, Replays(store.claim), host, port, path, signing_secret=signing_secret, edge=edge)
 
 
-def socket_mode_handler(app: App, slack: SlackSettings) -> SocketModeHandler:
+def socket_mode_handler(app: App, slack: SlackSettings, metrics: Metrics | None = None) -> SocketModeHandler:
     if slack.app_token is None:  # SlackSettings' validator already refuses this in socket mode
         raise ValueError("Socket Mode needs an app token")
+    if metrics is not None:  # each envelope's ack timed (bot/slack/observability.py)
+        return TimedSocketModeHandler(app, app_token=slack.app_token.get_secret_value(), metrics=metrics)
     return SocketModeHandler(app, app_token=slack.app_token.get_secret_value())
 
 
@@ -64,10 +69,11 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     with _slack_failures_named("CONCIERGE_SLACK__BOT_TOKEN", slack.api_url):
         web_client(slack).auth_test()
     store = open_store(settings)
+    metrics = Metrics()  # counted where each thing happens: bot/metrics.py says where
     routing = build_routing(settings)
     # One set of backends (clients, caches) for the engine, the tracker and the digests.
-    backends = build_backends(settings)
-    concierge = build_concierge(settings, store, routing, backends)
+    backends = build_backends(settings, metrics)
+    concierge = build_concierge(settings, store, routing, backends, metrics)
     conversations = build_conversations(settings, concierge, store, routing)
     app = build_app(concierge, store, slack, nudges=settings.nudges, conversations=conversations)
     # The tracker posts each job's state changes in its Slack thread (bot.slack.job_updates).
@@ -76,12 +82,21 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     threading.Thread(target=follow_jobs, args=loop_args, name="tracker", daemon=True).start()
     # Digests, GPU sampling and nudges: run by whichever replica holds the schedule's lease.
     work = scheduled_work(settings, store, app.client, cluster_queue_reader(backends))
+    work = replace(work, post_digest=metrics.counted_digest(work.post_digest))
     schedule = Schedule(settings.database_url, settings.schedule, work)
+    metrics.follow_leadership(lambda: schedule.is_leader)
+    metrics.follow_tracked_jobs(lambda: len(store.tracked_jobs()))
+    if routing is not None:
+        metrics.follow_routing(routing)
+    slack_link = SlackLink()
+    probes = serve_probes(settings, metrics, readiness(store, slack_link))
     schedule.start()
     login = _login_service(settings, concierge, store)
     try:
-        _answer_slack(app, store, slack)
+        _answer_slack(app, store, slack, metrics, slack_link)
     finally:
+        if probes is not None:
+            probes.shutdown()
         if login is not None:
             login.shutdown()
             login.server_close()
@@ -101,7 +116,14 @@ def _login_service(settings: Settings, concierge: Concierge, store: Store) -> Lo
     return service
 
 
-def _answer_slack(app: App, store: Store, slack: SlackSettings) -> None:
+def _answer_slack(
+    app: App,
+    store: Store,
+    slack: SlackSettings,
+    metrics: Metrics | None = None,
+    link: SlackLink | None = None,
+) -> None:
+    link = link or SlackLink()
     if slack.mode == "http":
         if slack.signing_secret is None:  # SlackSettings' validator already refuses this in HTTP mode
             raise ValueError("HTTP mode needs the signing secret")
@@ -109,15 +131,17 @@ def _answer_slack(app: App, store: Store, slack: SlackSettings) -> None:
         server = http_server(
             app, store, slack.host, slack.port, slack.path, signing_secret=secret, edge=slack.http
         )
+        link.connected = lambda: True  # listening from here on
         try:
             server.serve_forever()
         finally:
             server.server_close()
     else:
-        handler = socket_mode_handler(app, slack)
+        handler = socket_mode_handler(app, slack, metrics)
         # What SocketModeHandler.start() does, through the typed client (start() is untyped).
         with _slack_failures_named("CONCIERGE_SLACK__APP_TOKEN", slack.api_url):
             handler.client.connect()
+        link.connected = handler.client.is_connected
         try:
             threading.Event().wait()
         finally:

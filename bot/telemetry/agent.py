@@ -12,12 +12,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
 from backends.errors import ConciergeError
 from backends.gpu.exposition import serve_metrics
 from backends.gpu.nvml import NvmlSampler, load_pynvml
 from backends.gpu.samples import GpuSample
+from bot.metrics import Metrics
+
+if TYPE_CHECKING:
+    from bot.settings import MetricsSettings
+    from bot.store import Store
 
 # The CLI door's view of the node's GPUs (it imports no backend internals: pyproject.toml's contracts).
 __all__ = ["GpuSample", "LatestSamples", "NvmlSampler", "SamplingLoop", "Sink", "node_sampler"]
@@ -51,11 +57,35 @@ class LatestSamples:
         return serve_metrics(self.read, host, port)
 
 
+def agent_probes(settings: MetricsSettings, metrics: Metrics, store: Store | None) -> WSGIServer | None:
+    """The agent's own /metrics (its passes), /healthz and /readyz (the store answers, when it
+    writes to one) on `settings`' port, beside the GPUs' /metrics of `--serve`; None when off."""
+    if not settings.enabled:
+        return None
+    from bot.metrics_http import serve_health_if_free
+
+    def ready() -> str | None:
+        if store is None:
+            return None
+        from bot.store.health import revisions
+
+        try:
+            revisions(store.engine)
+        except ConciergeError as e:
+            return f"the database cannot be read: {e.message}"
+        return None
+
+    return serve_health_if_free(metrics.registry, settings.host, settings.port, ready)
+
+
 class SamplingLoop:
-    def __init__(self, sampler: NvmlSampler, interval_s: float, sinks: Sequence[Sink]) -> None:
+    def __init__(
+        self, sampler: NvmlSampler, interval_s: float, sinks: Sequence[Sink], metrics: Metrics | None = None
+    ) -> None:
         self._sampler = sampler
         self._interval_s = interval_s
         self._sinks = tuple(sinks)
+        self._metrics = metrics  # passes counted by outcome (concierge_agent_sampling_passes_total)
 
     def run(self, stop: threading.Event, passes: int | None = None) -> int:
         """Sample until `stop` is set (or `passes` passes are done); returns the passes made.
@@ -66,9 +96,15 @@ class SamplingLoop:
                 samples = self._sampler.sample()
                 for sink in self._sinks:
                     sink(samples)
+                self._count("ok")
             except ConciergeError as e:
                 log.warning("GPU sampling pass failed: %s", e)
+                self._count("failed")
             done += 1
             if passes is None or done < passes:
                 stop.wait(self._interval_s)
         return done
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.agent_passes.labels(outcome).inc()

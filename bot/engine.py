@@ -267,6 +267,7 @@ class Concierge:
                 raise tested
             warnings.extend(tested)
         self._store.record_plan(request_id, plan)
+        self._count_answer(request_id)  # the preview is the person's answer
         return Prepared(request_id, intent, decision, plan, tuple(warnings))
 
     def check_policy(
@@ -652,17 +653,24 @@ class Concierge:
 
     def _count_outcome(self, request_id: str, outcome: str) -> None:
         """One count per outcome written (a request that waits for approval, then is submitted,
-        counts under both); the answer latency once, at its first outcome."""
+        counts under both)."""
         if self._metrics is None:
             return
         with self._seen_lock:
             seen = self._requests_seen.get(request_id)
-            first = seen is not None and not seen.answered
-            if seen is not None:
-                seen.answered = True
         self._metrics.request_outcome(seen.intent if seen else "unknown", outcome)
-        if first and seen is not None:
-            self._metrics.request_answered(seen.door, time.perf_counter() - seen.started)
+        self._count_answer(request_id)
+
+    def _count_answer(self, request_id: str) -> None:
+        """The answer latency, once per request: at its preview (a plan) or its first outcome."""
+        if self._metrics is None:
+            return
+        with self._seen_lock:
+            seen = self._requests_seen.get(request_id)
+            if seen is None or seen.answered:
+                return
+            seen.answered = True
+        self._metrics.request_answered(seen.door, time.perf_counter() - seen.started)
 
     def _seen(self, request_id: str, seen: _Seen) -> None:
         with self._seen_lock:

@@ -83,7 +83,7 @@ class ServiceClient:
             answer = json.loads(raw)
         except ValueError:
             answer = None
-        if not isinstance(answer, dict):
+        if not isinstance(answer, dict) or answer.get("protocol") != protocol.PROTOCOL:
             raise BackendUnavailable(
                 f"{self.url} (named in {self.named_in}) answered HTTP {status} without the concierge "
                 "service's answer: is it the service's address? Tell your admins."

@@ -44,6 +44,7 @@ MAX_HEADERS = 32
 MAX_HEADER_BYTES = 8192  # a MUNGE credential is ~200 characters
 INCIDENT_EXIT = 70  # the CLI's exit code for an unexpected failure (bot/cli/main.py)
 _STATUS_BY_EXIT = {2: 400, 3: 403, 4: 404, 5: 422, 6: 503, 7: 500}
+SIGNED = {"protocol": protocol.PROTOCOL}  # every answer names it: the CLI takes no other server's JSON
 
 
 class LoginService:
@@ -119,16 +120,23 @@ class LoginService:
                 self._loop = self._stop = None
 
     async def _answer(self, request: web.Request) -> web.Response:
+        too_large = RequestInvalid(
+            f"the request is larger than the service accepts ({self._settings.max_body_bytes} bytes): "
+            "say it in fewer words"
+        )
         declared = request.content_length
         if declared is not None and declared > self._settings.max_body_bytes:
-            return _refused(413, RequestInvalid("the request is larger than the service accepts"))
-        body = await request.read()  # aiohttp stops a chunked body at client_max_size (413)
+            return _refused(413, too_large)
+        try:
+            body = await request.read()  # a chunked body is read only up to client_max_size
+        except web.HTTPRequestEntityTooLarge:
+            return _refused(413, too_large)
         scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
         loop = asyncio.get_running_loop()
         status, answered = await loop.run_in_executor(
             self._pool, self._answered, request.path, scheme, credential.strip(), body
         )
-        return web.json_response(answered, status=status)
+        return web.json_response(answered | SIGNED, status=status)
 
     def _answered(self, path: str, scheme: str, credential: str, body: bytes) -> tuple[int, dict[str, Any]]:
         uid: int | None = None
@@ -173,4 +181,4 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def _refused(status: int, error: ConciergeError) -> web.Response:
-    return web.json_response({"error": error_envelope(error)}, status=status)
+    return web.json_response({"error": error_envelope(error)} | SIGNED, status=status)

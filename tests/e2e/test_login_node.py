@@ -106,6 +106,8 @@ def test_alice_submits_through_the_service_and_her_job_runs_as_her(
     status = node.concierge("alice", "status", job)
     assert status.code == 0 and "Requested by alice via cli" in status.out, status
     assert node.concierge("bob", "ask", "--yes", "1 a100 for 5 minutes to run sleep 60").code == 0
+    as_root = node.concierge("root", "ask", "--yes", JOB)  # root's uid is vouched for, but owns no job
+    assert as_root.code == 3 and "As root, act for the person: `concierge --as USER ask …`" in as_root.err
 
     cancelled = node.concierge("alice", "cancel", job)
     assert cancelled.code == 0 and f"Cancelled job {job}." in cancelled.out, cancelled.err
@@ -118,6 +120,7 @@ def test_alice_submits_through_the_service_and_her_job_runs_as_her(
         recorded = store.history(None, 20)
     finally:
         store.close()
-    assert {r.requester for r in recorded} == {"alice", "bob"}
+    assert {r.requester for r in recorded} == {"alice", "bob", "root"}
+    assert [r.outcome for r in recorded if r.requester == "root"] == ["denied"]
     assert {r.door for r in recorded} == {"cli"}
     assert not (tmp_path / "home" / "never-made.db").exists()

@@ -256,3 +256,31 @@ def test_a_login_node_loads_no_store_engine_or_settings(node: LoginNode) -> None
         assert code == 0, probed.err
         assert [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)] == []
         assert "bot.remote.client" in modules  # the probe saw the remote path
+
+
+def test_root_acts_for_a_person_with_as_and_people_only_for_themselves(
+    node: LoginNode, backend: FakeBackend
+) -> None:
+    for_alice = node.concierge("root", "--as", "alice", "ask", "--yes", TRAIN)
+    assert for_alice.code == 0, for_alice.err
+    assert [plan.identity.unix_user for plan in backend.submitted] == ["alice"]
+    bob_as_alice = node.concierge("bob", "--as", "alice", "queue")
+    assert bob_as_alice.code == 3 and "you are bob, not an admin" in bob_as_alice.err
+
+
+def test_a_system_account_is_refused(node: LoginNode, store: Store) -> None:
+    refused = node.concierge("daemon", "queue")  # uid 1: outside login.defs' UID_MIN-UID_MAX
+    assert refused.code == 3, refused
+    assert "daemon is a system account" in refused.err and "answers people" in refused.err
+    assert store.history(None, 10) == []
+
+
+def test_an_address_that_is_not_the_service_is_said_so(tmp_path: Path, fake: FakeSlack) -> None:
+    node = LoginNode(service_site(tmp_path / "site", fake.api_url), login_env(tmp_path / "home"))
+    result = node.concierge("alice", "queue")  # the Slack fake answers, but not as the service
+    assert result.code == 6 and "without the concierge service's answer" in result.err, result
+
+
+def test_a_request_over_the_cap_is_refused_before_it_is_read(service: LoginService) -> None:
+    status, answer = post(service.url, protocol.ASK, b"x" * (65 * 1024), None)
+    assert status == 413 and answer["error"]["exit_code"] == 2

@@ -60,6 +60,7 @@ from bot.answers import (
 from bot.confirmation import CONFIRMED, KEPT, ConfirmFirst, confirmation_for, confirmation_taken
 from bot.holdings import ClusterHoldings, holdings_from, usage_of
 from bot.job_output import ending_of, output_tail
+from bot.logs import current_request_id
 from bot.need_to_know import visible_record
 from bot.store import RequestRecord, Store
 from bot.store.lifecycle import (
@@ -635,6 +636,7 @@ class Concierge:
 
     def _new_request(self, requester: str, door: str, text: str) -> str:
         request_id = self._store.new_request(requester, door, text)
+        current_request_id.set(request_id)  # the log lines from here on name it (bot/logs.py)
         if self._metrics is not None:
             self._seen(request_id, _Seen(door=door, started=time.perf_counter()))
         return request_id

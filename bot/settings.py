@@ -161,8 +161,10 @@ class Settings(BaseSettings):
     digest: DigestThresholds = DigestThresholds()
     schedule: ScheduleSettings = ScheduleSettings()
     nudges: NudgeSettings = NudgeSettings()
-    # serve's and agent's /metrics, /healthz and /readyz (CONCIERGE_METRICS__PORT, …).
+    # serve's and agent's /metrics, /healthz and /readyz (CONCIERGE_METRICS__PORT, …), and their
+    # log lines: "json" writes one JSON object per line with the request id (bot/logs.py).
     metrics: MetricsSettings = MetricsSettings()
+    log_format: Literal["text", "json"] = "text"
 
     @classmethod
     def settings_customise_sources(

@@ -165,9 +165,11 @@ def _run_agent(
     app: App, sampler: NvmlSampler, to_store: bool, listen: str | None, interval: float, passes: int | None
 ) -> None:
     from bot.assembly import build_gpu_collector
+    from bot.logs import configure_logging
     from bot.metrics import Metrics
     from bot.telemetry.agent import LatestSamples, SamplingLoop, Sink, agent_probes
 
+    configure_logging(app.settings.log_format)
     sinks: list[Sink] = []
     latest = LatestSamples()
     server = None

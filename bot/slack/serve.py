@@ -20,6 +20,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from backends.errors import BackendUnavailable, ConfigurationError
+from bot.logs import configure_logging
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack.app import build_app, web_client
@@ -66,6 +67,7 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     from bot.telemetry.reporting import cluster_queue_reader
     from bot.telemetry.schedule import Schedule
 
+    configure_logging(settings.log_format)
     with _slack_failures_named("CONCIERGE_SLACK__BOT_TOKEN", slack.api_url):
         web_client(slack).auth_test()
     store = open_store(settings)

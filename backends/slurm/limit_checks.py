@@ -87,7 +87,8 @@ def _running(queue: Sequence[SlurmJob], ask: Ask) -> list[SlurmJob]:
 
 
 def _holders(jobs: Sequence[SlurmJob]) -> tuple[Holder, ...]:
-    return tuple(Holder(job.job_id, job.user, _job_gpus(job)) for job in jobs)
+    ordered = sorted(jobs, key=lambda job: (len(job.job_id), job.job_id))  # numerically, as ids are
+    return tuple(Holder(job.job_id, job.user, _job_gpus(job)) for job in ordered)
 
 
 def _summed(jobs: Sequence[SlurmJob]) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backends.errors import ConciergeError, PermissionDenied
+from backends.errors import ConciergeError, ConfigurationError, PermissionDenied
 from backends.slurm.rest import SlurmRest
 from backends.slurm.runner import SlurmCli
 from backends.slurm.settings import SlurmSettings
@@ -45,6 +45,8 @@ def rest_probes(settings: SlurmSettings) -> list[Probe]:
     rest = SlurmRest(settings)
     try:
         version = rest.version()
+    except ConfigurationError as e:  # no token source: nothing was sent
+        return [Probe("token configured", error=e)]
     except PermissionDenied as e:  # it answered, so it is reachable; the token is the problem
         return [Probe("reachable", settings.rest_url), Probe("API version negotiated", error=e)]
     except ConciergeError as e:

@@ -150,7 +150,9 @@ class LoginService:
             if not hmac.compare_digest(vouched.payload, expected):
                 raise CredentialRefused(
                     "the service refused your MUNGE credential: it was made for another request (its "
-                    "payload does not name this request to this service). Nothing was done."
+                    f"payload does not name this request to {protocol.joined(self.url, path)}). Nothing was "
+                    "done. If every request is refused so, the site file's service.url and the service's "
+                    "CONCIERGE_LOGIN_SERVICE__URL differ: tell your admins."
                 )
             answered = self._door.handle(path, uid, _json_object(body))
         except CredentialRefused as e:

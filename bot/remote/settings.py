@@ -9,7 +9,13 @@ listens on. Behind a proxy or a DNS name, set it to the name the login nodes use
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from backends.errors import ConfigurationError
+
+_EVERY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104 - names no URL a login node could use
 
 
 class LoginServiceSettings(BaseModel):
@@ -30,6 +36,16 @@ class LoginServiceSettings(BaseModel):
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError(f"must be an http:// or https:// URL, e.g. http://login-svc:8790 (got {url!r})")
         return url.rstrip("/") if url else url
+
+    @model_validator(mode="after")
+    def _url_known(self) -> Self:
+        if self.url is None and self.host in _EVERY_ADDRESS:
+            raise ConfigurationError(
+                f"the login service listens on every address ({self.host or 'all'}), so it cannot tell "
+                "which URL the login nodes' credentials must name: set CONCIERGE_LOGIN_SERVICE__URL to the "
+                "site file's `service: {url: …}`, e.g. http://concierge.example.org:8790"
+            )
+        return self
 
     def public_url(self, bound_port: int | None = None) -> str:
         """The URL credentials must name: `url`, else this listener's own address."""

@@ -4,13 +4,17 @@
 #
 # Usage (as root):
 #   scripts/local-slurm.sh up       install/configure/start; no-op if already healthy
-#   scripts/local-slurm.sh down     stop slurmctld + slurmd (munged is left running)
+#   scripts/local-slurm.sh down     stop slurmctld, slurmd, slurmdbd, slurmrestd (munged and MariaDB stay)
+#   scripts/local-slurm.sh restart  stop slurmctld + slurmd and start them again KEEPING the saved
+#                                   state (jobs, ids), as a site's controller restart does
 #   scripts/local-slurm.sh status   show sinfo / node summary; exit 1 if not up
 #   scripts/local-slurm.sh reset    cancel every job and wait until the queue is empty
 #
 # Environment:
 #   CONCIERGE_SLURM_DIR   state dir (default /var/lib/concierge-slurm)
 #   CONCIERGE_SLURM_TIMEOUT  seconds to wait for the node / queue (default 60)
+#   CONCIERGE_SLURM_DB_HOST / _DB_PORT  MariaDB for slurmdbd (default 127.0.0.1:3306; root
+#                         with an empty password creates the database slurm_acct_db and its user)
 #
 # slurmrestd (REST API v0.0.38, JWT) listens on 127.0.0.1:6820 as the user
 # slurmrestd (it refuses root); `scontrol token username=USER` mints tokens.
@@ -18,15 +22,30 @@
 # Cluster shape (what the tests rely on): one node "$(hostname -s)" with
 # Gres=gpu:a100:2,gpu:l40s:2 backed by fake device files in $DIR/dev, 16 schedulable
 # CPUs and 16000 MB via SlurmdParameters=config_overrides, partitions "gpu"
-# (default, 1 day) and "short" (1 hour), sched/backfill, no accounting.
-# Test users alice and bob (group concierge-users) exist with home dirs.
+# (default, 1 day) and "short" (1 hour), sched/backfill.
+# Accounting as a site runs it: slurmdbd (MariaDB), AccountingStorageTRES=gres/gpu,
+# AccountingStorageEnforce=associations,limits,qos, priority/multifactor with fair share.
+# Accounts/users (sacctmgr): account "concierge" = alice, bob (their default; no limits);
+# account "vision" (GrpTRES=gres/gpu=1) = dana (default), alice and bob (with --account=vision);
+# root in "root". Every user may use QOS "normal" (the default, no limits), "gpu-group"
+# (GrpTRES=gres/gpu=2: all its jobs together) and "gpu-per-user" (MaxTRESPerUser=gres/gpu=1),
+# which a job opts into with --qos. So the default path has no GPU limit at all.
+# Test users alice, bob, dana (group concierge-users) exist with home dirs.
 set -euo pipefail
 
 readonly MARKER='# managed by gpu-concierge local-slurm.sh'
 readonly DIR="${CONCIERGE_SLURM_DIR:-/var/lib/concierge-slurm}"
 readonly TIMEOUT="${CONCIERGE_SLURM_TIMEOUT:-60}"
 readonly ETC_SLURM=/etc/slurm
-readonly TEST_USERS=(alice bob)
+readonly TEST_USERS=(alice bob dana)
+readonly DB_HOST="${CONCIERGE_SLURM_DB_HOST:-127.0.0.1}" DB_PORT="${CONCIERGE_SLURM_DB_PORT:-3306}"
+readonly DB_NAME=slurm_acct_db DB_USER=slurmdbd
+readonly DBD_HOST=127.0.0.1 DBD_PORT=6819
+# Accounting layout (see the header); limits are restored by every "up".
+readonly MAIN_ACCOUNT=concierge MAIN_USERS=(alice bob)
+readonly LIMITED_ACCOUNT=vision LIMITED_USERS=(dana alice bob) LIMITED_ACCOUNT_TRES=gres/gpu=1
+readonly GROUP_QOS=gpu-group GROUP_QOS_TRES=gres/gpu=2 PER_USER_QOS=gpu-per-user PER_USER_QOS_TRES=gres/gpu=1
+readonly USER_QOS="${GROUP_QOS},${PER_USER_QOS},normal" # as sacctmgr lists them (sorted)
 readonly TEST_GROUP=concierge-users
 readonly REST_USER=slurmrestd REST_HOST=127.0.0.1 REST_PORT=6820
 # uname -n instead of hostname(1): the latter is not in every minimal image.
@@ -79,12 +98,18 @@ pids_named() {
 
 install_packages() {
     local missing=() bin
-    for bin in slurmctld slurmd sinfo munged slurmrestd; do
+    for bin in slurmctld slurmd sinfo munged slurmrestd slurmdbd sacctmgr; do
         command -v "${bin}" >/dev/null 2>&1 || missing+=("${bin}")
     done
     jwt_enabled || missing+=(auth_jwt) # slurmrestd's JWT; slurm-wlm does not pull it in
     ((${#missing[@]} == 0)) && return 0
-    log "missing ${missing[*]}; installing slurm-wlm slurm-client munge slurmrestd slurm-wlm-jwt-plugin"
+    local packages=(slurm-wlm slurm-client munge slurmrestd slurm-wlm-jwt-plugin slurmdbd)
+    log "missing ${missing[*]}; installing ${packages[*]}"
+    apt_install "${packages[@]}"
+}
+
+# apt_install PACKAGE...: install without letting postinst scripts start daemons.
+apt_install() {
     export DEBIAN_FRONTEND=noninteractive
     # Do not let package postinst scripts start daemons with the stock config
     # on init-less boxes; policy-rc.d is honoured by invoke-rc.d.
@@ -98,15 +123,72 @@ install_packages() {
     fi
     local apt_opts=(-y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold)
     # Only refresh the index when the install cannot resolve without it.
-    if ! apt-get install "${apt_opts[@]}" slurm-wlm slurm-client munge slurmrestd slurm-wlm-jwt-plugin; then
+    if ! apt-get install "${apt_opts[@]}" "$@"; then
         apt-get update -q -o DPkg::Lock::Timeout=300
-        apt-get install "${apt_opts[@]}" slurm-wlm slurm-client munge slurmrestd slurm-wlm-jwt-plugin
+        apt-get install "${apt_opts[@]}" "$@"
     fi
     if ((created_policy)); then
         rm -f "${policy}"
         trap - EXIT
     fi
     return 0
+}
+
+# --------------------------------------------------------------------------
+# MariaDB (slurmdbd's storage)
+
+# sql STATEMENTS: run as MariaDB's root (empty password, as the machine kind sets it up).
+sql() { mysql --protocol=tcp -h "${DB_HOST}" -P "${DB_PORT}" -u root --batch --skip-column-names -e "$1"; }
+db_ok() { command -v mysql >/dev/null 2>&1 && sql 'SELECT 1' >/dev/null 2>&1; }
+
+# ensure_mariadb: the machine kind runs MariaDB already; elsewhere (a bare Debian) install and start
+# it here, so the README's commands still work from scratch.
+ensure_mariadb() {
+    db_ok && return 0
+    if [[ ${DB_HOST} != 127.0.0.1 && ${DB_HOST} != localhost ]]; then
+        die "MariaDB at ${DB_HOST}:${DB_PORT} does not answer as root with an empty password"
+    fi
+    if ! command -v mariadbd >/dev/null 2>&1; then
+        log "MariaDB not running and not installed; installing mariadb-server"
+        apt_install mariadb-server mariadb-client
+    fi
+    db_ok && return 0
+    log "starting MariaDB"
+    install -d -m 755 -o mysql -g mysql /run/mysqld
+    [[ -d /var/lib/mysql/mysql ]] || mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+    # Detached, without our descriptors (a caller's flock must not stay held by it).
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            ((fd > 2)) && eval "exec ${fd}>&-"
+        done
+        exec setsid mariadbd --user=mysql --bind-address=127.0.0.1 --port="${DB_PORT}"
+    ) </dev/null >>/var/log/concierge-mariadb.log 2>&1 &
+    local i
+    for ((i = 0; i < TIMEOUT * 10; i++)); do
+        db_ok && return 0
+        sleep 0.1
+    done
+    die "MariaDB did not answer on ${DB_HOST}:${DB_PORT}; see /var/log/concierge-mariadb.log"
+}
+
+# ensure_database: slurmdbd's database and user (password kept in $DIR/etc, reapplied every time so a
+# wiped state dir or database never leaves them out of step).
+ensure_database() {
+    local pass_file=${DIR}/etc/slurmdbd.db-password
+    install -d -m 755 "${DIR}" "${DIR}/etc"
+    if [[ ! -s ${pass_file} ]]; then
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"${pass_file}")
+    fi
+    DB_PASSWORD=$(<"${pass_file}")
+    local host
+    for host in localhost 127.0.0.1; do
+        sql "CREATE USER IF NOT EXISTS '${DB_USER}'@'${host}' IDENTIFIED BY '${DB_PASSWORD}';
+             ALTER USER '${DB_USER}'@'${host}' IDENTIFIED BY '${DB_PASSWORD}';
+             GRANT ALL ON ${DB_NAME}.* TO '${DB_USER}'@'${host}';" \
+            || die "could not create MariaDB user ${DB_USER} at ${DB_HOST}:${DB_PORT}"
+    done
+    sql "CREATE DATABASE IF NOT EXISTS ${DB_NAME}" || die "could not create database ${DB_NAME}"
 }
 
 # --------------------------------------------------------------------------
@@ -206,8 +288,19 @@ SlurmdDebug=info
 # No cgroups here (containers/VMs without delegation): plain process tracking.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+# linux (from /proc): no cgroups here. sacct then has each step's CPU time and memory.
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=30
+# Accounting through slurmdbd, as a site runs it: sacct knows every job that left the queue,
+# GPUs are a tracked TRES (AllocTRES gres/gpu=N), and jobs without an association, over a QOS
+# or an association limit are refused or held (AssocGrpGRES, QOSGrpGRES, QOSMaxGRESPerUser).
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=${DBD_HOST}
+AccountingStoragePort=${DBD_PORT}
+AccountingStorageTRES=gres/gpu
+AccountingStorageEnforce=associations,limits,qos
+# The request id travels in the job's comment: keep it in sacct too.
+AccountingStoreFlags=job_comment
 JobCompType=jobcomp/none
 MpiDefault=none
 # No mail on a test box (the default /bin/mail is usually absent).
@@ -222,9 +315,18 @@ SelectTypeParameters=CR_Core_Memory
 # Without a default, a job with no --mem takes the whole node's memory and
 # only one job could ever run.
 DefMemPerCPU=1000
-PriorityType=priority/basic
-# No AccountingStorageTRES=gres/gpu: slurmctld 22.05 refuses to start with
-# gres TRES unless slurmdbd is configured.
+# Fair share as sites run it. Age and size weigh little so that, for one person, jobs still start
+# in the order they were submitted (the tests rely on it); PriorityCalcPeriod=1 (minute) keeps
+# sprio's factors fresh on a test box.
+PriorityType=priority/multifactor
+PriorityWeightFairshare=10000
+PriorityWeightAge=1000
+PriorityWeightJobSize=100
+PriorityWeightQOS=1000
+PriorityWeightPartition=0
+PriorityMaxAge=7-0
+PriorityDecayHalfLife=7-0
+PriorityCalcPeriod=1
 GresTypes=gpu
 # Let over-limit jobs pend with reason PartitionTimeLimit instead of failing at submit.
 EnforcePartLimits=NO
@@ -238,6 +340,28 @@ SlurmdParameters=config_overrides
 NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=16 Boards=1 SocketsPerBoard=1 CoresPerSocket=16 ThreadsPerCore=1 RealMemory=16000 Gres=gpu:a100:2,gpu:l40s:2 State=UNKNOWN
 PartitionName=gpu Nodes=${NODE} Default=YES MaxTime=1-00:00:00 DefaultTime=01:00:00 State=UP
 PartitionName=short Nodes=${NODE} Default=NO MaxTime=01:00:00 DefaultTime=00:30:00 State=UP
+EOF
+}
+
+render_slurmdbd_conf() {
+    cat <<EOF
+${MARKER}
+# slurmdbd for the single-node test cluster. Regenerated by "up"; edits are lost.
+AuthType=auth/munge
+$(jwt_enabled && printf 'AuthAltTypes=auth/jwt\nAuthAltParameters=jwt_key=%s/etc/jwt_hs256.key\n' "${DIR}")
+DbdHost=localhost
+DbdAddr=${DBD_HOST}
+DbdPort=${DBD_PORT}
+SlurmUser=root
+LogFile=${DIR}/log/slurmdbd.log
+PidFile=${DIR}/run/slurmdbd.pid
+DebugLevel=info
+StorageType=accounting_storage/mysql
+StorageHost=${DB_HOST}
+StoragePort=${DB_PORT}
+StorageUser=${DB_USER}
+StoragePass=${DB_PASSWORD}
+StorageLoc=${DB_NAME}
 EOF
 }
 
@@ -260,25 +384,26 @@ is_ours() {
     grep -qxF "${MARKER}" "${p}"
 }
 
-# write_if_changed FILE CONTENT: returns 0 if FILE changed.
+# write_if_changed FILE CONTENT [MODE]: returns 0 if FILE changed.
 write_if_changed() {
-    local file=$1 content=$2
+    local file=$1 content=$2 mode=${3:-644}
     if [[ -f ${file} ]] && [[ "$(<"${file}")" == "${content}" ]]; then
         return 1
     fi
-    printf '%s\n' "${content}" >"${file}.tmp"
-    chmod 644 "${file}.tmp"
+    (umask 077 && printf '%s\n' "${content}" >"${file}.tmp")
+    chmod "${mode}" "${file}.tmp"
     mv -f "${file}.tmp" "${file}"
     return 0
 }
 
-# Writes config into $DIR/etc and links /etc/slurm/{slurm,gres}.conf to it
-# (Debian's clients and daemons read /etc/slurm/slurm.conf; gres.conf is
-# looked up next to it). Sets CONFIG_CHANGED=1 if anything changed.
-CONFIG_CHANGED=0
+# Writes config into $DIR/etc and links /etc/slurm/{slurm,gres,slurmdbd}.conf to it
+# (Debian's clients and daemons read /etc/slurm/slurm.conf; gres.conf and slurmdbd.conf are
+# looked up next to it). Sets CONFIG_CHANGED=1 (slurm.conf, gres.conf) and DBD_CONFIG_CHANGED=1
+# (slurmdbd.conf) if anything changed.
+CONFIG_CHANGED=0 DBD_CONFIG_CHANGED=0 DB_PASSWORD=""
 ensure_config() {
     local f
-    for f in slurm.conf gres.conf; do
+    for f in slurm.conf gres.conf slurmdbd.conf; do
         is_ours "${ETC_SLURM}/${f}" || die "${ETC_SLURM}/${f} exists and is not managed by this script (no '${MARKER}' line); refusing to overwrite it. Move it away first."
     done
     install -d -m 755 "${DIR}" "${DIR}/etc" "${DIR}/state" "${DIR}/spool" "${DIR}/run" "${DIR}/log" "${DIR}/dev" "${ETC_SLURM}"
@@ -301,10 +426,14 @@ ensure_config() {
     fi
     write_if_changed "${DIR}/etc/slurm.conf" "$(render_slurm_conf)" && CONFIG_CHANGED=1
     write_if_changed "${DIR}/etc/gres.conf" "$(render_gres_conf)" && CONFIG_CHANGED=1
-    for f in slurm.conf gres.conf; do
+    # slurmdbd refuses a slurmdbd.conf that others may read (it holds the database password):
+    # 0600, owned by SlurmUser (root here). Read from SLURM_CONF's directory, so linked there too.
+    write_if_changed "${DIR}/etc/slurmdbd.conf" "$(render_slurmdbd_conf)" 600 && DBD_CONFIG_CHANGED=1
+    chown root:root "${DIR}/etc/slurmdbd.conf"
+    for f in slurm.conf gres.conf slurmdbd.conf; do
         if [[ "$(readlink "${ETC_SLURM}/${f}" 2>/dev/null || true)" != "${DIR}/etc/${f}" ]]; then
             ln -sfn "${DIR}/etc/${f}" "${ETC_SLURM}/${f}"
-            CONFIG_CHANGED=1
+            if [[ ${f} == slurmdbd.conf ]]; then DBD_CONFIG_CHANGED=1; else CONFIG_CHANGED=1; fi
         fi
     done
 }
@@ -314,6 +443,11 @@ ensure_config() {
 
 ctld_up() { pid_alive "${DIR}/run/slurmctld.pid" slurmctld; }
 slurmd_up() { pid_alive "${DIR}/run/slurmd.pid" slurmd; }
+# slurmdbd runs with the current config and listens (sacctmgr goes to it, never to slurmctld).
+dbd_up() {
+    started_with dbd && pid_alive "${DIR}/run/slurmdbd.pid" slurmdbd \
+        && (exec 3<>"/dev/tcp/${DBD_HOST}/${DBD_PORT}") 2>/dev/null
+}
 
 # node_state: the node's full state (idle, mixed, idle+drain, down*+not_responding, ...).
 # StateComplete, not %T: after a backfill plan on 22.05, %T kept saying "mixed" for minutes on an
@@ -329,13 +463,40 @@ node_ready() {
 
 # slurmrestd runs where the JWT plugin is installed (jwt_enabled) and answers on its port.
 rest_wanted() { jwt_enabled && command -v slurmrestd >/dev/null 2>&1; }
+# The accounting endpoints (/slurmdb/v0.0.38/...) load too; a slurmrestd started before them is stale.
+readonly REST_PLUGINS=openapi/v0.0.38,openapi/dbv0.0.38
 rest_up() {
-    pid_alive "${DIR}/run/slurmrestd.pid" slurmrestd && (exec 3<>"/dev/tcp/${REST_HOST}/${REST_PORT}") 2>/dev/null
+    pid_alive "${DIR}/run/slurmrestd.pid" slurmrestd \
+        && tr '\0' ' ' <"/proc/$(<"${DIR}/run/slurmrestd.pid")/cmdline" | grep -qF -- "-s ${REST_PLUGINS} " \
+        && (exec 3<>"/dev/tcp/${REST_HOST}/${REST_PORT}") 2>/dev/null
+}
+
+# started_with NAME: the daemons NAME (ctld, dbd) run with the config as written now. A run that
+# wrote the config and died before restarting them must not leave them on the old one.
+config_digest() {
+    local f
+    for f in "$@"; do cat "${DIR}/etc/${f}" 2>/dev/null || true; done | sha256sum | cut -d' ' -f1
+}
+started_with() {
+    case $1 in
+        ctld) [[ "$(cat "${DIR}/run/ctld.config" 2>/dev/null)" == "$(config_digest slurm.conf gres.conf)" ]] ;;
+        dbd) [[ "$(cat "${DIR}/run/dbd.config" 2>/dev/null)" == "$(config_digest slurmdbd.conf)" ]] ;;
+    esac
+}
+note_started() {
+    case $1 in
+        ctld) config_digest slurm.conf gres.conf >"${DIR}/run/ctld.config" ;;
+        dbd) config_digest slurmdbd.conf >"${DIR}/run/dbd.config" ;;
+    esac
+}
+
+# The controller side (what "restart" restarts); slurmdbd and slurmrestd are checked apart.
+ctld_healthy() {
+    started_with ctld && ctld_up && slurmd_up && munge_ok && scontrol ping 2>/dev/null | grep -q 'is UP' && node_ready
 }
 
 healthy() {
-    ctld_up && slurmd_up && munge_ok && scontrol ping 2>/dev/null | grep -q 'is UP' && node_ready \
-        && { ! rest_wanted || rest_up; }
+    ctld_healthy && dbd_up && { ! rest_wanted || rest_up; }
 }
 
 # stop_pidfile PIDFILE NAME: SIGTERM, wait, then SIGKILL the daemon in PIDFILE.
@@ -357,7 +518,7 @@ stop_pidfile() {
 }
 
 # start_rest: slurmrestd in the background (it does not daemonize); setpriv execs, so the
-# pid is slurmrestd's own. Without slurmdbd only the slurmctld plugin (openapi/v0.0.38) loads.
+# pid is slurmrestd's own. Both the slurmctld (openapi/v0.0.38) and slurmdbd (dbv0.0.38) plugins.
 start_rest() {
     rest_wanted || return 0
     rest_up && return 0
@@ -370,7 +531,7 @@ start_rest() {
             ((fd > 2)) && eval "exec ${fd}>&-"
         done
         SLURM_JWT=daemon exec setsid setpriv --reuid="${REST_USER}" --regid="${REST_USER}" --clear-groups \
-            slurmrestd -s openapi/v0.0.38 -a rest_auth/jwt "${REST_HOST}:${REST_PORT}"
+            slurmrestd -s "${REST_PLUGINS}" -a rest_auth/jwt "${REST_HOST}:${REST_PORT}"
     ) </dev/null >>"${DIR}/log/slurmrestd.log" 2>&1 &
     echo $! >"${DIR}/run/slurmrestd.pid"
     local i
@@ -382,10 +543,121 @@ start_rest() {
     die "slurmrestd did not listen on ${REST_HOST}:${REST_PORT}; see ${DIR}/log/slurmrestd.log"
 }
 
-stop_daemons() {
-    stop_pidfile "${DIR}/run/slurmrestd.pid" slurmrestd
+stop_controller() {
     stop_pidfile "${DIR}/run/slurmctld.pid" slurmctld
     stop_pidfile "${DIR}/run/slurmd.pid" slurmd
+}
+
+stop_daemons() {
+    stop_pidfile "${DIR}/run/slurmrestd.pid" slurmrestd
+    stop_controller
+    stop_pidfile "${DIR}/run/slurmdbd.pid" slurmdbd
+}
+
+# start_dbd: slurmdbd (it daemonizes), then wait until sacctmgr gets answers from it.
+start_dbd() {
+    dbd_up && return 0
+    stop_pidfile "${DIR}/run/slurmdbd.pid" slurmdbd
+    local pids
+    pids=$(pids_named slurmdbd | tr '\n' ' ')
+    [[ -z ${pids// /} ]] || die "a slurmdbd not started by this script is running (pid ${pids% }); stop it first"
+    # No descriptors beyond 0-2 (a caller's flock must not stay held by the daemon).
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            ((fd > 2)) && eval "exec ${fd}>&-"
+        done
+        exec slurmdbd
+    ) </dev/null
+    local i
+    note_started dbd
+    for ((i = 0; i < TIMEOUT * 10; i++)); do
+        dbd_up && acct_lines list cluster format=cluster >/dev/null && return 0
+        if ((i > 30)) && ! pid_alive "${DIR}/run/slurmdbd.pid" slurmdbd; then
+            tail -n 5 "${DIR}/log/slurmdbd.log" >&2 || true
+            die "slurmdbd exited; see ${DIR}/log/slurmdbd.log"
+        fi
+        sleep 0.1
+    done
+    die "slurmdbd did not answer sacctmgr; see ${DIR}/log/slurmdbd.log"
+}
+
+acct_lines() { sacctmgr -n -P "$@" 2>/dev/null; }
+
+# ensure_accounting PHASE: cluster, accounts, users, QOS and GPU limits as the header says. Reads
+# what exists in two calls and changes only what differs, so a warm "up" writes nothing and puts
+# back what a test changed. PHASE "before" runs before slurmctld starts (it must find its
+# cluster); "limits" after: gres/gpu becomes a TRES that sacctmgr knows only once slurmctld has
+# registered with AccountingStorageTRES=gres/gpu.
+ensure_accounting() {
+    local phase=$1 qos assocs user i
+    qos=$(acct_lines list qos format=name,grptres,maxtrespu)
+    assocs=$(acct_lines list assoc cluster=concierge format=account,user,qos,grptres)
+    if [[ -z ${assocs} ]]; then
+        sacctmgr -i add cluster concierge >/dev/null || die "sacctmgr could not add cluster concierge"
+        log "accounting: cluster concierge added"
+    fi
+    local name
+    for name in "${GROUP_QOS}" "${PER_USER_QOS}"; do
+        if ! grep -q "^${name}|" <<<"${qos}"; then
+            sacctmgr -i add qos "${name}" >/dev/null || die "sacctmgr could not add qos ${name}"
+        fi
+    done
+    ensure_account "${assocs}" "${MAIN_ACCOUNT}" "${MAIN_USERS[@]}"
+    ensure_account "${assocs}" "${LIMITED_ACCOUNT}" "${LIMITED_USERS[@]}"
+    # root (the admin in tests) is in account root since "add cluster"; it may use the QOS too.
+    user_qos "${assocs}" root root
+    [[ ${phase} == limits ]] || return 0
+    if [[ -z $(acct_lines list tres type=gres name=gpu format=id) ]]; then
+        for ((i = 0; i < TIMEOUT * 10; i++)); do
+            [[ -n $(acct_lines list tres type=gres name=gpu format=id) ]] && break
+            sleep 0.2
+        done
+    fi
+    if ! grep -qx "${GROUP_QOS}|${GROUP_QOS_TRES}|" <<<"${qos}"; then
+        sacctmgr -i modify qos "${GROUP_QOS}" set GrpTRES="${GROUP_QOS_TRES}" MaxTRESPerUser=gres/gpu=-1 \
+            >/dev/null || die "sacctmgr could not set ${GROUP_QOS}'s limits"
+        log "accounting: qos ${GROUP_QOS} GrpTRES=${GROUP_QOS_TRES}"
+    fi
+    if ! grep -qx "${PER_USER_QOS}||${PER_USER_QOS_TRES}" <<<"${qos}"; then
+        sacctmgr -i modify qos "${PER_USER_QOS}" set MaxTRESPerUser="${PER_USER_QOS_TRES}" GrpTRES=gres/gpu=-1 \
+            >/dev/null || die "sacctmgr could not set ${PER_USER_QOS}'s limits"
+        log "accounting: qos ${PER_USER_QOS} MaxTRESPerUser=${PER_USER_QOS_TRES}"
+    fi
+    if ! grep -qx "${LIMITED_ACCOUNT}||normal|${LIMITED_ACCOUNT_TRES}" <<<"${assocs}"; then
+        sacctmgr -i modify account "${LIMITED_ACCOUNT}" where cluster=concierge set \
+            GrpTRES="${LIMITED_ACCOUNT_TRES}" >/dev/null || die "sacctmgr could not set ${LIMITED_ACCOUNT}'s GrpTRES"
+        log "accounting: account ${LIMITED_ACCOUNT} GrpTRES=${LIMITED_ACCOUNT_TRES}"
+    fi
+}
+
+# ensure_account ASSOCS ACCOUNT USER...: the account, each user in it (their default account
+# when they have none yet).
+ensure_account() {
+    local assocs=$1 account=$2 user
+    shift 2
+    if ! grep -q "^${account}||" <<<"${assocs}"; then
+        sacctmgr -i add account "${account}" cluster=concierge description="${account}" \
+            organization=concierge >/dev/null || die "sacctmgr could not add account ${account}"
+        log "accounting: account ${account} added"
+    fi
+    for user in "$@"; do
+        if ! grep -q "^${account}|${user}|" <<<"${assocs}"; then
+            sacctmgr -i add user "${user}" account="${account}" >/dev/null \
+                || die "sacctmgr could not add user ${user} to ${account}"
+            log "accounting: user ${user} added to ${account}"
+        fi
+        user_qos "${assocs}" "${account}" "${user}"
+    done
+}
+
+# user_qos ASSOCS ACCOUNT USER: QOS normal (the default, no limits) and the limited ones, no own
+# GPU limit.
+user_qos() {
+    local assocs=$1 account=$2 user=$3
+    grep -qx "${account}|${user}|${USER_QOS}|" <<<"${assocs}" && return 0
+    sacctmgr -i modify user "${user}" where account="${account}" cluster=concierge set \
+        qos="${USER_QOS}" defaultqos=normal >/dev/null || die "sacctmgr could not set ${user}'s QOS"
 }
 
 # Another slurmctld/slurmd (e.g. the distro service with its own pid file)
@@ -400,13 +672,19 @@ check_foreign_daemons() {
     done
 }
 
+# start_daemons [keep]: slurmctld and slurmd. Without "keep", slurmctld -c clears the saved jobs
+# (a clean test cluster on every "up"); with it the saved state is loaded, as a site's restart does.
 start_daemons() {
     check_foreign_daemons
     # Stale pid files from a crash would confuse pid_alive / the daemons.
     rm -f "${DIR}/run/slurmctld.pid" "${DIR}/run/slurmd.pid"
-    # -c: clear saved jobs/state (clean test cluster every start);
     # -i: ignore unreadable state files left by a crash.
-    slurmctld -c -i
+    if [[ ${1:-} == keep ]]; then
+        slurmctld -i
+    else
+        slurmctld -c -i
+    fi
+    note_started ctld
     local i
     for ((i = 0; i < TIMEOUT * 10; i++)); do
         scontrol ping 2>/dev/null | grep -q 'is UP' && break
@@ -441,14 +719,15 @@ wait_node_idle() {
 summary() {
     local info
     info=$(scontrol show node "${NODE}" -o 2>/dev/null) || return 1
-    printf 'slurm up: node=%s state=%s cpus=%s mem=%s gres=%s partitions=%s conf=%s rest=%s\n' \
+    printf 'slurm up: node=%s state=%s cpus=%s mem=%s gres=%s partitions=%s conf=%s rest=%s accounting=%s\n' \
         "${NODE}" "$(node_state)" \
         "$(grep -o 'CPUTot=[0-9]*' <<<"${info}" | cut -d= -f2)" \
         "$(grep -o 'RealMemory=[0-9]*' <<<"${info}" | cut -d= -f2)" \
         "$(grep -o 'Gres=[^ ]*' <<<"${info}" | cut -d= -f2)" \
         "$(sinfo -h -o '%P' | paste -sd, -)" \
         "${DIR}/etc/slurm.conf" \
-        "$(rest_up && echo "http://${REST_HOST}:${REST_PORT}" || echo none)"
+        "$(rest_up && echo "http://${REST_HOST}:${REST_PORT}" || echo none)" \
+        "$(dbd_up && echo "slurmdbd ${DBD_HOST}:${DBD_PORT}" || echo down)"
 }
 
 # --------------------------------------------------------------------------
@@ -459,19 +738,43 @@ cmd_up() {
     install_packages
     ensure_users
     ensure_munge
+    ensure_mariadb
+    ensure_database
     ensure_config
-    if ((CONFIG_CHANGED == 0)) && healthy; then
+    if ((CONFIG_CHANGED == 0 && DBD_CONFIG_CHANGED == 0)) && healthy; then
+        # Cheap when nothing differs; puts back what a test changed.
+        ensure_accounting limits
         summary
         return 0
     fi
-    ((CONFIG_CHANGED)) && log "configuration written to ${DIR}/etc"
-    if ((CONFIG_CHANGED == 0)) && ctld_up && slurmd_up && node_ready; then
-        start_rest # only slurmrestd was missing: the controller and its jobs stay as they are
+    ((CONFIG_CHANGED || DBD_CONFIG_CHANGED)) && log "configuration written to ${DIR}/etc"
+    started_with dbd || stop_pidfile "${DIR}/run/slurmdbd.pid" slurmdbd
+    # slurmdbd first: the cluster must be in accounting before slurmctld registers with it.
+    start_dbd
+    ensure_accounting before
+    if ((CONFIG_CHANGED == 0)) && ctld_healthy; then
+        # Only slurmdbd or slurmrestd was missing: the controller and its jobs stay as they are.
+        ensure_accounting limits
+        start_rest
         summary
         return 0
     fi
-    stop_daemons
+    stop_pidfile "${DIR}/run/slurmrestd.pid" slurmrestd
+    stop_controller
     start_daemons
+    ensure_accounting limits
+    wait_node_idle
+    start_rest
+    summary
+}
+
+cmd_restart() {
+    need_root restart
+    [[ -s ${DIR}/etc/slurm.conf ]] || die "no configuration in ${DIR}/etc; run: $0 up"
+    ensure_munge
+    start_dbd
+    stop_controller
+    start_daemons keep
     wait_node_idle
     start_rest
     summary
@@ -482,12 +785,12 @@ cmd_down() {
     # Running jobs' slurmstepd keep going; the next "up" starts with -c and
     # the controller kills them as orphans when slurmd re-registers.
     stop_daemons
-    log "slurmctld, slurmd and slurmrestd stopped (munged left running)"
+    log "slurmctld, slurmd, slurmdbd and slurmrestd stopped (munged and MariaDB left running)"
 }
 
 cmd_status() {
     if ! healthy; then
-        log "not up (slurmctld: $(ctld_up && echo running || echo stopped), slurmd: $(slurmd_up && echo running || echo stopped), slurmrestd: $(rest_up && echo running || echo stopped), munge: $(munge_ok && echo ok || echo down), node: $(node_state || true))"
+        log "not up (slurmctld: $(ctld_up && echo running || echo stopped), slurmd: $(slurmd_up && echo running || echo stopped), slurmdbd: $(dbd_up && echo running || echo stopped), slurmrestd: $(rest_up && echo running || echo stopped), munge: $(munge_ok && echo ok || echo down), node: $(node_state || true))"
         return 1
     fi
     summary
@@ -531,10 +834,11 @@ main() {
     case "${cmd}" in
         up) cmd_up ;;
         down) cmd_down ;;
+        restart) cmd_restart ;;
         status) cmd_status ;;
         reset) cmd_reset ;;
         *)
-            printf 'usage: %s {up|down|status|reset}\n' "$0" >&2
+            printf 'usage: %s {up|down|restart|status|reset}\n' "$0" >&2
             exit 2
             ;;
     esac

@@ -8,7 +8,8 @@ Instants print as `2026-12-06T16:20:00` under the runner's TZ=UTC; a running job
 `Unknown`. AllocTRES is `billing=2,cpu=2,gres/gpu=2,mem=2000M,node=1`; the untyped `gres/gpu`
 is the total (AccountingStorageTRES=gres/gpu), typed `gres/gpu:a100=2` entries are summed only
 when no untyped one is printed (23.11+ spells the same `gres/gpu`).
-Without slurmdbd sacct says "Slurm accounting storage is disabled": BackendUnavailable.
+Without slurmdbd sacct says "Slurm accounting storage is disabled": BackendUnavailable; so does the
+slurmrestd driver, whose sacct answers job ids only.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from backends.allocations import GpuAllocation
 from backends.errors import BackendUnavailable, ConciergeError
 from backends.slurm.durations import parse_slurm_instant
+from backends.slurm.rest import SlurmRest
 from backends.slurm.runner import CommandRunner
 
 SACCT_FIELDS = "JobIDRaw,User,Account,Partition,State,Start,End,AllocTRES"
@@ -81,6 +83,9 @@ def parse_allocations(text: str) -> list[GpuAllocation]:
 
 
 def read_gpu_allocations(runner: CommandRunner, since: datetime, until: datetime) -> list[GpuAllocation]:
+    if isinstance(runner, SlurmRest):
+        # Its sacct answers only `-j IDS` (rest_accounting.sacct_query); a window it would ignore.
+        raise BackendUnavailable("the slurmrestd driver reads no accounting for a period (only for job ids)")
     try:
         text = runner.run(sacct_window_argv(since, until))
     except ConciergeError as e:

@@ -1,8 +1,14 @@
 """Over slurmrestd (slurm/v0.0.3x–4x has no association-manager view and no sprio) the limits and the
-priority factors degrade to a sentence that says so; nothing fails and nothing is invented."""
+priority factors degrade to a sentence that says so, and the digest's accounting window is not read
+(its sacct answers job ids only); nothing fails and nothing is invented."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from backends.errors import BackendUnavailable
 from backends.footprint import derive_footprint
 from backends.types import JobRef, JobRequest, PendingCode
 from tests.unit.test_slurm_rest import ALICE, NEW, rest_backend, slurmrestd
@@ -30,3 +36,11 @@ def test_a_priority_job_over_rest_says_the_factors_are_not_offered() -> None:
             "The priority factors could not be read (slurmrestd offers no equivalent of `sprio"
             in reason.sentence
         )
+
+
+def test_the_digest_s_accounting_window_is_not_read_over_rest() -> None:
+    with rest_backend(slurmrestd(openapi=(NEW,))) as (backend, received):
+        since = datetime(2026, 12, 6, tzinfo=UTC)
+        with pytest.raises(BackendUnavailable, match="reads no accounting for a period"):
+            backend.gpu_allocations(since, since + timedelta(hours=1))
+        assert not any("slurmdb" in r.path for r in received)

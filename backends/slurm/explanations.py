@@ -183,7 +183,7 @@ def explain_job(
         alternatives += gpu_alternatives(job, queue, capacity, now)
     if reason in NEEDS_LIMITS:
         if limit is not None and limit.limit is not None and limit.limit.never_fits:
-            sentence = f"Job {job.job_id} will never start as it is ({reason})."  # the job alone is over it
+            sentence = f"Job {job.job_id} will never start as it is."  # the job alone is over the limit
         sentence += _limit_sentence(job, limit)
         if limit is not None and limit.limit is not None and 0 < limit.limit.room < limit.limit.asked:
             room = limit.limit.room

@@ -269,9 +269,8 @@ def describe_check(check: LimitCheck, user: str) -> str:
     """The limit, the current use and what would fit, in one sentence without a leading subject."""
     if check.never_fits:
         return (
-            f"{check.words} and this asks for {check.asked}, so Slurm will never start it as it is "
-            "(it holds it forever, or refuses it where the QOS says DenyOnLimit): "
-            f"ask for {check.limit} or fewer"
+            f"{check.words} and this asks for {check.asked}, more than that by itself, so Slurm holds it "
+            f"forever: ask for {check.limit} or fewer"
         )
     if check.used is None:
         return f"{check.words}; this asks for {check.asked}, which fits"

@@ -1,7 +1,10 @@
 """Reading Slurm's GPU limits for a pending job (`why`) or a request not yet submitted (the preview).
 
-One `scontrol -o show assoc_mgr` per question, never more (FIELD_NOTES: keep controller calls to
-the minimum); the queue the backend already read names the jobs that hold the GPUs. Over
+One `scontrol -o show assoc_mgr` per question (FIELD_NOTES: keep controller calls to the minimum);
+the queue the backend already read names the jobs that hold the GPUs. A preview may add one
+`sacctmgr show qos` (to slurmdbd, not the controller) when assoc_mgr cannot show the QOS's per-user
+limit yet (nobody has run a job in it). assoc_mgr does not print an association's default QOS, so
+a request that names none is checked against `normal`, Slurm's default. Over
 slurmrestd there is no association-manager view in the slurm/v0.0.3x API: the reading says so.
 """
 
@@ -14,10 +17,18 @@ from backends.errors import BackendUnavailable, ConciergeError
 from backends.slurm.explanations import LimitReading
 from backends.slurm.json_formats import SlurmJob
 from backends.slurm.limit_checks import Ask, check_for_reason, held_by, limit_checks
-from backends.slurm.limits import AssocMgr, assoc_mgr_argv, parse_assoc_mgr
+from backends.slurm.limits import (
+    AssocMgr,
+    assoc_mgr_argv,
+    lacks_list_limits,
+    parse_assoc_mgr,
+    sacctmgr_qos_argv,
+    with_qos_definitions,
+)
 from backends.slurm.runner import CommandRunner
 from backends.types import Footprint
 
+DEFAULT_QOS = "normal"  # what Slurm gives a job that names none, unless its association sets another
 NO_ACCOUNTING = (
     "Slurm keeps no association or QOS records here (no accounting through slurmdbd), so it "
     "enforces no QOS or account GPU limits"
@@ -71,6 +82,12 @@ def read_request_limits(runner: CommandRunner, footprint: Footprint, user: str) 
         return ClusterLimits(note=f"Slurm's own GPU limits could not be read ({e.message})")
     if mgr.empty:
         return ClusterLimits()  # no accounting: Slurm enforces no such limits, nothing to say
+    qos = request.qos or DEFAULT_QOS
+    if lacks_list_limits(mgr, qos):
+        try:
+            mgr = with_qos_definitions(mgr, runner.run(sacctmgr_qos_argv(qos)))
+        except ConciergeError as e:
+            return ClusterLimits(note=f"QOS {qos}'s per-user limits could not be read ({e.message})")
     ask = Ask(
         user=user,
         account=request.account,

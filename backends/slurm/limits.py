@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 _FIELD = re.compile(r"(?:^|\s)(?P<key>[A-Za-z/]+)=(?P<value>[^\s{]*)")
 _GPU = re.compile(r"(?:^|,)gres/gpu=(?P<limit>N|\d+)(?:\((?P<used>\d+)\))?(?:,|$)")
@@ -201,3 +201,36 @@ def assoc_mgr_argv(*, user: str | None, qos: str | None) -> list[str]:
     if qos:
         argv.append(f"qos={qos}")
     return argv
+
+
+# A QOS's per-user and per-account limits are printed by assoc_mgr only inside its user and account
+# lists, which are empty ("No Users") until someone runs a job in it (verified on 22.05.8). Then the
+# definition is read from the accounting database: `sacctmgr -nP show qos where name=Q format=…`
+# prints `gpu-per-user|gres/gpu=1|` (sacctmgr(1), --parsable2 without header).
+SACCTMGR_QOS_FORMAT = "Name,MaxTRESPerUser,MaxTRESPerAccount"
+
+
+def sacctmgr_qos_argv(name: str) -> list[str]:
+    return ["sacctmgr", "-n", "-P", "show", "qos", f"where name={name}", f"format={SACCTMGR_QOS_FORMAT}"]
+
+
+def with_qos_definitions(mgr: AssocMgr, sacctmgr_text: str) -> AssocMgr:
+    """`mgr` with the per-user and per-account GPU limits sacctmgr gives, where assoc_mgr had none."""
+    qos = dict(mgr.qos)
+    for line in sacctmgr_text.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) < 3 or fields[0] not in qos:
+            continue
+        record = qos[fields[0]]
+        per_user = record.per_user if record.per_user is not None else _gpu(fields[1], with_usage=False).limit
+        per_account = (
+            record.per_account if record.per_account is not None else _gpu(fields[2], with_usage=False).limit
+        )
+        qos[fields[0]] = replace(record, per_user=per_user, per_account=per_account)
+    return replace(mgr, qos=qos)
+
+
+def lacks_list_limits(mgr: AssocMgr, name: str) -> bool:
+    """Whether assoc_mgr could not show `name`'s per-user or per-account limits (no entries yet)."""
+    record = mgr.qos.get(name)
+    return record is not None and (not record.used_by_uid or not record.used_by_account)

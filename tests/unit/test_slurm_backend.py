@@ -22,6 +22,7 @@ from backends.protocol import Backend
 from backends.slurm.accounts import UnixAccount
 from backends.slurm.backend import SlurmBackend
 from backends.slurm.cli_errors import translate_failure
+from backends.slurm.priority import describe_priority, parse_sprio
 from backends.slurm.settings import SlurmSettings
 from backends.types import Identity, JobRef, JobRequest, JobState, PendingCode, QueueFilter
 from tests.fakes.slurm_cli import FakeSlurm
@@ -458,9 +459,9 @@ def test_a_job_over_a_limit_by_itself_never_starts_and_says_so() -> None:
     _, code, sentence, _, _ = explain("2", {"squeue": queue, "scontrol": limits})
     assert code is PendingCode.ACCOUNT_GPU_LIMIT
     assert sentence == (
-        "Job 2 will never start as it is (AssocGrpGRES). Account chemistry allows 1 GPU at once for all "
-        "its jobs together and this asks for 2, so Slurm will never start it as it is (it holds it "
-        "forever, or refuses it where the QOS says DenyOnLimit): ask for 1 or fewer."
+        "Job 2 will never start as it is. Account chemistry allows 1 GPU at once for all its jobs "
+        "together and this asks for 2, more than that by itself, so Slurm holds it forever: ask for 1 "
+        "or fewer."
     )
 
 
@@ -512,3 +513,36 @@ def test_cancel_unknown_or_finished_jobs() -> None:
         slurm.cancel(JobRef(backend="slurm", job_id="68"), ALICE)
     with pytest.raises(PermissionDenied, match="no Unix user is mapped"):
         slurm.cancel(JobRef(backend="slurm", job_id="73"), Identity(requester="U-X"))
+
+
+def test_a_preview_on_a_qos_nobody_used_yet_reads_its_per_user_limit_from_sacctmgr() -> None:
+    answers = {
+        "scontrol": (FIXTURES / "assoc-mgr-22.05.txt").read_text(),
+        "sacctmgr": (FIXTURES / "sacctmgr-qos-22.05.txt").read_text(),
+    }
+    slurm, fake = backend(answers)
+    request = JobRequest(gpus=2, qos="gpu-per-user", command="sleep 300")
+    footprint = derive_footprint(request, "slurm", default_minutes=60, longest_minutes=None)
+    (limit,) = slurm.gpu_limits(footprint, ALICE).limits
+    assert [call[0][0] for call in fake.calls] == ["scontrol", "sacctmgr"]
+    assert (limit.words, limit.limit, limit.in_use, limit.never_fits) == (
+        "QOS gpu-per-user allows each user 1 GPU at once",
+        1,
+        0,
+        True,
+    )
+
+
+def test_priority_factors_from_the_captured_sprio() -> None:
+    mine, bobs = sorted(parse_sprio((FIXTURES / "sprio-22.05.txt").read_text()), key=lambda r: r.user)
+    assert (mine.job_id, mine.priority, mine.fair_share, mine.fair_share_factor, mine.job_size) == (
+        "11",
+        1719,
+        1667,
+        0.1666667,
+        53,
+    )
+    assert describe_priority(mine, [bobs]).endswith(
+        "First in line is job 10 (bob) with 3386, ahead mostly by fair share (3333 against 1667): its "
+        "fair-share factor is 0.33, yours 0.17."
+    )

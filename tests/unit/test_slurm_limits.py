@@ -11,10 +11,19 @@ from pathlib import Path
 import pytest
 
 from backends.slurm.limit_checks import Ask, LimitCheck, check_for_reason, describe_check, limit_checks
-from backends.slurm.limits import AssocRecord, GpuTres, assoc_mgr_argv, parse_assoc_mgr
+from backends.slurm.limits import (
+    AssocRecord,
+    GpuTres,
+    assoc_mgr_argv,
+    lacks_list_limits,
+    parse_assoc_mgr,
+    sacctmgr_qos_argv,
+    with_qos_definitions,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"
 MGR = parse_assoc_mgr((FIXTURES / "assoc-mgr-22.05-constructed.txt").read_text())
+CAPTURED = parse_assoc_mgr((FIXTURES / "assoc-mgr-22.05.txt").read_text())
 EMPTY = (
     "Current Association Manager state\nNo users currently cached in Slurm.\n"
     "No associations currently cached in Slurm.\nNo QOS currently cached in Slurm.\n"
@@ -95,9 +104,8 @@ def test_the_reason_picks_the_tightest_limit_of_its_kind() -> None:
         ),
         (
             LimitCheck("QOSMaxGRESPerUser", "QOS solo allows each user 2 GPUs at once", 2, 0, 3),
-            "QOS solo allows each user 2 GPUs at once and this asks for 3, so Slurm will never start it "
-            "as it is (it holds it forever, or refuses it where the QOS says DenyOnLimit): "
-            "ask for 2 or fewer",
+            "QOS solo allows each user 2 GPUs at once and this asks for 3, more than that by itself, so "
+            "Slurm holds it forever: ask for 2 or fewer",
         ),
         (
             LimitCheck("QOSMaxGRESPerJob", "QOS team allows 4 GPUs per job", 4, None, 2),
@@ -120,3 +128,34 @@ def test_argv_is_one_call_for_the_person_and_the_qos() -> None:
         "qos=team",
     ]
     assert assoc_mgr_argv(user="alice", qos=None)[-1] == "users=alice"
+
+
+def test_the_captured_22_05_records_read_as_slurm_counted_them() -> None:
+    assert CAPTURED.users == {"alice": (1001, "concierge")}
+    group = CAPTURED.qos["gpu-group"]
+    assert group.group == GpuTres(2, 2)  # bob's a100 and alice's l40s
+    assert group.used_by_uid == {1001: 1, 1002: 1} and group.per_user is None
+    vision = next(a for a in CAPTURED.assocs if a.account == "vision" and a.user is None)
+    assert (vision.parent, vision.group) == ("root", GpuTres(1, 0))
+    assert [a.account for a in CAPTURED.account_chain("vision")] == ["vision", "root"]
+    checks = limit_checks(Ask("alice", None, "gpu-group", "gpu", 1, 1, job_id="4"), CAPTURED)
+    assert [(c.reason, c.limit, c.used) for c in checks] == [("QOSGrpGRES", 2, 2)]
+
+
+def test_a_qos_nobody_used_yet_gets_its_per_user_limit_from_sacctmgr() -> None:
+    assert lacks_list_limits(CAPTURED, "gpu-per-user")  # "User Limits=No Users"
+    assert CAPTURED.qos["gpu-per-user"].per_user is None
+    filled = with_qos_definitions(CAPTURED, (FIXTURES / "sacctmgr-qos-22.05.txt").read_text())
+    assert filled.qos["gpu-per-user"].per_user == 1
+    assert filled.qos["gpu-per-user"].per_account is None
+    (check,) = limit_checks(Ask("alice", None, "gpu-per-user", "gpu", 2, 2), filled)
+    assert (check.reason, check.limit, check.used, check.never_fits) == ("QOSMaxGRESPerUser", 1, 0, True)
+    assert sacctmgr_qos_argv("gpu-per-user") == [
+        "sacctmgr",
+        "-n",
+        "-P",
+        "show",
+        "qos",
+        "where name=gpu-per-user",
+        "format=Name,MaxTRESPerUser,MaxTRESPerAccount",
+    ]

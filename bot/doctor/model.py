@@ -22,7 +22,7 @@ def model_checks(settings: LlmSettings) -> list[Check]:
             failed(
                 NAME,
                 "reachable",
-                f"{settings.url}: {e.message}",
+                f"{settings.url}: {_said(e)}",
                 "start the model server or fix CONCIERGE_LLM_URL",
                 e.exit_code,
             )
@@ -42,7 +42,7 @@ def model_checks(settings: LlmSettings) -> list[Check]:
     try:
         intent = reader.read(PROBE_TEXT, None)
     except ConciergeError as e:
-        return [*checks, failed(NAME, "a constrained call answers", e.message, _ANSWER_FIX, e.exit_code)]
+        return [*checks, failed(NAME, "a constrained call answers", _said(e), _ANSWER_FIX, e.exit_code)]
     return [
         *checks,
         passed(NAME, "a constrained call answers", f"{PROBE_TEXT!r} read as {intent.kind.value}"),
@@ -53,3 +53,8 @@ _ANSWER_FIX = (
     "check the server's structured-output support (CONCIERGE_LLM__STRUCTURED_OUTPUT: json_schema for "
     "vLLM, json_object for llama.cpp) and CONCIERGE_LLM__TIMEOUT_S"
 )
+
+
+def _said(error: ConciergeError) -> str:
+    """The client's message without what a person's request would get instead (the grammar)."""
+    return error.message.removesuffix("; the built-in parser answered instead.").rstrip(".")

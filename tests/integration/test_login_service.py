@@ -284,3 +284,19 @@ def test_an_address_that_is_not_the_service_is_said_so(tmp_path: Path, fake: Fak
 def test_a_request_over_the_cap_is_refused_before_it_is_read(service: LoginService) -> None:
     status, answer = post(service.url, protocol.ASK, b"x" * (65 * 1024), None)
     assert status == 413 and answer["error"]["exit_code"] == 2
+
+
+def test_ask_prints_json_and_answers_questions_as_standalone(node: LoginNode, store: Store) -> None:
+    planned = node.concierge("alice", "ask", "--dry-run", "--json", TRAIN)
+    assert planned.code == 0, planned.err
+    printed = json.loads(planned.out)  # nothing but the JSON on stdout
+    assert printed["decision"]["verdict"] == "allow" and printed["backend"] == "slurm"
+    assert store.history("alice", 1)[0].outcome == "dry_run"
+    submitted = json.loads(node.concierge("alice", "ask", "--yes", "--json", TRAIN).out)
+    assert submitted["submitted"]["job_id"] == "501"
+    refused = node.concierge("alice", "ask", "--yes", "--json", "16 a100 for 1 hour to run python3 big.py")
+    assert refused.code == 3 and json.loads(refused.out)["submitted"] is None and "16" in refused.err
+    no_prompt = node.concierge("alice", "ask", "--json", TRAIN)
+    assert no_prompt.code == 2 and "--json prints no prompt" in no_prompt.err
+    asked = node.concierge("alice", "ask", "why is 501 pending?")
+    assert asked.code == 0 and "501" in asked.out, asked.err

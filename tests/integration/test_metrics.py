@@ -6,6 +6,7 @@ real client and routing. /healthz and /readyz answer from the same server.
 
 from __future__ import annotations
 
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -195,3 +196,27 @@ def test_digest_runs_are_counted_posted_or_failed() -> None:
     runs = metrics.registry.get_sample_value
     assert runs("concierge_digest_runs_total", {"outcome": "posted"}) == 1
     assert runs("concierge_digest_runs_total", {"outcome": "failed"}) == 1
+
+
+def test_the_agent_counts_its_passes_and_serves_its_probes(store: Store) -> None:
+    from backends.gpu.nvml import NvmlSampler
+    from bot.settings import MetricsSettings
+    from bot.telemetry.agent import SamplingLoop, agent_probes
+    from tests.gpu_fakes.nvml import FakeGpu, FakeNvml
+
+    metrics = Metrics()
+    working = NvmlSampler(FakeNvml([FakeGpu("NVIDIA H100 80GB HBM3", "GPU-aaa")]), "n1")
+    driverless = NvmlSampler(FakeNvml([], init_error=9), "n2", init_retry_s=0)  # driver not loaded
+    assert SamplingLoop(working, 0.01, [], metrics).run(threading.Event(), passes=2) == 2
+    assert SamplingLoop(driverless, 0.01, [], metrics).run(threading.Event(), passes=3) == 3
+    server = agent_probes(MetricsSettings(host="127.0.0.1", port=0), metrics, store)
+    assert server is not None
+    try:
+        samples = scrape(f"http://127.0.0.1:{server.server_port}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/readyz", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert value(samples, "concierge_agent_sampling_passes_total", outcome="ok") == 2
+    assert value(samples, "concierge_agent_sampling_passes_total", outcome="failed") == 3

@@ -478,13 +478,19 @@ def users_unmap(app: App, requester: str) -> None:
 @cli.command()
 @pass_app
 def serve(app: App) -> None:
-    """Run the Slack bot (Socket Mode, or HTTP with signature checks)."""
+    """Run the Slack bot (Socket Mode, or HTTP with signature checks) and the login nodes' service."""
+    if app.settings.slack is None and app.settings.login_service is not None:
+        from bot.remote.service import serve_login_nodes
+
+        serve_login_nodes(app.settings, app.settings.login_service)
+        return
     from bot.slack.serve import serve as serve_slack
 
     if app.settings.slack is None:
         raise ConfigurationError(
             "Slack is not configured: set CONCIERGE_SLACK__BOT_TOKEN and CONCIERGE_SLACK__APP_TOKEN "
-            "(Socket Mode) or CONCIERGE_SLACK__MODE=http with CONCIERGE_SLACK__SIGNING_SECRET"
+            "(Socket Mode) or CONCIERGE_SLACK__MODE=http with CONCIERGE_SLACK__SIGNING_SECRET; or, to "
+            "serve only the login nodes, CONCIERGE_LOGIN_SERVICE__PORT (README: Login nodes)"
         )
     serve_slack(app.settings, app.settings.slack)
 

@@ -37,6 +37,8 @@ from bot.remote import protocol
 from bot.remote.handlers import LoginDoor, error_envelope
 from bot.remote.munge import CredentialRefused, vouched_by_munged
 from bot.remote.settings import LoginServiceSettings
+from bot.settings import Settings
+from bot.tracker import Tracker
 
 log = logging.getLogger("concierge.login")
 SHUTDOWN_S = 5.0
@@ -184,3 +186,31 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 def _refused(status: int, error: ConciergeError) -> web.Response:
     return web.json_response({"error": error_envelope(error)} | SIGNED, status=status)
+
+
+def serve_login_nodes(settings: Settings, login: LoginServiceSettings) -> None:
+    """`concierge serve` for a site without Slack: the login nodes' door and the tracker that records
+    each job's state changes (there is no thread to post them in); blocks until interrupted."""
+    from bot.assembly import build_backends, build_concierge, build_routing, open_store
+
+    store = open_store(settings)
+    backends = build_backends(settings)
+    concierge = build_concierge(settings, store, build_routing(settings), backends)
+    stop = threading.Event()
+    tracking = (Tracker(store, backends), settings.tracker_interval_s, stop)
+    threading.Thread(target=_track, args=tracking, name="tracker", daemon=True).start()
+    service = LoginService(LoginDoor(concierge, store, settings), login)
+    try:
+        service.serve_forever()
+    finally:
+        stop.set()
+        service.server_close()
+
+
+def _track(tracker: Tracker, interval_s: float, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            tracker.poll_once()
+        except Exception:
+            log.exception("the tracker's poll failed; trying again in %.0f s", interval_s)
+        stop.wait(interval_s)

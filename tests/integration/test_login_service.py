@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from bot.understanding.grammar import understand
 from policies import load_policy
 from tests.fakes.backend import FakeBackend
 from tests.fakes.slack_app import ALICE, Door, slack_app
-from tests.helpers.cli import wait_for
+from tests.helpers.cli import CONCIERGE, wait_for
 from tests.helpers.login_node import LoginNode, credential, login_env, post, service_site, write_site
 from tests.slack_fake import FakeSlack
 from tests.unit.test_cli_startup import HEAVY, PROBE
@@ -300,3 +301,35 @@ def test_ask_prints_json_and_answers_questions_as_standalone(node: LoginNode, st
     assert no_prompt.code == 2 and "--json prints no prompt" in no_prompt.err
     asked = node.concierge("alice", "ask", "why is 501 pending?")
     assert asked.code == 0 and "501" in asked.out, asked.err
+
+
+def test_serve_without_slack_serves_the_login_nodes(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
+    env |= {
+        "HOME": str(tmp_path),
+        "CONCIERGE_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
+        "CONCIERGE_LOGIN_SERVICE__PORT": str(port),
+    }
+    served = subprocess.Popen([CONCIERGE, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    node = LoginNode(
+        service_site(tmp_path / "site", f"http://127.0.0.1:{port}"), login_env(tmp_path / "home")
+    )
+    try:
+        wait_for(lambda: _listening(port) or served.poll() is not None, timeout=60)
+        assert served.poll() is None, served.communicate()[0]
+        history = node.concierge("alice", "history", "--all")
+        assert history.code == 0 and history.out == "No requests recorded yet.\n", history
+    finally:
+        served.send_signal(signal.SIGINT)
+        served.communicate(timeout=20)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True

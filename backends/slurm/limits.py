@@ -58,13 +58,16 @@ class QosRecord:
     used_by_uid: Mapping[int, int] = field(default_factory=dict)
     per_account: int | None = None
     used_by_account: Mapping[str, int] = field(default_factory=dict)
+    listed_users: bool = False  # its User Limits list had an entry, so per_user is known (None: none)
+    listed_accounts: bool = False
 
 
 @dataclass(frozen=True)
 class AssocMgr:
     """What the association manager said: empty when Slurm runs without accounting."""
 
-    users: Mapping[str, tuple[int, str | None]] = field(default_factory=dict)  # name → uid, default account
+    # name → uid (None over slurmrestd, which does not print it), default account
+    users: Mapping[str, tuple[int | None, str | None]] = field(default_factory=dict)
     assocs: tuple[AssocRecord, ...] = ()
     qos: Mapping[str, QosRecord] = field(default_factory=dict)
 
@@ -127,14 +130,16 @@ def _qos_record(line: str) -> QosRecord:
     name, _ = _name_and_id(top.get("QOS", ""))
     per_user: int | None = None
     used_by_uid: dict[int, int] = {}
-    for entry in _ENTRY.finditer(users_part):
+    user_entries = list(_ENTRY.finditer(users_part))
+    account_entries = list(_ENTRY.finditer(accounts_part))
+    for entry in user_entries:
         tres = _gpu(_fields(entry["body"]).get("MaxTRESPU", ""), with_usage=True)
         per_user = tres.limit if tres.limit is not None else per_user
         if entry["key"].isdigit() and tres.used is not None:
             used_by_uid[int(entry["key"])] = tres.used
     per_account: int | None = None
     used_by_account: dict[str, int] = {}
-    for entry in _ENTRY.finditer(accounts_part):
+    for entry in account_entries:
         tres = _gpu(_fields(entry["body"]).get("MaxTRESPA", ""), with_usage=True)
         per_account = tres.limit if tres.limit is not None else per_account
         if tres.used is not None:
@@ -148,6 +153,8 @@ def _qos_record(line: str) -> QosRecord:
         used_by_uid=used_by_uid,
         per_account=per_account,
         used_by_account=used_by_account,
+        listed_users=bool(user_entries),
+        listed_accounts=bool(account_entries),
     )
 
 
@@ -168,7 +175,7 @@ def _assoc_record(line: str) -> tuple[AssocRecord, tuple[str, int] | None]:
 
 
 def parse_assoc_mgr(text: str) -> AssocMgr:
-    users: dict[str, tuple[int, str | None]] = {}
+    users: dict[str, tuple[int | None, str | None]] = {}
     uids: dict[str, int] = {}
     assocs: list[AssocRecord] = []
     qos: dict[str, QosRecord] = {}
@@ -185,7 +192,7 @@ def parse_assoc_mgr(text: str) -> AssocMgr:
         elif line.startswith("UserName="):
             top = _fields(line)
             name, uid = _name_and_id(top.get("UserName", ""))
-            if uid is not None:
+            if name:
                 users[name] = (uid, top.get("DefAccount") or None)
     for name, uid in uids.items():
         users.setdefault(name, (uid, None))
@@ -233,4 +240,8 @@ def with_qos_definitions(mgr: AssocMgr, sacctmgr_text: str) -> AssocMgr:
 def lacks_list_limits(mgr: AssocMgr, name: str) -> bool:
     """Whether assoc_mgr could not show `name`'s per-user or per-account limits (no entries yet)."""
     record = mgr.qos.get(name)
-    return record is not None and (not record.used_by_uid or not record.used_by_account)
+    if record is None:
+        return False
+    return (record.per_user is None and not record.listed_users) or (
+        record.per_account is None and not record.listed_accounts
+    )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,10 +20,13 @@ from urllib.parse import urlsplit
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import make_url
 
 from backends.k8s.cluster import _LISTS as BACKEND_LISTS
 from backends.slurm.settings import SlurmSettings
+from bot.metrics_http import serve_health
+from bot.settings import MetricsSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = ROOT / "deploy" / "k8s"
@@ -257,7 +262,6 @@ def test_vllm_service_selects_the_vllm_pods_on_port_8000() -> None:
 def test_the_bot_is_configured_for_the_in_cluster_vllm_and_runs_as_the_image_user() -> None:
     deployment = k8s_object("Deployment", "gpu-concierge")
     pod = deployment["spec"]["template"]["spec"]
-    assert deployment["spec"]["replicas"] == 1  # one tracker, one message per state change
     account = k8s_object("ServiceAccount", pod["serviceAccountName"])
 
     (container,) = pod["containers"]
@@ -298,5 +302,71 @@ def test_rbac_lets_the_bot_impersonate_and_read_what_the_backend_lists() -> None
     for prefix, plural in BACKEND_LISTS.values():
         group = "" if prefix == "/api/v1" else prefix.split("/")[2]
         assert {(group, plural, "get"), (group, plural, "list")} <= granted, plural
-    # Writes go out as the person: the bot's own account creates and deletes nothing.
-    assert not {verb for _, _, verb in granted} & {"create", "update", "patch", "delete"}
+    # Writes go out as the person: the bot's own account creates and deletes nothing. Least
+    # privilege: it reads, and impersonates people and their groups, nothing else.
+    assert {verb for _, _, verb in granted} <= {"get", "list", "watch", "impersonate"}
+    assert {(g, r) for g, r, verb in granted if verb == "impersonate"} == {("", "users"), ("", "groups")}
+
+
+def test_two_bots_roll_one_at_a_time_with_probes_on_the_port_the_bot_serves() -> None:
+    deployment = k8s_object("Deployment", "gpu-concierge")
+    spec = deployment["spec"]
+    assert (
+        spec["replicas"] == 2
+    )  # safe: once-only claims and the schedule's lease (tests/e2e/test_serve_replicas.py)
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    [container] = spec["template"]["spec"]["containers"]
+    [port] = container["ports"]
+    assert port == {"name": "metrics", "containerPort": MetricsSettings().port}
+    probes = {
+        kind: container[kind]["httpGet"] for kind in ("livenessProbe", "readinessProbe", "startupProbe")
+    }
+    assert probes["livenessProbe"] == {"path": "/healthz", "port": "metrics"}
+    assert probes["readinessProbe"] == {"path": "/readyz", "port": "metrics"}
+    assert probes["startupProbe"]["path"] == "/healthz"
+    # The limit is about twice the measured peak (175 MB posting a digest with its chart, +33 MB under
+    # bench/slack_ack.py's burst); the request covers the peak.
+    resources = container["resources"]
+    assert quantity_mib(resources["requests"]["memory"]) >= 210
+    assert quantity_mib(resources["limits"]["memory"]) >= 2 * 210
+
+    budget = k8s_object("PodDisruptionBudget", "gpu-concierge")
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    service = k8s_object("Service", "gpu-concierge-metrics")
+    assert service["spec"]["selector"] == spec["selector"]["matchLabels"]
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+
+
+def test_the_bots_probe_server_answers_on_the_paths_the_manifest_names() -> None:
+    """The probes' paths are answered by bot/metrics_http.py (a renamed path fails here), /readyz
+    with 503 and the reason while the bot is not ready."""
+    [container] = k8s_object("Deployment", "gpu-concierge")["spec"]["template"]["spec"]["containers"]
+    problem: list[str | None] = [None]
+    server = serve_health(CollectorRegistry(), "127.0.0.1", 0, lambda: problem[0])
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+            with urllib.request.urlopen(base + container[kind]["httpGet"]["path"], timeout=5) as answer:
+                assert answer.status == 200, kind
+        problem[0] = "the database is unreachable"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + container["readinessProbe"]["httpGet"]["path"], timeout=5)
+        assert refused.value.code == 503
+        assert b"the database is unreachable" in refused.value.read()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_compose_checks_the_bot_is_ready(compose: dict[str, Any]) -> None:
+    check = " ".join(compose["services"]["concierge"]["healthcheck"]["test"])
+    assert f"127.0.0.1:{MetricsSettings().port}/readyz" in check
+
+
+def quantity_mib(text: str) -> float:
+    units = {"Mi": 1, "Gi": 1024}
+    return float(text[:-2]) * units[text[-2:]]

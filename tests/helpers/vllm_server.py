@@ -25,10 +25,7 @@ import pytest
 from bot.llm.settings import LlmSettings
 
 SCRIPT = Path(__file__).parents[2] / "scripts" / "local-vllm.sh"
-HOW_TO_START = (
-    "no vLLM server: start it with `scripts/local-vllm.sh up` (installs vLLM for CPU and a 135M model "
-    "once: ~4 min, 3.5 GB; then ~1 min to start)"
-)
+FIRST_START = "the first `up` installs vLLM for CPU and a 135M model: ~4 min, 3.5 GB; a start takes ~1 min"
 REQUIRE_VARIABLE = "CONCIERGE_REQUIRE_VLLM"
 WAIT_VARIABLE = "CONCIERGE_VLLM_WAIT_S"
 # A 135M model on 2 CPU cores answers in 2-7 s, more while the rest of the suite runs beside it.
@@ -121,7 +118,8 @@ def wait_for_local_vllm() -> LocalVllm:
         logs = _tail(now.values.get("script_log")) + _tail(now.values.get("log"))
         if now.code != _STARTING:
             failed = "failed" in now.said  # the last `up` failed: its logs say why
-            _unavailable(f"{HOW_TO_START} ({now.said}){logs if failed else ''}")
+            said = now.said.removeprefix("local-vllm: ") or "scripts/local-vllm.sh status failed"
+            _unavailable(f"no real vLLM server ({said}; {FIRST_START}){logs if failed else ''}")
         if time.monotonic() > deadline:
             pytest.fail(f"vLLM was still starting after {limit:g} s ({WAIT_VARIABLE}): {now.said}{logs}")
         time.sleep(2)

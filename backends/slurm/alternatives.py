@@ -47,10 +47,18 @@ def _matches_type(pool: GpuPool, gpu_type: str | None) -> bool:
     return gpu_type is None or (pool.gpu_type or "").lower() == gpu_type.lower()
 
 
+def _id_order(job_id: str) -> tuple[int, ...]:
+    """`123` and `123_4` as numbers, for Slurm's tie-break (job_scheduler.c sort_job_queue2)."""
+    return tuple(int(part) if part.isdigit() else 0 for part in job_id.split("_"))
+
+
 def jobs_ahead(job: SlurmJob, queue: Sequence[SlurmJob]) -> list[SlurmJob]:
-    """Pending jobs in the same partition that Slurm will consider first (higher priority)."""
+    """Pending jobs in the same partition that Slurm will consider first: a higher priority, or the
+    same priority and an earlier id (multifactor gives one person's jobs submitted together equal
+    priorities; Slurm then serves them by increasing job id)."""
     if job.priority is None:
         return []
+    mine = _id_order(job.job_id)
     return [
         other
         for other in queue
@@ -58,7 +66,10 @@ def jobs_ahead(job: SlurmJob, queue: Sequence[SlurmJob]) -> list[SlurmJob]:
         and other.state is JobState.PENDING
         and other.partition == job.partition
         and other.priority is not None
-        and other.priority > job.priority
+        and (
+            other.priority > job.priority
+            or (other.priority == job.priority and _id_order(other.job_id) < mine)
+        )
     ]
 
 

@@ -546,3 +546,17 @@ def test_priority_factors_from_the_captured_sprio() -> None:
         "First in line is job 10 (bob) with 3386, ahead mostly by fair share (3333 against 1667): its "
         "fair-share factor is 0.33, yours 0.17."
     )
+
+
+def test_a_job_of_equal_priority_and_an_earlier_id_is_ahead() -> None:
+    # Multifactor gives one person's jobs submitted together equal priorities; Slurm then serves them
+    # by increasing job id (job_scheduler.c sort_job_queue2).
+    queue = _queue_with(
+        _running("gres:gpu:a100:2", 30, nodes="vm"),
+        _job(2, "Resources", priority=7, start=0, gres="gres:gpu:a100:2", minutes=60),
+        _job(3, "Priority", priority=7, start=0, gres="gres:gpu:a100:2", minutes=60),
+    )
+    _, _, later, _, _ = explain("3", {"squeue": queue, "sinfo": SINFO})
+    assert "1 pending job has a higher priority in partition gpu" in later
+    _, _, earlier, _, _ = explain("2", {"squeue": queue, "sinfo": SINFO})
+    assert "No pending job is ahead of it" in earlier

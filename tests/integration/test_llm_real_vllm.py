@@ -2,7 +2,8 @@
 
 vLLM's CPU build serves SmolLM2-135M-Instruct through its OpenAI API, and the product talks to it
 as it would to vLLM on a GPU: its own settings, its LangChain client (`json_schema`
-response_format, constrained decoding), its routing, grounding, engine and policy. A 135M model
+response_format, constrained decoding), its routing, grounding, engine and policy, and its
+phrasing of why a job waits (plain text). A 135M model
 reads requests badly, so what is checked is the plumbing, not accuracy: the server accepts every
 request the product sends (no 4xx, no field silently ignored), its constrained answers fit our
 schema, whatever it says is either grounded and judged by the policy or asked back, and each way
@@ -22,15 +23,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai import LengthFinishReasonError
 
 from backends.errors import PolicyDenied, RequestInvalid
-from backends.types import Identity, Intent, IntentKind, JobRequest, Target
+from backends.types import (
+    GpuPool,
+    Identity,
+    Intent,
+    IntentKind,
+    JobRequest,
+    PendingCode,
+    PendingReason,
+    Target,
+)
 from bot.engine import Concierge
-from bot.llm.client import INVALID_ANSWER, AssistantAnswerInvalid, LlmReader
+from bot.llm.client import INVALID_ANSWER, AssistantAnswerInvalid, LlmReader, chat_model_from
 from bot.llm.grounding import check_intent_grounding
 from bot.llm.output import InvalidModelOutput
+from bot.llm.phrasing import facts_text, invented_facts, phrase_why
 from bot.llm.prompts import ConversationSoFar
 from bot.llm.routing import Routed, RoutedUnderstanding
+from bot.llm.settings import PhrasingSettings
 from bot.store import Store
 from bot.understanding.grammar import HIGH_CONFIDENCE, understand_with_confidence
 from policies import load_policy
@@ -107,7 +120,9 @@ def test_whatever_the_model_reads_is_grounded_and_judged_or_asked_back(
 ) -> None:
     store = Store(sqlite_url)
     store.migrate()
-    reader = RecordingReader.from_settings(vllm.settings())
+    # The whole answer is ~130 tokens; a string the model runs on (it happens: "namespace": "k8s-1-1-1…")
+    # stops at max_tokens, and 256 of them cost half the time of the default 512.
+    reader = RecordingReader.from_settings(vllm.settings(max_tokens=256))
     assert isinstance(reader, RecordingReader)
     routing = RoutedUnderstanding(reader, fast_path=False)  # every text to the model
     routed: list[Routed] = []
@@ -124,8 +139,8 @@ def test_whatever_the_model_reads_is_grounded_and_judged_or_asked_back(
         for text in texts:
             reading = concierge.read(text)
             answer = routed[-1]
-            # The server answered, and the answer fit the schema: the model's reading was used (as it
-            # is, or turned into a question), or JobRequest's limits refused it and the grammar read.
+            # The server answered: the model's reading was used (as it is, or turned into a question),
+            # or it did not fit the request form (see below) and the grammar read the text.
             assert answer.source == "llm" or answer.degraded == INVALID_ANSWER, answer
             if answer.unsupported:  # asked back, naming what the words do not state
                 assert reading.intent.kind == IntentKind.UNKNOWN and reading.intent.message
@@ -148,8 +163,12 @@ def test_whatever_the_model_reads_is_grounded_and_judged_or_asked_back(
     finally:
         store.close()
     assert statuses(vllm, mark, len(texts)) == [200] * len(texts)
-    for outcome in reader.outcomes:  # schema-valid: a refusal is JobRequest's limits, never the shape
-        assert isinstance(outcome, Intent) or isinstance(outcome.__cause__, InvalidModelOutput), outcome
+    # Constrained decoding keeps the shape, not the length: an answer is schema-valid (a refusal is
+    # JobRequest's limits), or a string ran on until max_tokens cut it; never a shape that does not fit.
+    for outcome in reader.outcomes:
+        why = outcome.__cause__ if isinstance(outcome, Exception) else None
+        fits = isinstance(outcome, Intent) or isinstance(why, InvalidModelOutput | LengthFinishReasonError)
+        assert fits, outcome
     submitted = [plan.identity for backend in backends.values() for plan in backend.submitted]
     assert set(submitted) <= {alice()}
     print(f"\nreal vLLM readings: {[(r.source, r.intent.kind.value, len(r.unsupported)) for r in routed]}")
@@ -215,6 +234,31 @@ def test_a_first_token_slower_than_the_timeout_is_abandoned_and_the_server_keeps
         INVALID_ANSWER,
     )
     assert statuses(vllm, mark, 1) == [200]
+
+
+def test_why_a_job_waits_is_phrased_from_the_facts_or_left_to_the_template(vllm: LocalVllm) -> None:
+    # The other request the product sends: plain text, no response_format, through the same client.
+    reasons = [
+        PendingReason(
+            code=PendingCode.INSUFFICIENT_GPU,
+            raw="Resources",
+            sentence="It waits for 4 free a100 GPUs; 2 are free now.",
+            alternatives=("2 a100 GPUs would start now",),
+        )
+    ]
+    pools = [GpuPool(backend="slurm", pool="gpu", gpu_type="a100", total=8, allocated=6)]
+    chat = chat_model_from(vllm.settings(max_tokens=96))  # a few sentences: keeps the call short
+    mark = vllm.mark()
+
+    phrased = phrase_why("1234", reasons, pools, chat, PhrasingSettings(timeout_s=60))
+
+    assert statuses(vllm, mark, 1) == [200]
+    if phrased.source == "model":  # shown only when it says nothing the facts do not
+        assert invented_facts(phrased.text, facts_text("1234", reasons, pools)) == []
+    else:
+        assert phrased.fallback_reason is not None
+        assert phrased.fallback_reason.startswith(("the model's answer has", "the model's answer was"))
+    print(f"\nreal vLLM phrasing ({phrased.source}, {phrased.fallback_reason}): {phrased.text!r}")
 
 
 def test_llama_cpps_json_object_form_is_accepted_but_not_constrained_by_vllm(vllm: LocalVllm) -> None:

@@ -293,7 +293,8 @@ def test_concierge_eval_with_llm_prints_the_three_columns(vllm: LocalVllm, tmp_p
     rows = {line[:24].strip(): re.findall(r"\d+(?:\.\d+)?(?:%| ms)?", line[24:]) for line in lines[2:]}
     # Model only asks the model for both cases; the routing only for the one the grammar is unsure of.
     assert rows["model calls"] == ["0", "2", "1"]
-    assert rows["fell back to grammar"] == ["0", "0", "0"]
+    # Model only never falls back; the routing does when the answer does not fit (e.g. cut at max_tokens).
+    assert rows["fell back to grammar"][:2] == ["0", "0"] and rows["fell back to grammar"][2] in ("0", "1")
     assert all(len(figures) == 3 for figures in rows.values()), rows
     assert statuses(vllm, mark, 3) == [200, 200, 200]
 

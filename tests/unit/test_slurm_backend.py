@@ -560,3 +560,25 @@ def test_a_job_of_equal_priority_and_an_earlier_id_is_ahead() -> None:
     assert "1 pending job has a higher priority in partition gpu" in later
     _, _, earlier, _, _ = explain("2", {"squeue": queue, "sinfo": SINFO})
     assert "No pending job is ahead of it" in earlier
+
+
+def test_room_under_a_limit_is_offered_as_what_would_start_sooner() -> None:
+    queue = _queue_with(
+        _job(
+            2,
+            "AssocGrpGRES",
+            priority=8,
+            start=0,
+            gres="gres:gpu:a100:2",
+            minutes=60,
+            qos="normal",
+            account="physics",
+        ),
+    )
+    limits = (FIXTURES / "assoc-mgr-22.05-constructed.txt").read_text()
+    _, _, sentence, alternatives, _ = explain("2", {"squeue": queue, "scontrol": limits})
+    assert sentence.endswith(
+        " Account physics allows 3 GPUs at once for all its jobs together; 2 are in use: ask for 1 or "
+        "wait for one to end."
+    )
+    assert alternatives == ("1 GPU fits that limit now: cancel this job and ask for 1",)

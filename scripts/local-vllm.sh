@@ -297,7 +297,7 @@ cmd_status() {
     else
         log "down: no vLLM server on $URL; start it with scripts/local-vllm.sh up"
     fi
-    printf 'script_log=%s\nlog=%s\n' "$SCRIPT_LOG" "$SERVER_LOG"
+    printf 'script_log=%s\ninstall_log=%s\nlog=%s\n' "$SCRIPT_LOG" "$STATE/install.log" "$SERVER_LOG"
     return 1
 }
 

@@ -115,7 +115,7 @@ def wait_for_local_vllm() -> LocalVllm:
         now = status()
         if now.code == _UP:
             return LocalVllm(now.values["url"], now.values["model"], Path(now.values["log"]))
-        logs = _tail(now.values.get("script_log")) + _tail(now.values.get("log"))
+        logs = "".join(_tail(now.values.get(name)) for name in ("script_log", "install_log", "log"))
         if now.code != _STARTING:
             failed = "failed" in now.said  # the last `up` failed: its logs say why
             said = now.said.removeprefix("local-vllm: ") or "scripts/local-vllm.sh status failed"

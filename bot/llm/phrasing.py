@@ -10,7 +10,7 @@ sentences. It is never asked, and never trusted, to know anything itself:
   facts name, and every date or clock time must be written in the facts as such. "Your job should
   start in about 2 hours" when the facts give no 2 is an invented number, and a person would plan
   around it;
-- any failure (an exception, a timeout, an empty or overlong answer, a failed check) gives the plain
+- any failure (an exception, a timeout, an empty, overlong or cut-off answer, a failed check) gives the plain
   template, the same text the CLI and the Slack door print without a model (`bot.text_render.reasons`),
   so the answer is never worse than without the model, and `Phrased.source` says which one it is.
 
@@ -126,6 +126,10 @@ class _Deadline(Exception):
     pass
 
 
+class _CutOff(Exception):
+    """The model stopped at its token limit: the end of what it meant to say is missing."""
+
+
 def _within(seconds: float, call: Callable[[], str]) -> str:
     """`call()`'s result, or `_Deadline` when it takes longer than `seconds` (it is then abandoned)."""
     outcome: list[str] = []
@@ -151,6 +155,8 @@ def _within(seconds: float, call: Callable[[], str]) -> str:
 def _answer_text(chat: ChatModel, messages: list[BaseMessage]) -> str:
     if isinstance(chat, BaseChatModel):
         reply = chat.invoke(messages)
+        if reply.response_metadata.get("finish_reason") == "length":
+            raise _CutOff
         if isinstance(reply.content, str):
             return reply.content
         return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in reply.content)
@@ -182,6 +188,8 @@ def phrase_why(
         answer = _within(settings.timeout_s, lambda: _answer_text(chat, messages)).strip()
     except _Deadline:
         return fallback(f"the model did not answer within {settings.timeout_s:g} s")
+    except _CutOff:  # a sentence cut in half reads as a whole one, and may say the opposite
+        return fallback("the model's answer was cut off at its token limit")
     except Exception as e:  # any client failure: the template is always a good answer
         return fallback(f"the model failed: {type(e).__name__}")
     if not answer:

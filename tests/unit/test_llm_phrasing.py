@@ -197,7 +197,7 @@ class _ChatCompletions(BaseHTTPRequestHandler):
                 "object": "chat.completion",
                 "created": 0,
                 "model": body["model"],
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": self.server.finish_reason}],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             }
         data = json.dumps(payload).encode()
@@ -213,6 +213,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _ChatCompletions)
         self.reply = GOOD
         self.status = 200
+        self.finish_reason = "stop"
         self.bodies: list[dict[str, Any]] = []
 
 
@@ -248,6 +249,15 @@ def test_chat_openai_invention_over_http_falls_back(server: _Server) -> None:
     server.reply = "Job 4242 should start within 45 minutes."
     phrased = phrase_why(JOB, REASONS, POOLS, chat_openai(server.server_address[1]))
     assert phrased == Phrased(TEMPLATE, "template", "the model's answer has what the facts do not say: 45")
+
+
+def test_an_answer_cut_off_at_the_token_limit_falls_back(server: _Server) -> None:
+    """vLLM ends a reply that reached max_tokens with finish_reason "length" (seen on the real server:
+    tests/integration/test_llm_real_vllm.py); what is left may pass every check and still mislead."""
+    server.reply = GOOD.split(".")[0]  # the first sentence: keeps to the facts, and stops there
+    server.finish_reason = "length"
+    phrased = phrase_why(JOB, REASONS, POOLS, chat_openai(server.server_address[1]))
+    assert phrased == Phrased(TEMPLATE, "template", "the model's answer was cut off at its token limit")
 
 
 def test_chat_openai_http_error_falls_back(server: _Server) -> None:

@@ -250,8 +250,15 @@ ensure_munge() {
         sleep 1
     fi
     rm -f /run/munge/munged.pid
-    # --force: a stale socket from a dead munged would otherwise block start.
-    runuser -u munge -- /usr/sbin/munged --force
+    # --force: a stale socket from a dead munged would otherwise block start. No descriptors
+    # beyond 0-2: a caller's `flock /tmp/slurm.lock` would otherwise stay held by munged.
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            ((fd > 2)) && eval "exec ${fd}>&-"
+        done
+        exec runuser -u munge -- /usr/sbin/munged --force
+    ) </dev/null
     local i
     for ((i = 0; i < 50; i++)); do
         munge_ok && return 0

@@ -25,8 +25,10 @@ Workload = Literal["batch", "service"]
 
 # A name, partition, account, qos or namespace: printable, one line, no shell or YAML specials
 # that could change meaning when a backend places it in a script header or a manifest.
-SafeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
-GPU_TYPE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+NAME_MAX_CHARS = 128
+SafeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_CHARS)]
+GPU_TYPE_MAX_CHARS = 32
+GPU_TYPE_PATTERN = re.compile(rf"^[a-z0-9][a-z0-9_.-]{{0,{GPU_TYPE_MAX_CHARS - 1}}}$")
 MIG_PATTERN = re.compile(r"^\d+g\.\d+gb$")
 
 
@@ -213,6 +215,8 @@ class JobEnding(BaseModel):
     output_path: str | None = None  # the file its output went to (Slurm's StdOut), as the node wrote it
     reason: str | None = None  # the scheduler's word for the end ("OOMKilled", "DeadlineExceeded", …)
     message: str | None = None  # the scheduler's message (Kubernetes: the log's last lines on error)
+    elapsed_seconds: int | None = None  # how long it ran, from accounting (Slurm: sacct ElapsedRaw)
+    gpu_hours: float | None = None  # GPUs allocated × time it ran, from accounting (AllocTRES gres/gpu)
 
 
 class GpuAsk(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backends.errors import RequestInvalid
-from backends.types import Intent, IntentKind, JobRequest
+from backends.types import GPU_TYPE_MAX_CHARS, NAME_MAX_CHARS, Intent, IntentKind, JobRequest
 from bot.understanding.gpu_models import canonical_gpu_type
 from bot.understanding.grammar import QUERY_FILTER_FIELDS
 
@@ -29,6 +29,15 @@ DEFAULT_QUESTION = (
     "I could not tell what you need. Say how many GPUs of which type, for how long, and what to run, "
     'e.g. "2 A100s for 4 hours to run python3 train.py", or ask about a job ("why is 1234 pending?").'
 )
+
+
+# Strings carry a bound, sent in the schema as maxLength: vLLM's constrained decoding holds to it
+# (a 135M model otherwise wrote one namespace until max_tokens, ~20 s on CPU). A value cut there
+# stands inside a longer word of the text, and grounding takes only whole tokens, so it is asked
+# back. Not the command: grounding finds a command as any stretch of the text, so a cut one would
+# pass; a runaway command ends at max_tokens, which is a fallback of its own.
+LONG_VALUE_MAX_CHARS = 512  # an image reference or a model id
+QUESTION_MAX_CHARS = 500
 
 
 class ModelReading(BaseModel):
@@ -44,9 +53,13 @@ class ModelReading(BaseModel):
         description="service for deploy/serve/endpoint/replicas/port; batch for run/train/job"
     )
     gpus: int | None = Field(description="GPUs per node or per replica, only when the person said it")
-    gpu_type: str | None = Field(description="lowercase family: a100 h100 h200 v100 t4 l4 l40s a10 ...")
+    gpu_type: str | None = Field(
+        max_length=GPU_TYPE_MAX_CHARS, description="lowercase family: a100 h100 h200 v100 t4 l4 l40s a10 ..."
+    )
     gpu_memory_gb: int | None = Field(description="minimum memory per GPU in GB, when stated")
-    mig_profile: str | None = Field(description="MIG slice such as 1g.10gb or 3g.40gb")
+    mig_profile: str | None = Field(
+        max_length=GPU_TYPE_MAX_CHARS, description="MIG slice such as 1g.10gb or 3g.40gb"
+    )
     shared: bool = Field(description="true only when a shared or time-sliced GPU is asked for")
     cpu_only: bool = Field(description="true only when the person says CPU only / no GPU")
     nodes: int | None = Field(description="number of nodes, when stated")
@@ -54,17 +67,23 @@ class ModelReading(BaseModel):
     time_limit_minutes: int | None = Field(description="wall time in minutes: 4h is 240")
     cpus: int | None = Field(description="CPU cores per task or replica")
     memory_gb: int | None = Field(description="host memory per node or replica in GB")
-    partition: str | None = Field(description="Slurm partition, as written")
-    account: str | None = Field(description="Slurm account, as written")
-    qos: str | None = Field(description="Slurm QOS, as written")
-    namespace: str | None = Field(description="Kubernetes namespace, as written")
-    name: str | None = Field(description="job or workload name, as written")
-    image: str | None = Field(description="container image reference, as written")
-    model: str | None = Field(description="model id to serve, as written")
+    partition: str | None = Field(max_length=NAME_MAX_CHARS, description="Slurm partition, as written")
+    account: str | None = Field(max_length=NAME_MAX_CHARS, description="Slurm account, as written")
+    qos: str | None = Field(max_length=NAME_MAX_CHARS, description="Slurm QOS, as written")
+    namespace: str | None = Field(max_length=NAME_MAX_CHARS, description="Kubernetes namespace, as written")
+    name: str | None = Field(max_length=NAME_MAX_CHARS, description="job or workload name, as written")
+    image: str | None = Field(
+        max_length=LONG_VALUE_MAX_CHARS, description="container image reference, as written"
+    )
+    model: str | None = Field(max_length=LONG_VALUE_MAX_CHARS, description="model id to serve, as written")
     port: int | None = Field(description="service port")
     command: str | None = Field(description="the command to run exactly as written, without quotes")
-    job: str | None = Field(description="job id or name that status/why_pending/cancel is about")
-    question: str | None = Field(description="when intent is unknown: one short question to ask back")
+    job: str | None = Field(
+        max_length=NAME_MAX_CHARS, description="job id or name that status/why_pending/cancel is about"
+    )
+    question: str | None = Field(
+        max_length=QUESTION_MAX_CHARS, description="when intent is unknown: one short question to ask back"
+    )
 
 
 # Built once: handing LangChain the class instead makes the openai client rebuild this schema on

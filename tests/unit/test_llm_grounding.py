@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from backends.types import Intent, IntentKind, JobRequest
 from bot.llm.grounding import Unsupported, check_grounding, check_intent_grounding
+from bot.llm.output import READING_SCHEMA
 from bot.understanding.grammar import understand
 
 CASES_FILE = Path(__file__).parent / "data" / "understanding_cases.jsonl"
@@ -425,3 +426,22 @@ def test_a_check_takes_well_under_a_millisecond_once_the_messages_are_read() -> 
         check_grounding(model, said)
     per_check = (time.perf_counter() - started) / len(readings)
     assert per_check < 1e-3
+
+
+def test_the_models_strings_are_bounded_and_a_value_cut_at_its_bound_is_asked_back() -> None:
+    """vLLM holds the model to maxLength (checked on the real server); what it cuts there must not
+    pass as what the person wrote. The command has no bound: a cut command would pass grounding."""
+    properties = READING_SCHEMA["properties"]
+    strings = {
+        name: next(option for option in spec.get("anyOf", [spec]) if option.get("type") == "string")
+        for name, spec in properties.items()
+        if any(option.get("type") == "string" for option in spec.get("anyOf", [spec]))
+    }
+    unbounded = sorted(name for name, spec in strings.items() if not {"maxLength", "enum"} & spec.keys())
+    assert unbounded == ["command"]
+
+    long_namespace = "team-" + "x" * 200
+    text = f"1 gpu for an hour in namespace {long_namespace} to run python a.py"
+    bound = strings["namespace"]["maxLength"]
+    cut = check_grounding(request(namespace=long_namespace[:bound], target="k8s"), [text])
+    assert "namespace" in fields_of(cut)

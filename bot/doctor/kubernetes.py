@@ -21,7 +21,8 @@ def kubernetes_checks(settings: K8sSettings) -> list[Check]:
                 NAME,
                 "reachable with the bot's credentials",
                 e.message,
-                "fix CONCIERGE_K8S__KUBECONFIG / __CONTEXT",
+                "renew the bot's credentials in the kubeconfig CONCIERGE_K8S__KUBECONFIG names "
+                "(or pick another CONCIERGE_K8S__CONTEXT)",
                 e.exit_code,
             )
         ]

@@ -8,9 +8,14 @@ from backends.slurm.settings import SlurmSettings
 from bot.doctor.report import Check, failed, passed
 
 FIXES = {
-    "cli": "see the message; the Slurm commands are found on PATH or in CONCIERGE_SLURM__BIN_DIR",
-    "rest": "check CONCIERGE_SLURM__REST_URL and the token (CONCIERGE_SLURM__REST_TOKEN or "
-    "__REST_TOKEN_COMMAND)",
+    "cli": (
+        "install Slurm's client commands and munge on this host, or set CONCIERGE_SLURM__BIN_DIR (and "
+        "__SLURM_CONF) to where they are; if the controller does not answer, check slurmctld there"
+    ),
+    "rest": (
+        "check CONCIERGE_SLURM__REST_URL (is slurmrestd running?) and the token: CONCIERGE_SLURM__REST_TOKEN "
+        "or __REST_TOKEN_COMMAND"
+    ),
 }
 
 

@@ -106,9 +106,6 @@ def test_metrics_after_a_slack_session(tmp_path: Path) -> None:
     assert status == 200, text
     assert len(answers) == 3
     samples = samples_of(text)
-    print(
-        "\n".join(line for line in text.splitlines() if line.startswith("concierge_") and " 0.0" not in line)
-    )
     requests = {
         (dict(labels)["intent"], dict(labels)["outcome"]): value
         for (name, labels), value in samples.items()

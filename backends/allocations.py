@@ -25,11 +25,13 @@ class GpuAllocation:
     gpus: int
     start: datetime
     end: datetime | None  # None: still running
+    read_at: datetime | None = None  # when accounting was asked: a running job has held its GPUs until then
 
     def hours_within(self, since: datetime, until: datetime) -> float:
-        """GPU-hours this allocation held inside `[since, until)`; a running one counts up to `until`."""
+        """GPU-hours this allocation held inside `[since, until)`; a running one counts up to when it
+        was read (a period that ends in the future counts no future hours)."""
         begin = max(self.start, since)
-        finish = min(self.end or until, until)
+        finish = min(self.end or self.read_at or until, until)
         seconds = (finish - begin).total_seconds()
         return self.gpus * seconds / 3600 if seconds > 0 else 0.0
 

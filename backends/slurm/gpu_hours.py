@@ -15,6 +15,7 @@ slurmrestd driver, whose sacct answers job ids only.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from backends.allocations import GpuAllocation
@@ -96,4 +97,5 @@ def read_gpu_allocations(runner: CommandRunner, since: datetime, until: datetime
         if isinstance(e, BackendUnavailable):
             raise
         raise BackendUnavailable(f"sacct could not be read ({e.message})") from e
-    return parse_allocations(text)
+    read_at = datetime.now(UTC)
+    return [replace(allocation, read_at=read_at) for allocation in parse_allocations(text)]

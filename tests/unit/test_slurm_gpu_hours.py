@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -77,11 +78,14 @@ def test_hours_inside_a_window_count_only_the_overlap() -> None:
     assert done.hours_within(T, window_end) == pytest.approx(2 * 31 / 3600)
     assert running.hours_within(T, window_end) == pytest.approx(39 / 60)  # counted up to the window's end
     assert done.hours_within(window_end, window_end.replace(hour=18)) == 0.0
+    read = replace(running, read_at=datetime(2026, 12, 6, 16, 31, tzinfo=UTC))
+    assert read.hours_within(T, window_end) == pytest.approx(10 / 60)  # held until it was read, not beyond
 
 
 def test_one_sacct_call_for_the_window() -> None:
     fake = FakeSlurm({"sacct": SACCT})
-    read_gpu_allocations(fake, T, T.replace(hour=17))
+    read = read_gpu_allocations(fake, T, T.replace(hour=17))
+    assert read and all(allocation.read_at is not None for allocation in read)
     assert fake.calls == [(sacct_window_argv(T, T.replace(hour=17)), None, None)]
     assert sacct_window_argv(T, T.replace(hour=17))[5:9] == [
         "-S",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal as signals
 
+from backends.durations_text import duration
 from backends.types import JobEnding, JobState
 
 _EXIT_MEANINGS = {
@@ -63,3 +64,19 @@ def ending_sentence(state: JobState, ending: JobEnding | None) -> str | None:
     if not parts:
         return None
     return "; it ".join(parts)
+
+
+def usage_sentence(ending: JobEnding | None) -> str | None:
+    """What the job used, from accounting, said of it ("It …"): "ran 1 h 2 min, 2.07 GPU-hours
+    allocated"; None when the scheduler's accounting said nothing (none kept, or not yet asked)."""
+    if ending is None or ending.elapsed_seconds is None:
+        return None
+    ran = duration(seconds=ending.elapsed_seconds) if ending.elapsed_seconds else "less than a second"
+    said = f"ran {ran}"
+    if ending.gpu_hours:
+        said += (
+            f", {ending.gpu_hours:.2f} GPU-hours allocated"
+            if ending.gpu_hours >= 0.01
+            else ", under 0.01 GPU-hours allocated"
+        )
+    return said

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from backends.durations_text import clock
-from backends.endings import ending_sentence
+from backends.endings import ending_sentence, usage_sentence
 from backends.types import GpuAsk, GpuPool, JobEnding, JobState, JobStatus, PendingReason, Plan
 from bot.answers import (
     Answer,
@@ -232,6 +232,8 @@ def ended(state: JobState, ending: JobEnding | None, output: OutputTail | None =
         lines.append(f"It {said}.")
     if ending is not None and ending.output_path:
         lines.append(f"Output file: {ending.output_path}")
+    if used := usage_sentence(ending):  # after the file: `history` keeps the first 300 characters
+        lines.append(f"It {used} (from the cluster's accounting).")
     if output is not None and output.lines:
         lines.append("Its last lines:" if output.path else "Its last lines, as Kubernetes kept them:")
         lines.extend(f"  | {line}" for line in output.lines)

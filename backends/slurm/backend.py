@@ -3,15 +3,16 @@ the command runner (runner.py) or sent to slurmrestd (rest.py, `slurm.driver: re
 
 Cost per operation (controller RPCs = commands run; FIELD_NOTES asks for the minimum):
   plan 0 · validate 1 (sbatch --test-only) · submit 1 · statuses 1 for any number of jobs ·
+  ended_jobs 1 (sacct, to slurmdbd, for any number of jobs) ·
   queue 1 · capacity 1 · explain 1 (+1 sinfo for reasons alternatives help with, +1 scontrol
   assoc_mgr for GPU-limit reasons, +1 sprio for Priority) · gpu_limits 1 (assoc_mgr) ·
   gpu_allocations 1 (sacct, to slurmdbd) ·
   cancel 2 (squeue for the owner, scancel).
 `squeue --json` is used for every job listing: 22.05 ignores squeue's filters with --json (so we
 filter here), later versions honour `--states=all`/`--user` and simply send less. Jobs squeue no
-longer knows (finished more than MinJobAge ago) are left out of `statuses`; the tracker records
-them as vanished. With accounting (slurmdbd) a site could add `sacct` for their final state; this
-cluster has none (`sacct` says "Slurm accounting storage is disabled").
+longer knows (finished more than MinJobAge ago) are left out of `statuses`; the tracker asks
+`ended_jobs` (accounting.py: one sacct) for them, and records `vanished` only when accounting does
+not know them either (or the cluster keeps none: "Slurm accounting storage is disabled").
 
 Who runs the job: as root (submit_mode auto/uid) every submission carries `--uid`/`--gid` of the
 person's Unix account and `--chdir` defaults to their home; not as root (self) the bot submits only
@@ -38,13 +39,15 @@ from backends.errors import (
     PermissionDenied,
     RequestInvalid,
 )
+from backends.job_accounting import EndedJobs
+from backends.slurm.accounting import read_ended_jobs
 from backends.slurm.accounts import PasswdAccounts, UnixAccount, UnixAccounts
 from backends.slurm.alternatives import jobs_ahead
 from backends.slurm.capacity import SINFO_ARGV, ClusterCapacity, capacity_from_sinfo, pools_sorted
 from backends.slurm.durations import describe_instant, parse_slurm_instant
 from backends.slurm.explanations import NEEDS_CAPACITY, NEEDS_LIMITS, LimitReading, explain_job
 from backends.slurm.gpu_hours import read_gpu_allocations
-from backends.slurm.json_formats import SlurmJob, parse_squeue_json
+from backends.slurm.json_formats import SlurmJob, parse_squeue_json, split_stderr
 from backends.slurm.limit_reading import read_job_limit, read_request_limits
 from backends.slurm.priority import priority_words
 from backends.slurm.rest import SlurmRest
@@ -194,7 +197,9 @@ class SlurmBackend:
         return JobRef(backend="slurm", job_id=match["id"], cluster=match["cluster"])
 
     def _load_jobs(self, extra: Sequence[str] = ()) -> list[SlurmJob]:
-        return parse_squeue_json(self.runner.run([*SQUEUE_ARGV, *extra]))
+        # stderr too: 22.05's squeue --json exits 0 on failures and says why only there (munge).
+        document, stderr = split_stderr(self.runner.run([*SQUEUE_ARGV, *extra], include_stderr=True))
+        return parse_squeue_json(document, stderr)
 
     def statuses(self, refs: Sequence[JobRef]) -> list[JobStatus]:
         if not refs:
@@ -202,6 +207,10 @@ class SlurmBackend:
         wanted = {ref.job_id for ref in refs}
         now = self._clock()
         return [job.to_status(now) for job in self._load_jobs() if job.job_id in wanted]
+
+    def ended_jobs(self, refs: Sequence[JobRef]) -> EndedJobs:
+        """What accounting (slurmdbd) says of jobs, one sacct for all of them (accounting.py)."""
+        return read_ended_jobs(self.runner, refs)
 
     def queue(self, filter: QueueFilter) -> list[JobStatus]:
         extra = [f"--user={filter.user}"] if filter.user else []

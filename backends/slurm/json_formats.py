@@ -352,8 +352,22 @@ class _SqueueDocument(msgspec.Struct):
 _decoder = msgspec.json.Decoder(_SqueueDocument)
 
 
-def parse_squeue_json(text: str | bytes) -> list[SlurmJob]:
-    """Every job in a `squeue --json` document. Raises BackendUnavailable on Slurm-side errors."""
+def split_stderr(text: str) -> tuple[str, str]:
+    """(the JSON document, what squeue printed on stderr after it) of `squeue --json` run with
+    include_stderr: 22.05 exits 0 on failures, and only stderr says why (munge down)."""
+    if text.rstrip().endswith("}"):
+        return text, ""
+    # 22.05 prints the document's closing brace alone on its last line, with no newline after it.
+    end = text.rfind("\n}")
+    end = end + 2 if end >= 0 else text.rfind("}") + 1
+    if end <= 0:
+        return text, ""
+    return text[:end], text[end:]
+
+
+def parse_squeue_json(text: str | bytes, stderr: str = "") -> list[SlurmJob]:
+    """Every job in a `squeue --json` document. Raises BackendUnavailable on Slurm-side errors,
+    with squeue's `stderr` where it says more (munge down)."""
     try:
         with collector_paused():
             document = _decoder.decode(text)
@@ -375,6 +389,14 @@ def parse_squeue_json(text: str | bytes) -> list[SlurmJob]:
         )
         # 22.05 exits 0 with {"errors": [{"description": "Failed while looking for jobs", …}]}
         # when the controller cannot be reached.
+        if "munge" in stderr.lower():
+            said = " / ".join(line.strip() for line in stderr.splitlines() if "munge" in line.lower())
+            raise BackendUnavailable(
+                f"Slurm could not be asked: MUNGE, which proves who is asking, is not answering on "
+                f"this machine ({said}). Ask the cluster administrators to start munged (or to fix "
+                "its key); nothing was changed.",
+                retry_after=30.0,
+            )
         raise BackendUnavailable(
             f"squeue could not list the jobs (Slurm said: {described}); Slurm's controller may be "
             "down or unreachable. Try again in a minute; if it persists, ask the cluster "

@@ -5,7 +5,8 @@ one request (capacity two: nodes and partitions), so `command_count` keeps count
 calls: `squeue --json` → GET jobs (the same document), `sbatch` → POST job/submit as the person,
 `scancel` → DELETE job/{id} as the person, `sinfo` → GET nodes + partitions rendered as sinfo's lines.
 REST has no `sbatch --test-only` (validate says nothing) and no association-manager view (limit
-explanations say so).
+explanations say so). `sacct` → GET /slurmdb/{version}/jobs (rest_accounting.py) where slurmrestd
+loads the slurmdbd plugin; where it does not (404) the answer says it keeps no job accounting.
 
 Who: every request carries X-SLURM-USER-NAME (the person for sbatch --uid=… and scancel as_user,
 else `rest_user` or the bot's Unix user) and a JWT: `rest_token` (SlurmUser/root may act for
@@ -25,11 +26,13 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
 from backends.errors import BackendRejected, BackendUnavailable, ConfigurationError, PermissionDenied
-from backends.slurm import rest_shapes
+from backends.slurm import rest_accounting, rest_shapes
+from backends.slurm.accounting import NO_ACCOUNTING
 from backends.slurm.accounts import PasswdAccounts, UnixAccounts
 from backends.slurm.cli_errors import RETRY_AFTER_S, translate_failure
 from backends.slurm.runner import SYSTEM_PATH
@@ -170,10 +173,29 @@ class SlurmRest:
         if program == "scancel":
             self._versioned(program, "DELETE", f"job/{options[-1]}", user)
             return ""
+        if program == "sacct":
+            return self._sacct(options, user)
         raise BackendUnavailable(
             f"slurmrestd offers no equivalent of `{' '.join(argv[:3])}`; on the cluster, "
             f"`{' '.join(argv)}` shows it"
         )
+
+    def _sacct(self, options: list[str], user: str) -> str:
+        query = rest_accounting.sacct_query(options)
+        if query is None:
+            raise BackendUnavailable(
+                f"slurmrestd offers no equivalent of `sacct {' '.join(options)}` here (only the ended-jobs "
+                "query); on the cluster, that command shows it"
+            )
+        url = rest_accounting.db_path(self.version(), "jobs")
+        try:
+            body = self._request("sacct", "GET", f"{url}?{urlencode(query)}" if query else url, user)
+        except _NotOffered as e:
+            raise BackendUnavailable(
+                f"slurmrestd at {self._settings.rest_url} serves no {url}: it {NO_ACCOUNTING} (load "
+                "its slurmdbd plugin, openapi/dbv0.0.38 on 22.05, to have it)"
+            ) from e
+        return rest_accounting.sacct_lines(body)
 
     def _sbatch(self, options: list[str], script: str, user: str) -> str:
         if "--test-only" in options:

@@ -520,6 +520,8 @@ def track(app: App, once: bool, interval: float | None) -> None:
             )
         for name in result.unavailable:
             echo(f"warning: {name} could not be asked; will retry", err=True)
+        for why in result.accounting_unavailable:
+            echo(f"warning: {why}; jobs that left the queue are asked about again next poll", err=True)
         if once:
             return
         time.sleep(pause)

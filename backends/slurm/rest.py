@@ -4,9 +4,10 @@ The backend and everything above it stay the same; only the wire changes. Each c
 one request (capacity two: nodes and partitions), so `command_count` keeps counting controller
 calls: `squeue --json` → GET jobs (the same document), `sbatch` → POST job/submit as the person,
 `scancel` → DELETE job/{id} as the person, `sinfo` → GET nodes + partitions rendered as sinfo's lines.
-REST has no `sbatch --test-only` (validate says nothing) and no association-manager view (limit
-explanations say so). `sacct` → GET /slurmdb/{version}/jobs (rest_accounting.py) where slurmrestd
-loads the slurmdbd plugin; where it does not (404) the answer says it keeps no job accounting.
+REST has no `sbatch --test-only` (validate says nothing) and no sprio; `scontrol show assoc_mgr` is
+answered from the slurmdbd plugin's QOS and associations (rest_limits.py: the limits, not their
+use). `sacct` → GET /slurmdb/{version}/jobs (rest_accounting.py) where slurmrestd loads the slurmdbd
+plugin; where it does not (404) the answer says it keeps no job accounting.
 
 Who: every request carries X-SLURM-USER-NAME (the person for sbatch --uid=… and scancel as_user,
 else `rest_user` or the bot's Unix user) and a JWT: `rest_token` (SlurmUser/root may act for
@@ -31,7 +32,7 @@ from urllib.parse import urlencode
 import httpx
 
 from backends.errors import BackendRejected, BackendUnavailable, ConfigurationError, PermissionDenied
-from backends.slurm import rest_accounting, rest_shapes
+from backends.slurm import rest_accounting, rest_limits, rest_shapes
 from backends.slurm.accounting import NO_ACCOUNTING
 from backends.slurm.accounts import PasswdAccounts, UnixAccounts
 from backends.slurm.cli_errors import RETRY_AFTER_S, translate_failure
@@ -175,6 +176,8 @@ class SlurmRest:
             return ""
         if program == "sacct":
             return self._sacct(options, user)
+        if program == "scontrol" and "assoc_mgr" in options:
+            return self._assoc_mgr(options, user)
         raise BackendUnavailable(
             f"slurmrestd offers no equivalent of `{' '.join(argv[:3])}`; on the cluster, "
             f"`{' '.join(argv)}` shows it"
@@ -196,6 +199,23 @@ class SlurmRest:
                 "its slurmdbd plugin, openapi/dbv0.0.38 on 22.05, to have it)"
             ) from e
         return rest_accounting.sacct_lines(body)
+
+    def _assoc_mgr(self, options: list[str], user: str) -> str:
+        """`scontrol show assoc_mgr` from the slurmdbd plugin's QOS and associations (rest_limits.py):
+        the limits as defined, without the use the controller counts (summed from the queue)."""
+        person = next((o.removeprefix("users=") for o in options if o.startswith("users=")), None)
+        version = self.version()
+        try:
+            qos = self._request("scontrol", "GET", rest_accounting.db_path(version, "qos"), user)
+            associations = self._request(
+                "scontrol", "GET", rest_accounting.db_path(version, "associations"), user
+            )
+        except _NotOffered as e:
+            raise BackendUnavailable(
+                f"slurmrestd at {self._settings.rest_url} serves no slurmdbd QOS or associations (load "
+                "its slurmdbd plugin, openapi/dbv0.0.38 on 22.05, to have them)"
+            ) from e
+        return rest_limits.assoc_mgr_lines(qos, associations, person)
 
     def _sbatch(self, options: list[str], script: str, user: str) -> str:
         if "--test-only" in options:

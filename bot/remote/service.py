@@ -33,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from backends.errors import ConciergeError, RequestInvalid
+from bot.aio_server import AioServer, Stop
 from bot.remote import protocol
 from bot.remote.handlers import LoginDoor, error_envelope
 from bot.remote.munge import CredentialRefused, vouched_by_munged
@@ -49,56 +50,25 @@ _STATUS_BY_EXIT = {2: 400, 3: 403, 4: 404, 5: 422, 6: 503, 7: 500}
 SIGNED = {"protocol": protocol.PROTOCOL}  # every answer names it: the CLI takes no other server's JSON
 
 
-class LoginService:
-    """Serves `door` like socketserver's servers: serve_forever, shutdown, server_close. The socket
-    is bound at construction, so `server_port` is known before serving (port 0 = any)."""
+class LoginService(AioServer):
+    """Serves `door` like socketserver's servers (bot/aio_server.py)."""
 
     def __init__(self, door: LoginDoor, settings: LoginServiceSettings) -> None:
+        super().__init__(settings.host, settings.port)
         self._door = door
         self._settings = settings
-        self._socket = socket.create_server((settings.host, settings.port))
         self.url = settings.public_url(self.server_port)
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="login-service")
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._stopping = False
-        self._stopped = threading.Event()
 
-    @property
-    def server_port(self) -> int:
-        return int(self._socket.getsockname()[1])
-
-    def serve_forever(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        finally:
-            self._stopped.set()
-
-    def start(self) -> threading.Thread:
+    def start(self, name: str = "login-service") -> threading.Thread:
         """`serve_forever` on a daemon thread (beside Slack's door in `serve`)."""
-        thread = threading.Thread(target=self.serve_forever, name="login-service", daemon=True)
-        thread.start()
-        return thread
-
-    def shutdown(self) -> None:
-        with self._lock:
-            self._stopping = True
-            loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None:
-            loop.call_soon_threadsafe(stop.set)
-            self._stopped.wait()
+        return super().start(name)
 
     def server_close(self) -> None:
-        self._socket.close()
+        super().server_close()
         self._pool.shutdown(wait=True)
 
-    async def _serve(self) -> None:
-        stop = asyncio.Event()
-        with self._lock:
-            if self._stopping:
-                return
-            self._loop, self._stop = asyncio.get_running_loop(), stop
+    async def _listen(self, sock: socket.socket) -> Stop:
         site = web.Application(client_max_size=self._settings.max_body_bytes)
         for path in protocol.PATHS:
             site.router.add_post(path, self._answer)
@@ -112,14 +82,9 @@ class LoginService:
             shutdown_timeout=SHUTDOWN_S,
         )
         await runner.setup()
-        await web.SockSite(runner, self._socket).start()
+        await web.SockSite(runner, sock).start()
         log.info("login service listening on %s (credentials must name %s)", self.server_port, self.url)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
-            with self._lock:
-                self._loop = self._stop = None
+        return runner.cleanup
 
     async def _answer(self, request: web.Request) -> web.Response:
         too_large = RequestInvalid(

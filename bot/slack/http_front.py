@@ -40,7 +40,6 @@ import asyncio
 import json
 import logging
 import socket
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_sdk.signature import SignatureVerifier
 
+from bot.aio_server import AioServer, Stop
 from bot.slack.http_connections import CappedConnections
 from bot.slack.http_settings import HttpEdgeSettings
 from bot.slack.replays import Replays, request_key
@@ -169,11 +169,8 @@ def _form_fields(body: str) -> dict[str, str]:
     return dict(part.partition("=")[::2] for part in body.split("&"))
 
 
-class HttpFront:
-    """Serves `app` on host:port like socketserver's servers: serve_forever, shutdown, server_close.
-
-    The socket is bound at construction, so `server_port` is known before serving (port 0 = any).
-    """
+class HttpFront(AioServer):
+    """Serves `app` on host:port like socketserver's servers (bot/aio_server.py)."""
 
     def __init__(
         self,
@@ -199,48 +196,17 @@ class HttpFront:
         self._edge = edge or HttpEdgeSettings()
         self.connections = CappedConnections(self._edge.max_connections)
         self._held = HeldForLull(self._dispatch_later, quiet_s, longest_hold_s)
-        self._socket = socket.create_server((host, port), backlog=self._edge.backlog)
+        super().__init__(host, port, backlog=self._edge.backlog)
         self._deferred = ThreadPoolExecutor(DEFERRED_WORKERS, thread_name_prefix="slack-dispatch")
         self._inline = ThreadPoolExecutor(INLINE_WORKERS, thread_name_prefix="slack-inline")
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._stopping = False
-        self._stopped = threading.Event()
-
-    @property
-    def server_port(self) -> int:
-        return int(self._socket.getsockname()[1])
-
-    def serve_forever(self) -> None:
-        """Blocks, answering requests until `shutdown()` is called from another thread."""
-        try:
-            asyncio.run(self._serve())
-        finally:
-            self._stopped.set()
-
-    def shutdown(self) -> None:
-        """Stops `serve_forever` and waits until it has returned (at once when it never ran)."""
-        with self._lock:
-            self._stopping = True
-            loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None:
-            loop.call_soon_threadsafe(stop.set)
-            self._stopped.wait()
 
     def server_close(self) -> None:
         """Closes the socket and lets the requests already acknowledged reach Bolt."""
-        self._socket.close()
+        super().server_close()
         self._deferred.shutdown(wait=True)
         self._inline.shutdown(wait=True)
 
-    async def _serve(self) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._stopping:
-                return
-            self._loop, self._stop = loop, stop
+    async def _listen(self, sock: socket.socket) -> Stop:
         site = web.Application(client_max_size=self._edge.max_body_bytes)
         site.router.add_post(self._path, self._answer, expect_handler=self._expect)
         runner = web.AppRunner(
@@ -256,15 +222,15 @@ class HttpFront:
         await runner.setup()
         assert runner.server is not None  # set by setup()
         factory = self.connections.protocol_factory(runner.server)
-        listening = await loop.create_server(factory, sock=self._socket, backlog=self._edge.backlog)
-        try:
-            await stop.wait()
-        finally:
+        loop = asyncio.get_running_loop()
+        listening = await loop.create_server(factory, sock=sock, backlog=self._edge.backlog)
+
+        async def stop() -> None:
             listening.close()
             self._held.release_all()  # Slack has their 200s: they must still reach Bolt
             await runner.cleanup()
-            with self._lock:
-                self._loop = self._stop = None
+
+        return stop
 
     async def _expect(self, request: web.Request) -> web.StreamResponse | None:
         """`Expect: 100-continue`: a body over the cap gets its 413 instead of the go-ahead."""

@@ -28,6 +28,9 @@ from policies import Verdict, load_policy
 from tests.slurm_cluster import LocalSlurm
 
 pytestmark = pytest.mark.slurm
+# Over slurmrestd the limits come from its slurmdbd plugin (openapi/dbv0.0.38) and their use from the
+# queue: the same sentences.
+BOTH_DRIVERS = pytest.mark.parametrize("slurm", ["cli", "rest"], indirect=True)
 
 ALICE = Identity(requester="U-ALICE", unix_user="alice")
 BOB = Identity(requester="U-BOB", unix_user="bob")
@@ -78,6 +81,7 @@ def limited(slurm: LocalSlurm) -> LocalSlurm:
     return slurm
 
 
+@BOTH_DRIVERS
 def test_a_qos_group_limit_is_explained_with_the_use_and_the_jobs_holding_it(limited: LocalSlurm) -> None:
     backend = SlurmBackend(limited.settings)
     bobs = _submit(backend, _gpus(1, "a100", qos=GROUP_QOS), BOB)
@@ -93,6 +97,7 @@ def test_a_qos_group_limit_is_explained_with_the_use_and_the_jobs_holding_it(lim
     )
 
 
+@BOTH_DRIVERS
 def test_a_qos_per_user_limit_names_the_person_s_own_jobs(limited: LocalSlurm) -> None:
     backend = SlurmBackend(limited.settings)
     running = _submit(backend, _gpus(1, "a100", qos=PER_USER_QOS))
@@ -105,6 +110,7 @@ def test_a_qos_per_user_limit_names_the_person_s_own_jobs(limited: LocalSlurm) -
     )
 
 
+@BOTH_DRIVERS
 def test_an_account_group_limit_is_explained_with_real_numbers(limited: LocalSlurm) -> None:
     backend = SlurmBackend(limited.settings)
     running = _submit(backend, _gpus(1, "a100", account=LIMITED_ACCOUNT))
@@ -138,6 +144,7 @@ def store() -> Store:
     return memory
 
 
+@BOTH_DRIVERS
 def test_a_request_over_a_slurm_limit_is_refused_before_submit(limited: LocalSlurm, store: Store) -> None:
     backend = SlurmBackend(limited.settings)
     concierge = Concierge(store, {"slurm": backend}, understand, load_policy(None))

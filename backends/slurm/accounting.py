@@ -21,6 +21,7 @@ pass.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
@@ -36,6 +37,7 @@ SACCT_FIELDS: tuple[str, ...] = (
     "User", "JobName", "Partition", "Comment",
 )  # fmt: skip
 _DISABLED = "accounting storage is disabled"
+_SACCT_ERROR = re.compile(r"sacct: error: ([^/()]+)")
 NO_ACCOUNTING = "keeps no job accounting"  # said where a driver cannot reach accounting at all
 _STATE_REASONS = {
     "TIMEOUT": "TimeLimit", "DEADLINE": "TimeLimit", "OUT_OF_MEMORY": "OutOfMemory", "NODE_FAIL": "NodeFail",
@@ -56,8 +58,16 @@ def read_ended_jobs(runner: CommandRunner, refs: Sequence[JobRef]) -> EndedJobs:
         said = str(e).lower()
         if _DISABLED in said or NO_ACCOUNTING in said:
             return EndedJobs()
-        return EndedJobs(unavailable=f"{ACCOUNTING_UNAVAILABLE} ({e})")
+        return EndedJobs(unavailable=_unavailable(str(e)))
     return EndedJobs(statuses=tuple(parse_sacct_lines(text, {ref.job_id for ref in refs})))
+
+
+def _unavailable(said: str) -> str:
+    """Slurm's last word on it ("Problem talking to the database: Connection refused"), not the CLI
+    error's advice about slurmctld and munge, which answered fine."""
+    words = _SACCT_ERROR.findall(said)
+    detail = f"sacct: {words[-1].strip()}" if words else said
+    return f"{ACCOUNTING_UNAVAILABLE} ({detail}); ask the cluster administrators whether slurmdbd is running"
 
 
 def parse_sacct_lines(text: str, wanted: Collection[str]) -> list[JobStatus]:

@@ -87,14 +87,20 @@ def test_one_sacct_for_every_job_asked_about() -> None:
 
 
 def test_slurmdbd_down_is_unavailable_but_no_accounting_at_all_is_not() -> None:
-    down = BackendUnavailable(
-        "sacct failed (exit 1): sacct: error: slurm_persist_conn_open_without_init: failed to open "
-        "persistent connection to host:127.0.0.1:6819: Connection refused"
+    down = BackendUnavailable(  # as cli_errors words it, from what sacct said with slurmdbd stopped
+        "Slurm's controller could not be reached (sacct: sacct: error: slurm_persist_conn_open_without_init: "
+        "failed to open persistent connection to host:127.0.0.1:6819: Connection refused / sacct: error: "
+        "Sending PersistInit msg: Connection refused / sacct: error: Problem talking to the database: "
+        "Connection refused); the cluster may be restarting or down. Try again in a minute; if it persists, "
+        "ask the cluster administrators whether slurmctld and munge are running."
     )
     refs = [JobRef(backend="slurm", job_id="8")]
     ended = read_ended_jobs(_Sacct(down), refs)
     assert ended.statuses == () and ended.unavailable is not None
-    assert ended.unavailable.startswith(ACCOUNTING_UNAVAILABLE) and "6819" in ended.unavailable
+    assert ended.unavailable == (
+        f"{ACCOUNTING_UNAVAILABLE} (sacct: Problem talking to the database: Connection refused); ask the "
+        "cluster administrators whether slurmdbd is running"
+    )
     disabled = BackendUnavailable("sacct failed (exit 1): Slurm accounting storage is disabled")
     assert read_ended_jobs(_Sacct(disabled), refs).unavailable is None
     assert read_ended_jobs(_Sacct(REAL_LINES), []).statuses == ()

@@ -12,14 +12,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import time
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.cli import CONCIERGE, Cli, cli_env, squeue_field, wait_for
+from tests.helpers.terminal import answered_at_prompt
 from tests.slurm_cluster import REST_TOKEN_COMMAND
 
 pytestmark = pytest.mark.slurm
@@ -144,17 +144,19 @@ def test_free_reads_the_cluster(cli: Cli) -> None:
 
 
 def test_the_person_runs_the_cli_themselves(cli: Cli) -> None:
-    reachable = subprocess.run(["runuser", "-u", "alice", "--", sys.executable, "-c", "pass"], check=False)
-    if reachable.returncode != 0:
-        pytest.skip(
-            f"alice cannot execute this test's interpreter ({sys.executable}: its directory is not open "
-            "to other users here); the not-root path is covered by tests/unit/test_slurm_backend.py"
-        )
-    shutil.chown(Path(cli.env["CONCIERGE_DATABASE_URL"].removeprefix("sqlite:///")).parent, "alice")
-    result = cli("ask", "--yes", "1 l40s for 5 minutes to run true", user="alice")
-    assert result.code == 0, result.err
-    job = re.search(r"Submitted job (\d+)", result.out)
-    assert job and squeue_field(job.group(1), "%u") in {"alice", ""}
+    """Not root acting for alice: alice's own CLI, with her own store, submits as her."""
+    # Her home in /tmp: pytest's tmp_path lies under root's 0700 directory.
+    with tempfile.TemporaryDirectory(prefix="alice-home-") as home:
+        os.chmod(home, 0o755)
+        shutil.chown(home, "alice")
+        cli.env |= {"HOME": home, "CONCIERGE_DATABASE_URL": f"sqlite:///{home}/concierge.db"}
+        result = cli("ask", "--yes", "1 l40s for 5 minutes to run sleep 60", user="alice")
+        assert result.code == 0, result.err
+        job = re.search(r"Submitted job (\d+)", result.out)
+        assert job, result.out
+        assert squeue_field(job.group(1), "%u") == "alice"
+        history = cli("history", user="alice")
+        assert "submitted" in history.out and job.group(1) in history.out, history.out
 
 
 def test_unreachable_slurm_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
@@ -168,27 +170,7 @@ def test_unreachable_slurm_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
 
 def run_in_terminal(cli: Cli, args: list[str], answer: str) -> str:
     """Run the CLI on a pseudo-terminal, answer its prompt, and return everything it printed."""
-    import pty
-
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: become the CLI, with the test's environment
-        os.execve(CONCIERGE, [CONCIERGE, *args], cli.env)
-    printed = b""
-    answered = False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the child closed the terminal: it has exited
-            break
-        if not chunk:
-            break
-        printed += chunk
-        if not answered and b"Submit this job?" in printed:
-            os.write(fd, answer.encode() + b"\n")
-            answered = True
-    os.waitpid(pid, 0)
-    return printed.decode(errors="replace")
+    return answered_at_prompt([CONCIERGE, *args], cli.env, answer, b"Submit this job?", timeout=60)
 
 
 def test_the_prompt_asks_before_submitting(cli: Cli) -> None:

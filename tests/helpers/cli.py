@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.helpers.as_user import as_user
+
 CONCIERGE = str(Path(sys.executable).with_name("concierge"))
 
 
@@ -35,9 +37,11 @@ class Cli:
 
     def __call__(self, *args: str, user: str | None = None) -> Result:
         argv = [CONCIERGE, *args]
-        if user is not None:  # run the CLI as that Unix user, not as root acting for them
-            argv = ["runuser", "-u", user, "--", *argv]
-        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60, check=False)
+        if user is None:
+            done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60, check=False)
+        else:  # the CLI run by that Unix user, not by root acting for them
+            with as_user(user, argv) as theirs:
+                done = subprocess.run(theirs, env=self.env, capture_output=True, text=True, timeout=60)
         return Result(done.returncode, done.stdout, done.stderr)
 
     def submit(self, who: str, text: str) -> str:

@@ -1,43 +1,25 @@
 """A login node in a test: the installed `concierge` run as alice or bob (runuser), with root's site
 file naming the service, and credentials made by the real munged.
 
-The CLI reads only /etc/gpu-concierge/site.yaml (bot/site_file.py), so each run is in a private mount
-namespace (unshare) where the test's site directory is mounted there; the machine's /etc stays as it
-is. Where this interpreter lives under a directory closed to other users (/root/.pyenv here), the
-same namespace shows that directory, and nothing else of root's home, through an empty 0711
-directory, so alice can run the interpreter without the test changing the real /root.
+The CLI reads only /etc/gpu-concierge/site.yaml (bot/site_file.py), so each run mounts the test's
+site directory there in a private mount namespace (tests/helpers/as_user.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
-import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.remote import protocol
-from bot.site_file import SITE_FILE
+from tests.helpers.as_user import as_user
 from tests.helpers.cli import CONCIERGE, Result
-
-# $0 = the site directory, $1 = an opened stand-in for /root (or ""); then the command.
-_NAMESPACE = """
-mount --bind "$0" /etc/gpu-concierge || exit 90
-if [ -n "$1" ]; then
-  mount --bind "/root/$2" "$1/$2" && mount --rbind "$1" /root || exit 91
-fi
-shift 2
-exec "$@"
-"""
+from tests.helpers.terminal import answered_at_prompt
 
 
 def write_site(directory: Path, text: str) -> Path:
@@ -54,20 +36,6 @@ def service_site(directory: Path, url: str) -> Path:
     return write_site(directory, f"service: {{url: {url}}}\n")
 
 
-@contextmanager
-def root_home_opened() -> Iterator[tuple[str, str]]:
-    """(stand-in directory, the entry of /root it shows) when this interpreter is under /root."""
-    real = Path(os.path.realpath(sys.executable))
-    if not real.is_relative_to("/root"):
-        yield "", ""
-        return
-    entry = real.relative_to("/root").parts[0]
-    with tempfile.TemporaryDirectory(prefix="root-stand-in-") as stand_in:
-        os.chmod(stand_in, 0o711)
-        (Path(stand_in) / entry).mkdir()
-        yield stand_in, entry
-
-
 @dataclass
 class LoginNode:
     site: Path
@@ -75,9 +43,9 @@ class LoginNode:
 
     def run(self, user: str, *argv: str, stdin: str | None = None, timeout: float = 90) -> Result:
         """`argv` run as `user` with the site file in place (argv[0] "concierge" is the installed one)."""
-        with root_home_opened() as opened:
+        with as_user(user, self._command(argv), self.site) as command:
             done = subprocess.run(
-                self._argv(opened, user, argv),
+                command,
                 env=self.env,
                 input=stdin,
                 capture_output=True,
@@ -92,33 +60,12 @@ class LoginNode:
 
     def in_terminal(self, user: str, *args: str, answer: str, prompt: bytes = b"Submit this job?") -> str:
         """`concierge ARGS` as `user` on a pseudo-terminal, `answer` typed at its prompt; all it printed."""
-        with root_home_opened() as opened:
-            argv = self._argv(opened, user, ("concierge", *args))
-            pid, fd = pty.fork()
-            if pid == 0:  # the child: the login node's command, with the test's environment
-                os.execvpe(argv[0], argv, self.env)
-            printed, answered = b"", False
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:  # the child closed the terminal: it has exited
-                    break
-                if not chunk:
-                    break
-                printed += chunk
-                if not answered and prompt in printed:
-                    os.write(fd, answer.encode() + b"\n")
-                    answered = True
-            os.waitpid(pid, 0)
-        return printed.decode(errors="replace")
+        with as_user(user, self._command(("concierge", *args)), self.site) as command:
+            return answered_at_prompt(command, self.env, answer, prompt)
 
-    def _argv(self, opened: tuple[str, str], user: str, argv: tuple[str, ...]) -> list[str]:
-        SITE_FILE.parent.mkdir(mode=0o755, exist_ok=True)  # the mount point
-        command = [CONCIERGE if argv[0] == "concierge" else argv[0], *argv[1:]]
-        stand_in, entry = opened
-        namespace = ["unshare", "--mount", "sh", "-c", _NAMESPACE, str(self.site), stand_in, entry]
-        return [*namespace, "runuser", "-u", user, "--", *command]
+    @staticmethod
+    def _command(argv: tuple[str, ...]) -> list[str]:
+        return [CONCIERGE if argv[0] == "concierge" else argv[0], *argv[1:]]
 
 
 def login_env(home: Path) -> dict[str, str]:

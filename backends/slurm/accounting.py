@@ -43,6 +43,9 @@ _STATE_REASONS = {
     "TIMEOUT": "TimeLimit", "DEADLINE": "TimeLimit", "OUT_OF_MEMORY": "OutOfMemory", "NODE_FAIL": "NodeFail",
 }  # fmt: skip
 
+_UNTYPED_GPUS = re.compile(r"(?:^|,)gres/gpu=(\d+)(?:,|$)")
+_TYPED_GPUS = re.compile(r"(?:^|,)gres/gpu:[^=,]+=(\d+)")
+
 
 def sacct_argv(job_ids: Sequence[str]) -> list[str]:
     return ["sacct", "-X", "-P", "-n", "-a", f"--format={','.join(SACCT_FIELDS)}", "-j", ",".join(job_ids)]
@@ -124,12 +127,15 @@ def _status(record: dict[str, str]) -> JobStatus | None:
 
 
 def allocated_gpus(alloc_tres: str) -> int | None:
-    """N of `gres/gpu=N` in AllocTRES (`billing=1,cpu=1,gres/gpu=2,mem=1000M,node=1`); None if absent."""
-    for item in alloc_tres.split(","):
-        name, _, value = item.partition("=")
-        if name == "gres/gpu" and value.isdigit():
-            return int(value)
-    return None
+    """The GPUs in AllocTRES (`billing=2,cpu=2,gres/gpu=2,mem=2000M,node=1`); None when it names none.
+
+    The untyped `gres/gpu` is the total (AccountingStorageTRES=gres/gpu); typed `gres/gpu:a100=2`
+    entries are summed only when no untyped one is printed (23.11+ spells the same `gres/gpu`)."""
+    untyped = _UNTYPED_GPUS.search(alloc_tres)
+    if untyped:
+        return int(untyped[1])
+    typed = _TYPED_GPUS.findall(alloc_tres)
+    return sum(int(count) for count in typed) if typed else None
 
 
 def gpu_hours(gpus: int | None, elapsed_seconds: int | None) -> float | None:

@@ -5,28 +5,24 @@
 header and `|`-separated fields; -S/-E select the jobs in any state inside the window (sacct(1)),
 and those that never started (Start `Unknown`/`None`) or hold no GPU are dropped here.
 Instants print as `2026-12-06T16:20:00` under the runner's TZ=UTC; a running job's End is
-`Unknown`. AllocTRES is `billing=2,cpu=2,gres/gpu=2,mem=2000M,node=1`; the untyped `gres/gpu`
-is the total (AccountingStorageTRES=gres/gpu), typed `gres/gpu:a100=2` entries are summed only
-when no untyped one is printed (23.11+ spells the same `gres/gpu`).
+`Unknown`. The GPUs are read from AllocTRES as for an ended job (accounting.allocated_gpus).
 Without slurmdbd sacct says "Slurm accounting storage is disabled": BackendUnavailable; so does the
 slurmrestd driver, whose sacct answers job ids only.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from backends.allocations import GpuAllocation
 from backends.errors import BackendUnavailable, ConciergeError
+from backends.slurm.accounting import allocated_gpus
 from backends.slurm.durations import parse_slurm_instant
 from backends.slurm.rest import SlurmRest
 from backends.slurm.runner import CommandRunner
 
 SACCT_FIELDS = "JobIDRaw,User,Account,Partition,State,Start,End,AllocTRES"
-_UNTYPED = re.compile(r"(?:^|,)gres/gpu=(\d+)(?:,|$)")
-_TYPED = re.compile(r"(?:^|,)gres/gpu:[^=,]+=(\d+)")
 _DISABLED = "accounting storage is disabled"
 
 
@@ -50,13 +46,6 @@ def sacct_window_argv(since: datetime, until: datetime) -> list[str]:
     ]
 
 
-def allocated_gpus(alloc_tres: str) -> int:
-    untyped = _UNTYPED.search(alloc_tres)
-    if untyped:
-        return int(untyped[1])
-    return sum(int(count) for count in _TYPED.findall(alloc_tres))
-
-
 def parse_allocations(text: str) -> list[GpuAllocation]:
     found: list[GpuAllocation] = []
     for line in text.splitlines():
@@ -66,7 +55,7 @@ def parse_allocations(text: str) -> list[GpuAllocation]:
         job_id, user, account, partition, _state, start_text, end_text, tres = fields
         start = parse_slurm_instant(start_text)
         gpus = allocated_gpus(tres)
-        if start is None or gpus == 0 or not job_id.isdigit():
+        if start is None or not gpus or not job_id.isdigit():
             continue
         found.append(
             GpuAllocation(

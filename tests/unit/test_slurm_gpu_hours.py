@@ -9,9 +9,9 @@ import pytest
 
 from backends.allocations import GpuAllocation
 from backends.errors import BackendUnavailable
+from backends.slurm.accounting import allocated_gpus
 from backends.slurm.cli_errors import translate_failure
 from backends.slurm.gpu_hours import (
-    allocated_gpus,
     parse_allocations,
     read_gpu_allocations,
     sacct_window_argv,
@@ -64,11 +64,11 @@ def test_only_allocations_that_started_and_hold_gpus_are_kept() -> None:
         ("cpu=1,gres/gpu=4,node=1", 4),
         ("gres/gpu:a100=1,gres/gpu=1", 1),
         ("gres/gpu:a100=1,gres/gpu:l40s=2", 3),
-        ("cpu=1", 0),
-        ("", 0),
+        ("cpu=1", None),
+        ("", None),
     ],
 )
-def test_gpus_are_the_untyped_total_or_the_sum_of_the_types(tres: str, gpus: int) -> None:
+def test_gpus_are_the_untyped_total_or_the_sum_of_the_types(tres: str, gpus: int | None) -> None:
     assert allocated_gpus(tres) == gpus
 
 

@@ -15,10 +15,8 @@ MIGRATE = (
 
 def database_checks(store: Store, shown_url: str) -> list[Check]:
     """Each check needs the one before it: nothing is migrated or left written."""
-    from bot.store.health import revisions, write_refused
-
     try:
-        found = revisions(store.engine)
+        found = store.revisions()
     except ConciergeError as e:
         return [
             failed(
@@ -40,7 +38,7 @@ def database_checks(store: Store, shown_url: str) -> list[Check]:
         )
     if not found.current_enough:
         return checks  # a write would only meet the missing tables
-    refused = write_refused(store.engine)
+    refused = store.write_refused()
     if refused is None:
         checks.append(passed(NAME, "writable", "a row written and rolled back"))
     else:

@@ -157,10 +157,18 @@ def serve_login_nodes(settings: Settings, login: LoginServiceSettings) -> None:
     """`concierge serve` for a site without Slack: the login nodes' door and the tracker that records
     each job's state changes (there is no thread to post them in); blocks until interrupted."""
     from bot.assembly import build_backends, build_concierge, build_routing, open_store
+    from bot.metrics import Metrics
+    from bot.metrics_http import serve_health_if_free
 
     store = open_store(settings)
-    backends = build_backends(settings)
-    concierge = build_concierge(settings, store, build_routing(settings), backends)
+    metrics = Metrics()  # counted where each thing happens, as in the Slack bot (bot/metrics.py)
+    backends = build_backends(settings, metrics)
+    concierge = build_concierge(settings, store, build_routing(settings), backends, metrics)
+    metrics.follow_tracked_jobs(lambda: len(store.tracked_jobs()))
+    probes = None
+    if settings.metrics.enabled:  # /readyz: the database answers; there is no Slack to wait for
+        where = settings.metrics
+        probes = serve_health_if_free(metrics.registry, where.host, where.port, store.unready)
     stop = threading.Event()
     tracking = (Tracker(store, backends), settings.tracker_interval_s, stop)
     threading.Thread(target=_track, args=tracking, name="tracker", daemon=True).start()
@@ -170,6 +178,8 @@ def serve_login_nodes(settings: Settings, login: LoginServiceSettings) -> None:
     finally:
         stop.set()
         service.server_close()
+        if probes is not None:
+            probes.shutdown()
 
 
 def _track(tracker: Tracker, interval_s: float, stop: threading.Event) -> None:

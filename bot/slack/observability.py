@@ -18,7 +18,6 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.socket_mode.builtin.client import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
-from backends.errors import ConciergeError
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.store import Store
@@ -44,12 +43,8 @@ class SlackLink:
 
 def readiness(store: Store, slack: SlackLink) -> Callable[[], str | None]:
     def ready() -> str | None:
-        from bot.store.health import revisions
-
-        try:
-            revisions(store.engine)
-        except ConciergeError as e:
-            return f"the database cannot be read: {e.message}"
+        if (problem := store.unready()) is not None:
+            return problem
         if not slack.connected():
             return "not connected to Slack"
         return None

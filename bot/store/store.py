@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, or
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from backends.errors import JobNotFound
+from backends.errors import ConciergeError, JobNotFound
 from backends.types import Identity, Intent, JobEnding, JobRef, JobState, Plan
 from bot.store.conversation_tables import ConversationKey, ConversationRow, ConversationState
 from bot.store.database import (
@@ -60,6 +60,7 @@ from bot.store.thread_updates import ThreadUpdates
 
 if TYPE_CHECKING:
     from bot.settings import RollupSettings
+    from bot.store.health import Revisions
     from bot.store.schedule import ScheduleStore
     from bot.store.telemetry import TelemetryStore
 
@@ -123,6 +124,27 @@ class Store:
     def migrate(self) -> None:
         """Bring the schema to the current revision; at head it only reads the version table."""
         upgrade_to_head(self._engine)
+
+    def revisions(self) -> Revisions:
+        """The database's migration revision beside the code's; raises the store's error when the
+        database cannot be read (bot/store/health.py)."""
+        from bot.store.health import revisions
+
+        return revisions(self._engine)
+
+    def write_refused(self) -> str | None:
+        """None when a row can be written (it is rolled back at once), else why not."""
+        from bot.store.health import write_refused
+
+        return write_refused(self._engine)
+
+    def unready(self) -> str | None:
+        """None when the database answers, else why not: what a readiness probe reports."""
+        try:
+            self.revisions()
+        except ConciergeError as e:
+            return f"the database cannot be read: {e.message}"
+        return None
 
     def close(self) -> None:
         self._engine.dispose()

@@ -65,15 +65,7 @@ def agent_probes(settings: MetricsSettings, metrics: Metrics, store: Store | Non
     from bot.metrics_http import serve_health_if_free
 
     def ready() -> str | None:
-        if store is None:
-            return None
-        from bot.store.health import revisions
-
-        try:
-            revisions(store.engine)
-        except ConciergeError as e:
-            return f"the database cannot be read: {e.message}"
-        return None
+        return None if store is None else store.unready()
 
     return serve_health_if_free(metrics.registry, settings.host, settings.port, ready)
 

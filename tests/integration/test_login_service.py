@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,10 +30,11 @@ from bot.understanding.grammar import understand
 from policies import load_policy
 from tests.fakes.backend import FakeBackend
 from tests.fakes.slack_app import ALICE, Door, slack_app
-from tests.helpers.cli import CONCIERGE, wait_for
+from tests.helpers.cli import cli_env, wait_for
 from tests.helpers.login_node import LoginNode, credential, login_env, post, service_site, write_site
+from tests.helpers.serve import concierge_serve, free_port, listening
+from tests.helpers.startup import probe_argv, probed
 from tests.slack_fake import FakeSlack
-from tests.unit.test_cli_startup import HEAVY, PROBE
 
 
 def _munged_answers() -> bool:
@@ -252,10 +253,10 @@ def test_a_service_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
 def test_a_login_node_loads_no_store_engine_or_settings(node: LoginNode) -> None:
     """The remote commands import no database driver, engine or settings (nor their start-up time)."""
     for argv in (("queue",), ("ask", "--dry-run", TRAIN), ("history",)):
-        probed = node.run("alice", sys.executable, "-c", PROBE, *argv)
-        code, modules = json.loads(probed.err.strip().splitlines()[-1])
-        assert code == 0, probed.err
-        assert [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)] == []
+        result = node.run("alice", *probe_argv(*argv))
+        code, modules, heavy = probed(result.err)
+        assert code == 0, result.err
+        assert heavy == []
         assert "bot.remote.client" in modules  # the probe saw the remote path
 
 
@@ -304,32 +305,25 @@ def test_ask_prints_json_and_answers_questions_as_standalone(node: LoginNode, st
 
 
 def test_serve_without_slack_serves_the_login_nodes(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    env |= {
-        "HOME": str(tmp_path),
-        "CONCIERGE_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
-        "CONCIERGE_LOGIN_SERVICE__PORT": str(port),
-    }
-    served = subprocess.Popen([CONCIERGE, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    port, probes_port = free_port(), free_port()
+    env = cli_env(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'service.db'}",
+        LOGIN_SERVICE__PORT=str(port),
+        METRICS__HOST="127.0.0.1",
+        METRICS__PORT=str(probes_port),
+    )
     node = LoginNode(
         service_site(tmp_path / "site", f"http://127.0.0.1:{port}"), login_env(tmp_path / "home")
     )
-    try:
-        wait_for(lambda: _listening(port) or served.poll() is not None, timeout=60)
-        assert served.poll() is None, served.communicate()[0]
+    with concierge_serve(env) as served:
+        wait_for(lambda: listening(port) or served.poll() is not None, timeout=60)
+        assert served.poll() is None, "serve ended before the login service opened its port"
         history = node.concierge("alice", "history", "--all")
         assert history.code == 0 and history.out == "No requests recorded yet.\n", history
-    finally:
-        served.send_signal(signal.SIGINT)
-        served.communicate(timeout=20)
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
+        # Its probes and metrics, as the Slack bot's: ready once the database answers.
+        base = f"http://127.0.0.1:{probes_port}"
+        with urllib.request.urlopen(f"{base}/readyz", timeout=5) as ready:
+            assert ready.status == 200
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as scraped:
+            assert b"concierge_requests_total" in scraped.read()

@@ -8,9 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
-from tests.helpers.cli import CONCIERGE, squeue_field, wait_for
+from tests.helpers.cli import squeue_field, wait_for
 from tests.helpers.login_node import LoginNode, login_env, service_site
+from tests.helpers.serve import concierge_serve, free_port, listening, serve_env
 from tests.slack_fake import FakeSlack
 
 pytestmark = [
@@ -32,56 +30,20 @@ pytestmark = [
 JOB = "1 l40s for 5 minutes to run sleep 120"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture
 def service(slurm: None, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(the service's URL, its database URL) while `concierge serve` runs."""
     database_url = f"sqlite:///{tmp_path / 'service.db'}"
     port = free_port()
     with FakeSlack() as slack:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-        env |= {
-            "HOME": str(tmp_path),
-            "CONCIERGE_DATABASE_URL": database_url,
-            "CONCIERGE_SLACK__BOT_TOKEN": "xoxb-test",
-            "CONCIERGE_SLACK__MODE": "http",
-            "CONCIERGE_SLACK__SIGNING_SECRET": "s3cret",
-            "CONCIERGE_SLACK__PORT": "0",
-            "CONCIERGE_SLACK__HOST": "127.0.0.1",
-            "CONCIERGE_SLACK__API_URL": slack.api_url,
-            "CONCIERGE_LOGIN_SERVICE__PORT": str(port),
-        }
-        bot = subprocess.Popen(
-            [CONCIERGE, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        try:
+        env = serve_env(tmp_path, database_url, slack, LOGIN_SERVICE__PORT=str(port), METRICS__PORT="0")
+        with concierge_serve(env) as bot:
             deadline = time.monotonic() + 60
             while not listening(port):
-                assert bot.poll() is None, bot.communicate()[0].decode(errors="replace")
+                assert bot.poll() is None, "serve ended before the login service opened its port"
                 assert time.monotonic() < deadline, "the login service did not open its port"
                 time.sleep(0.2)
             yield f"http://127.0.0.1:{port}", database_url
-        finally:
-            bot.send_signal(signal.SIGINT)
-            try:
-                output, _ = bot.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                bot.kill()
-                output, _ = bot.communicate()
-    assert b"Traceback" not in output or b"KeyboardInterrupt" in output, output.decode(errors="replace")
 
 
 def test_alice_submits_through_the_service_and_her_job_runs_as_her(

@@ -11,10 +11,8 @@ A replica stopped the way Kubernetes stops a pod (SIGTERM) hands its lease over 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -28,11 +26,12 @@ from bot.store import Store
 from bot.store.schedule import ScheduleStore
 from tests.gpu_fakes.dcgm_fixtures import fixture
 from tests.gpu_fakes.http_server import Received, Reply, serving
+from tests.helpers.cli import CONCIERGE
+from tests.helpers.serve import serve_env, stopped
 from tests.slack_fake import FakeSlack
 
 pytestmark = pytest.mark.postgres
 
-CONCIERGE = str(Path(sys.executable).with_name("concierge"))
 DIGEST_CHANNEL = "C0DIGEST"
 DIGEST = "every-minute"
 LEASE_TTL_S = 4  # short, so a killed leader is replaced within the test
@@ -41,24 +40,19 @@ LEASE_TTL_S = 4  # short, so a killed leader is replaced within the test
 def replica_env(
     database_url: str, slack: FakeSlack, exporter: str, home: Path, lease_ttl_s: float
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-    return env | {
-        "HOME": str(home),
-        "CONCIERGE_DATABASE_URL": database_url,
-        "CONCIERGE_SLACK__BOT_TOKEN": "xoxb-test",
-        "CONCIERGE_SLACK__MODE": "http",
-        "CONCIERGE_SLACK__SIGNING_SECRET": "s3cret",
-        "CONCIERGE_SLACK__PORT": "0",
-        "CONCIERGE_SLACK__HOST": "127.0.0.1",
-        "CONCIERGE_SLACK__API_URL": slack.api_url,
-        "CONCIERGE_GPU__DCGM__ENDPOINTS": json.dumps([f"{exporter}/metrics"]),
-        "CONCIERGE_SCHEDULE__DIGESTS": json.dumps(
+    return serve_env(
+        home,
+        database_url,
+        slack,
+        METRICS__PORT="0",  # two on one host
+        GPU__DCGM__ENDPOINTS=json.dumps([f"{exporter}/metrics"]),
+        SCHEDULE__DIGESTS=json.dumps(
             [{"channel": DIGEST_CHANNEL, "cron": "* * * * *", "since": "1h", "name": DIGEST}]
         ),
-        "CONCIERGE_SCHEDULE__SAMPLE_INTERVAL_S": "1",
-        "CONCIERGE_SCHEDULE__LEASE_TTL_S": str(lease_ttl_s),
-        "CONCIERGE_SCHEDULE__LEASE_RENEW_S": "1",
-    }
+        SCHEDULE__SAMPLE_INTERVAL_S="1",
+        SCHEDULE__LEASE_TTL_S=str(lease_ttl_s),
+        SCHEDULE__LEASE_RENEW_S="1",
+    )
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -100,7 +94,6 @@ def two_replicas(
     schedule = store.schedule()
     metrics = fixture("classic-hostname.txt").encode()
     replicas: list[Replica] = []
-    outputs: list[str] = []
     with ExitStack() as stack:
         try:
             for name in ("a", "b"):
@@ -122,15 +115,7 @@ def two_replicas(
             assert follower.scraped == [], "only the leader runs the schedule"
             yield leader, follower
         finally:
-            for replica in replicas:
-                if replica.process.poll() is None:
-                    replica.process.send_signal(signal.SIGINT)
-                try:
-                    output, _ = replica.process.communicate(timeout=20)
-                except subprocess.TimeoutExpired:
-                    replica.process.kill()
-                    output, _ = replica.process.communicate()
-                outputs.append(output.decode(errors="replace"))
+            outputs = [stopped(replica.process) for replica in replicas]
             store.close()
     for printed in outputs:
         assert "Traceback" not in printed or "KeyboardInterrupt" in printed, printed

@@ -12,9 +12,6 @@ bot starts on a loaded machine.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +25,7 @@ from bot.store import Store
 from bot.store.telemetry import TelemetryStore
 from tests.gpu_fakes.dcgm_fixtures import fixture
 from tests.gpu_fakes.http_server import Reply, serving
+from tests.helpers.serve import concierge_serve, serve_env
 from tests.slack_fake import FakeSlack
 
 CONCIERGE = str(Path(sys.executable).with_name("concierge"))
@@ -66,27 +64,16 @@ def test_serve_posts_the_scheduled_digest_with_its_chart_and_nudges_the_idle_own
     database_url = f"sqlite:///{tmp_path / 'concierge.db'}"
     seed_an_idle_hour(database_url)
     with serving(lambda _: Reply(body=fixture("classic-hostname.txt").encode())) as (exporter, scraped):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONCIERGE_")}
-        env |= {
-            "HOME": str(tmp_path),
-            "CONCIERGE_DATABASE_URL": database_url,
-            "CONCIERGE_SLACK__BOT_TOKEN": "xoxb-test",
-            "CONCIERGE_SLACK__MODE": "http",
-            "CONCIERGE_SLACK__SIGNING_SECRET": "s3cret",
-            "CONCIERGE_SLACK__PORT": "0",
-            "CONCIERGE_SLACK__HOST": "127.0.0.1",
-            "CONCIERGE_SLACK__API_URL": slack.api_url,
-            "CONCIERGE_GPU__DCGM__ENDPOINTS": json.dumps([f"{exporter}/metrics"]),
-            "CONCIERGE_SCHEDULE__DIGESTS": json.dumps(
-                [{"channel": "C0DIGEST", "cron": "* * * * *", "since": "2h"}]
-            ),
-            "CONCIERGE_SCHEDULE__SAMPLE_INTERVAL_S": "1",
-            "CONCIERGE_SCHEDULE__NUDGE_INTERVAL_S": "1",
-        }
-        bot = subprocess.Popen(
-            [CONCIERGE, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        env = serve_env(
+            tmp_path,
+            database_url,
+            slack,
+            GPU__DCGM__ENDPOINTS=json.dumps([f"{exporter}/metrics"]),
+            SCHEDULE__DIGESTS=json.dumps([{"channel": "C0DIGEST", "cron": "* * * * *", "since": "2h"}]),
+            SCHEDULE__SAMPLE_INTERVAL_S="1",
+            SCHEDULE__NUDGE_INTERVAL_S="1",
         )
-        try:
+        with concierge_serve(env):
             [nudge] = slack.wait_for("chat.postMessage", timeout=60)
             [opened] = slack.calls_to("conversations.open")
             assert opened["users"] == ALICE_SLACK  # a DM to the owner
@@ -103,11 +90,3 @@ def test_serve_posts_the_scheduled_digest_with_its_chart_and_nudges_the_idle_own
             assert next(iter(slack.uploads.values())).startswith(PNG_SIGNATURE)
             nudges = [p for p in slack.calls_to("chat.postMessage") if p["channel"] == dm]
             assert len(nudges) == 1  # once per cooldown, though the nudge timer ran many times
-        finally:
-            bot.send_signal(signal.SIGINT)
-            try:
-                output, _ = bot.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                bot.kill()
-                output, _ = bot.communicate()
-    assert b"Traceback" not in output or b"KeyboardInterrupt" in output, output.decode(errors="replace")

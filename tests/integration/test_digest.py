@@ -19,18 +19,19 @@ from io import BytesIO
 import pytest
 from matplotlib.image import imread
 
-from backends.gpu.samples import GpuHolder, GpuSample
+from backends.gpu.samples import GpuHolder
 from backends.types import GpuAsk, JobRef, JobState, JobStatus
 from bot.slack.blocks import as_dicts
 from bot.slack.digest_blocks import digest_blocks, digest_summary
 from bot.store import Store
 from bot.store.schedule import ScheduleStore
-from bot.store.telemetry import HeldSample, Resolution, TelemetryStore
+from bot.store.telemetry import Resolution, TelemetryStore
 from bot.telemetry.chart import utilization_chart
 from bot.telemetry.digest import DigestThresholds, IdleLevel, build_digest, idle_allocations
 from bot.telemetry.digest_text import render_digest
 from bot.telemetry.nudges import NudgeSettings, NudgeStatus, nudge_overview
 from bot.telemetry.reporting import DigestMaker
+from tests.helpers.telemetry import held
 
 SINCE = datetime(2026, 3, 2, tzinfo=UTC)
 UNTIL = SINCE + timedelta(days=1)
@@ -41,35 +42,6 @@ CAROL = GpuHolder("slurm", "103", "carol")
 CAROL_MIG = GpuHolder("k8s", "ml/serve-104", "carol")
 CAROL_BEFORE = GpuHolder("slurm", "99", "carol")
 PER_HOUR = 120  # samples every 30 s
-
-
-def held(
-    host: str,
-    gpu: str,
-    model: str,
-    start: datetime,
-    hours: int,
-    util: float | None,
-    memory: float,
-    holder: GpuHolder | None,
-) -> list[HeldSample]:
-    return [
-        (
-            GpuSample(
-                at=start + timedelta(seconds=30 * i),
-                host=host,
-                gpu=gpu,
-                source="dcgm",
-                model=model,
-                utilization_pct=util,
-                memory_used_mib=memory,
-                memory_total_mib=80_000.0,
-                power_w=300.0,
-            ),
-            holder,
-        )
-        for i in range(hours * PER_HOUR)
-    ]
 
 
 def job(job_id: str, user: str, state: JobState, **more: object) -> JobStatus:

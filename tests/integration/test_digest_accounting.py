@@ -19,42 +19,22 @@ import pytest
 
 from backends.allocations import GpuAllocation
 from backends.errors import BackendUnavailable
-from backends.gpu.samples import GpuHolder, GpuSample
+from backends.gpu.samples import GpuHolder
 from backends.types import JobStatus
 from bot.store import Store
-from bot.store.telemetry import HeldSample, TelemetryStore
+from bot.store.telemetry import TelemetryStore
 from bot.telemetry.digest import DigestThresholds, build_digest
 from bot.telemetry.digest_text import hours_line
 from bot.telemetry.reporting import DigestMaker, accounting_reader
 from tests.fakes.backend import FakeBackend
+from tests.helpers.telemetry import held
 
 SINCE = datetime(2026, 3, 2, tzinfo=UTC)
 UNTIL = SINCE + timedelta(days=1)
 ALICE = GpuHolder("slurm", "101", "alice")
 CAROL = GpuHolder("slurm", "103", "carol")
 DAVE = GpuHolder("k8s", "ml/serve", "dave")
-
-
-def held(
-    host: str, gpu: str, start: datetime, hours: int, util: float, holder: GpuHolder
-) -> list[HeldSample]:
-    return [
-        (
-            GpuSample(
-                at=start + timedelta(seconds=30 * i),
-                host=host,
-                gpu=gpu,
-                source="dcgm",
-                model="NVIDIA A100-SXM4-80GB",
-                utilization_pct=util,
-                memory_used_mib=1_000.0,
-                memory_total_mib=80_000.0,
-                power_w=300.0,
-            ),
-            holder,
-        )
-        for i in range(hours * 120)
-    ]
+A100 = "NVIDIA A100-SXM4-80GB"
 
 
 def allocation(
@@ -77,9 +57,9 @@ BOB_HOURS = 2 * 15 / 3600
 def telemetry(store: Store) -> TelemetryStore:
     recorded = TelemetryStore(store.engine, clock=lambda: UNTIL)
     day = [
-        *held("node1", "0", SINCE, 2, 50.0, ALICE),
-        *held("node1", "1", SINCE, 1, 100.0, CAROL),
-        *held("node2", "0", SINCE, 1, 20.0, DAVE),
+        *held("node1", "0", A100, SINCE, 2, 50.0, 1_000.0, ALICE),
+        *held("node1", "1", A100, SINCE, 1, 100.0, 1_000.0, CAROL),
+        *held("node2", "0", A100, SINCE, 1, 20.0, 1_000.0, DAVE),
     ]
     day.sort(key=lambda pair: pair[0].at)
     recorded.record(day)

@@ -9,28 +9,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from bot.cli.main import cli
-
-HEAVY = (
-    "sqlalchemy", "alembic", "pydantic_settings", "apscheduler", "matplotlib", "kubernetes",
-    "langchain_core", "langchain_openai", "slack_bolt", "slack_sdk", "backends.slurm.backend",
-    "backends.k8s.backend", "bot.store.store", "bot.store.database", "bot.engine", "bot.settings", "policies",
-)  # fmt: skip
-PROBE = (
-    "import json, sys; from bot.cli.main import run; code = run(sys.argv[1:]); "
-    "print(json.dumps([code, sorted(sys.modules)]), file=sys.stderr)"
-)
+from tests.helpers.startup import probe_argv, probed
 
 
 def imported(*argv: str) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60)
-    code, modules = json.loads(done.stderr.strip().splitlines()[-1])
+    done = subprocess.run(probe_argv(*argv), capture_output=True, text=True, timeout=60)
+    code, _, heavy = probed(done.stderr)
     assert code == 0, done.stderr
-    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    return heavy
 
 
 @pytest.mark.parametrize(
@@ -42,9 +32,7 @@ def test_help_and_parse_import_nothing_heavy(argv: tuple[str, ...]) -> None:
 
 def test_parse_still_reads_with_the_grammar() -> None:
     assert "bot.understanding.grammar" not in imported("--help")  # sanity: the probe sees imports
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, "parse", "--json", "2 a100 for 4 hours"], capture_output=True, text=True
-    )
+    done = subprocess.run(probe_argv("parse", "--json", "2 a100 for 4 hours"), capture_output=True, text=True)
     assert json.loads(done.stdout)["gpus"] == 2
 
 

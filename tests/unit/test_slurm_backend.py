@@ -19,13 +19,13 @@ from backends.errors import (
 )
 from backends.footprint import derive_footprint
 from backends.protocol import Backend
-from backends.slurm.accounts import UnixAccount
 from backends.slurm.backend import SlurmBackend
 from backends.slurm.cli_errors import translate_failure
 from backends.slurm.priority import describe_priority, parse_sprio
 from backends.slurm.settings import SlurmSettings
 from backends.types import Identity, JobRef, JobRequest, JobState, PendingCode, QueueFilter
 from tests.fakes.slurm_cli import FakeSlurm
+from tests.fakes.unix_accounts import FakeAccounts
 
 X = "\N{MULTIPLICATION SIGN}"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"
@@ -42,24 +42,6 @@ NOW = datetime(2026, 11, 23, 21, 31, 0, tzinfo=UTC)
 ALICE = Identity(requester="U-ALICE", unix_user="alice")
 BOB = Identity(requester="U-BOB", unix_user="bob")
 ADMIN = Identity(requester="U-ADMIN", unix_user="carol", is_admin=True)
-ACCOUNTS = {
-    "alice": UnixAccount("alice", 1001, 1002, "/home/alice"),
-    "bob": UnixAccount("bob", 1002, 1003, "/home/bob"),
-    "carol": UnixAccount("carol", 1003, 1004, "/home/carol"),
-    "root": UnixAccount("root", 0, 0, "/root"),
-    "concierge": UnixAccount("concierge", 990, 990, "/var/lib/concierge"),
-}
-
-
-class FakeAccounts:
-    def __init__(self, current: str) -> None:
-        self._current = current
-
-    def lookup(self, name: str) -> UnixAccount | None:
-        return ACCOUNTS.get(name)
-
-    def current(self) -> UnixAccount:
-        return ACCOUNTS[self._current]
 
 
 def backend(
@@ -442,19 +424,23 @@ def test_gpu_limit_reasons_read_the_limit_the_use_and_who_holds_it() -> None:
     assert "could not be read" in sentence and "slurmdbd" in sentence
 
 
-def test_a_job_over_a_limit_by_itself_never_starts_and_says_so() -> None:
-    queue = _queue_with(
-        _job(
-            2,
-            "AssocGrpGRES",
-            priority=8,
-            start=0,
-            gres="gres:gpu:a100:2",
-            minutes=60,
-            qos="normal",
-            account="chemistry",
-        ),
+def _two_a100s_waiting_on_account(account: str) -> str:
+    """A queue of job 2: 2 A100s for an hour, held by its account's GPU limit."""
+    held = _job(
+        2,
+        "AssocGrpGRES",
+        priority=8,
+        start=0,
+        gres="gres:gpu:a100:2",
+        minutes=60,
+        qos="normal",
+        account=account,
     )
+    return _queue_with(held)
+
+
+def test_a_job_over_a_limit_by_itself_never_starts_and_says_so() -> None:
+    queue = _two_a100s_waiting_on_account("chemistry")
     limits = (FIXTURES / "assoc-mgr-22.05-constructed.txt").read_text()
     _, code, sentence, _, _ = explain("2", {"squeue": queue, "scontrol": limits})
     assert code is PendingCode.ACCOUNT_GPU_LIMIT
@@ -563,18 +549,7 @@ def test_a_job_of_equal_priority_and_an_earlier_id_is_ahead() -> None:
 
 
 def test_room_under_a_limit_is_offered_as_what_would_start_sooner() -> None:
-    queue = _queue_with(
-        _job(
-            2,
-            "AssocGrpGRES",
-            priority=8,
-            start=0,
-            gres="gres:gpu:a100:2",
-            minutes=60,
-            qos="normal",
-            account="physics",
-        ),
-    )
+    queue = _two_a100s_waiting_on_account("physics")
     limits = (FIXTURES / "assoc-mgr-22.05-constructed.txt").read_text()
     _, _, sentence, alternatives, _ = explain("2", {"squeue": queue, "scontrol": limits})
     assert sentence.endswith(

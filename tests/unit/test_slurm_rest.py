@@ -5,10 +5,7 @@ version negotiation, the job submitted as the person, and errors mapped into our
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -17,74 +14,9 @@ from backends.footprint import derive_footprint
 from backends.slurm.backend import SlurmBackend
 from backends.slurm.settings import SlurmSettings
 from backends.types import Identity, JobRef, JobRequest
-from tests.gpu_fakes.http_server import Received, Reply, dead_url, serving
-from tests.unit.test_slurm_backend import NOW, FakeAccounts
-
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"
-ALICE = Identity(requester="U-ALICE", unix_user="alice")
-NEW = "v0.0.41"
-NODES = {
-    "nodes": [
-        {
-            "name": "n1",
-            "state": ["MIXED"],
-            "gres": "gpu:a100:4",
-            "gres_used": "gpu:a100:1(IDX:0)",
-            "partitions": ["gpu"],
-        },
-        {
-            "name": "n2",
-            "state": ["IDLE", "DRAIN"],
-            "gres": "gpu:a100:4",
-            "gres_used": "gpu:a100:0",
-            "partitions": ["gpu"],
-        },
-    ]
-}
-PARTITIONS = {
-    "partitions": [{"name": "gpu", "maximums": {"time": {"set": True, "infinite": False, "number": 1440}}}]
-}
-
-
-def _json(status: int, body: Mapping[str, Any] | None = None) -> Reply:
-    return Reply(status, json.dumps(body or {}).encode(), "application/json")
-
-
-def slurmrestd(
-    version: str = NEW, openapi: tuple[str, ...] | None = None, fail: Reply | None = None
-) -> Callable[[Received], Reply]:
-    """A slurmrestd of `version`: its OpenAPI document lists `openapi` (None: it serves none)."""
-    listing = (FIXTURES / "squeue-25.05.json").read_text().encode()
-
-    def answer(request: Received) -> Reply:
-        if request.path in ("/openapi/v3", "/openapi"):
-            return (
-                _json(200, {"paths": {f"/slurm/{v}/jobs/": {} for v in openapi}}) if openapi else Reply(404)
-            )
-        prefix = f"/slurm/{version}/"
-        if not request.path.startswith(prefix):
-            return Reply(404, b"Unable find requested URL")
-        if fail is not None:
-            return fail
-        resource = request.path.removeprefix(prefix)
-        if resource == "jobs/":
-            return Reply(200, listing, "application/json")
-        found: dict[str, Mapping[str, Any]] = {
-            "nodes/": NODES,
-            "partitions/": PARTITIONS,
-            "ping/": {"pings": []},
-            "job/submit": {"job_id": 901},
-        }
-        return _json(200, found.get(resource, {}))
-
-    return answer
-
-
-@contextmanager
-def rest_backend(handler: Callable[[Received], Reply]) -> Iterator[tuple[SlurmBackend, list[Received]]]:
-    with serving(handler) as (url, received):
-        settings = SlurmSettings(driver="rest", rest_url=url, rest_token_command=("echo", "token-for-{user}"))
-        yield SlurmBackend(settings, accounts=FakeAccounts("root"), clock=lambda: NOW), received
+from tests.fakes.slurmrestd import ALICE, NEW, as_json, rest_backend, slurmrestd
+from tests.fakes.unix_accounts import FakeAccounts
+from tests.gpu_fakes.http_server import Reply, dead_url
 
 
 @pytest.mark.parametrize(
@@ -152,11 +84,16 @@ DENIED = {"errors": [{"description": "Access/permission denied", "error_number":
 @pytest.mark.parametrize(
     ("reply", "operation", "error", "words"),
     [
-        (_json(401), "capacity", PermissionDenied, "refused the credentials for root"),
-        (_json(403, {"errors": [{"error": "token expired"}]}), "submit", PermissionDenied, "token expired"),
+        (as_json(401), "capacity", PermissionDenied, "refused the credentials for root"),
+        (
+            as_json(403, {"errors": [{"error": "token expired"}]}),
+            "submit",
+            PermissionDenied,
+            "token expired",
+        ),
         (Reply(503, b"<html>bad gateway</html>"), "capacity", BackendUnavailable, "HTTP 503"),
-        (_json(500, SLURM_SAID), "submit", BackendRejected, "Invalid partition name.*concierge free"),
-        (_json(500, DENIED), "cancel", PermissionDenied, "Access/permission denied"),
+        (as_json(500, SLURM_SAID), "submit", BackendRejected, "Invalid partition name.*concierge free"),
+        (as_json(500, DENIED), "cancel", PermissionDenied, "Access/permission denied"),
     ],
 )
 def test_errors_map_into_the_tree(

@@ -13,8 +13,8 @@ import pytest
 from backends.errors import BackendUnavailable
 from backends.footprint import derive_footprint
 from backends.types import JobRef, JobRequest, PendingCode
+from tests.fakes.slurmrestd import ALICE, FIXTURES, NEW, rest_backend, slurmrestd
 from tests.gpu_fakes.http_server import Received, Reply
-from tests.unit.test_slurm_rest import ALICE, FIXTURES, NEW, rest_backend, slurmrestd
 
 
 def test_a_preview_over_rest_without_the_slurmdbd_plugin_says_the_limits_were_not_read() -> None:

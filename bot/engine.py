@@ -332,14 +332,15 @@ class Concierge:
         limits: tuple[ClusterGpuLimit, ...] = (),
     ) -> Decision:
         """The policy's verdict on the footprint against what the person holds now (recorded)."""
-        usage = self._usage(identity, cluster).model_copy(update={"cluster_limits": limits})
-        decision = judge(footprint, identity, usage, self._policy)
+        decision = judge(footprint, identity, self._usage(identity, cluster, limits), self._policy)
         self._store.record_decision(request_id, decision)
         return decision
 
-    def _usage(self, identity: Identity, cluster: ClusterHoldings | None) -> Usage:
+    def _usage(
+        self, identity: Identity, cluster: ClusterHoldings | None, limits: tuple[ClusterGpuLimit, ...] = ()
+    ) -> Usage:
         """What the person holds now: the cluster's listing plus what the store has in flight."""
-        return usage_of(cluster, self._store.in_flight(identity.requester))
+        return usage_of(cluster, self._store.in_flight(identity.requester), limits)
 
     def _holdings_or_note(
         self, identity: Identity, backend: Backend
@@ -397,13 +398,14 @@ class Concierge:
         backend = self._backend(plan.backend)
         # Unrecorded on purpose: a cluster that cannot be read leaves the preview `planned`, so the
         # person can submit it again once it answers.
-        cluster = self._holdings(identity, backend)
-        limits, _ = self._cluster_limits(identity, backend, footprint)
+        # Both read at once, as for the preview: Submit costs the slower cluster call, not the sum.
+        limits_read = self._reads.submit(self._cluster_limits, identity, backend, footprint)
+        cluster = self._reads.submit(self._holdings, identity, backend).result()
+        limits, _ = limits_read.result()
         with self._failure_recorded(request_id):
 
             def judged(in_flight: Sequence[InFlight]) -> tuple[Decision, bool]:
-                usage = usage_of(cluster, in_flight).model_copy(update={"cluster_limits": limits})
-                decision = judge(footprint, identity, usage, self._policy)
+                decision = judge(footprint, identity, usage_of(cluster, in_flight, limits), self._policy)
                 # An approver lifts "needs approval", never a denial.
                 lifted = approver is not None and decision.verdict == Verdict.NEEDS_APPROVAL
                 return decision, decision.verdict == Verdict.ALLOW or lifted

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from backends.cluster_limits import ClusterGpuLimit
 from backends.types import JobStatus, Target
 from bot.store.store import InFlight
 from policies import Usage
@@ -40,9 +41,13 @@ def holdings_from(backend: Target, listing: Sequence[JobStatus], read_at: dateti
     return ClusterHoldings(backend, tuple(job for job in listing if not job.state.is_final), read_at)
 
 
-def usage_of(cluster: ClusterHoldings | None, in_flight: Sequence[InFlight]) -> Usage:
-    """The person's GPUs in use and jobs active; `cluster` None when the cluster could not be read
-    (then everything the store has in flight counts)."""
+def usage_of(
+    cluster: ClusterHoldings | None,
+    in_flight: Sequence[InFlight],
+    limits: tuple[ClusterGpuLimit, ...] = (),
+) -> Usage:
+    """The person's GPUs in use and jobs active, with the cluster's own GPU limits the request meets;
+    `cluster` None when the cluster could not be read (then everything the store has in flight counts)."""
     gpus = sum(job.held_gpus for job in cluster.jobs) if cluster else 0
     jobs = len(cluster.jobs) if cluster else 0
     seen = cluster.job_ids if cluster else frozenset()
@@ -58,4 +63,4 @@ def usage_of(cluster: ClusterHoldings | None, in_flight: Sequence[InFlight]) -> 
             continue  # counted from the cluster, or ended before the listing
         gpus += request.gpus
         jobs += 1
-    return Usage(gpus_in_use=gpus, jobs_active=jobs)
+    return Usage(gpus_in_use=gpus, jobs_active=jobs, cluster_limits=limits)

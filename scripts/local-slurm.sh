@@ -144,6 +144,8 @@ db_ok() { command -v mysql >/dev/null 2>&1 && sql 'SELECT 1' >/dev/null 2>&1; }
 # ensure_mariadb: the machine kind runs MariaDB already; elsewhere (a bare Debian) install and start
 # it here, so the README's commands still work from scratch.
 ensure_mariadb() {
+    # The client first: a running server is found (and slurmdbd's database made) through `mysql`.
+    command -v mysql >/dev/null 2>&1 || apt_install mariadb-client
     db_ok && return 0
     if [[ ${DB_HOST} != 127.0.0.1 && ${DB_HOST} != localhost ]]; then
         die "MariaDB at ${DB_HOST}:${DB_PORT} does not answer as root with an empty password"
